@@ -1,0 +1,77 @@
+"""The ``pocusiq`` command line: parse, call the library, print.
+
+Each subcommand lives beside the code it drives, in a ``<area>/command.py`` module that
+exposes ``add_arguments(parser)`` and ``run(args) -> int``; this file only registers them
+and turns library errors (:class:`pocusiq.errors.PocusiqError`) into a message and exit code 2.
+Subcommand modules are imported lazily so that ``pocusiq --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pocusiq import __version__
+from pocusiq.errors import PocusiqError
+
+# name -> (module, one-line help), in the order of the data path.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("pocusiq.simulate.command", "simulate a paired low-end/high-end dataset"),
+    "dataset": ("pocusiq.data.command", "validate, import or export paired datasets"),
+    "acquire": ("pocusiq.acquire.command", "run a gantry acquisition plan into a session folder"),
+    "pair": ("pocusiq.pair.command", "turn an acquisition session into registered pairs"),
+    "train": ("pocusiq.train.command", "train the pix2pix cGAN on a paired dataset"),
+    "demo": ("pocusiq.train.demo_command", "simulate, train, evaluate and report (the demo)"),
+    "benchmark": ("pocusiq.benchmark.command", "benchmark enhancement methods on a paired dataset"),
+    "enhance": ("pocusiq.enhance.command", "enhance images, DICOM files and videos with a model"),
+    "export": ("pocusiq.enhance.export_command", "export a trained generator (ONNX)"),
+}
+
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pocusiq",
+        description="POCUS image enhancement: simulate, acquire, pair, train, enhance, benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"pocusiq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # area not built yet / optional dependency missing
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            cmd.set_defaults(_unavailable=str(exc))
+            continue
+        module.add_arguments(cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    if getattr(args, "_unavailable", None):
+        print(f"pocusiq {args.command}: not available ({args._unavailable})", file=sys.stderr)
+        return EXIT_ERROR
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except PocusiqError as exc:
+        print(f"pocusiq {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"pocusiq {args.command}: interrupted; completed work is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
