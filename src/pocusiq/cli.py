@@ -3,7 +3,7 @@
 Each subcommand lives beside the code it drives, in a ``<area>/command.py`` module that
 exposes ``add_arguments(parser)`` and ``run(args) -> int``; this file only registers them
 and turns library errors (:class:`pocusiq.errors.PocusiqError`) into a message and exit code 2.
-Subcommand modules are imported lazily so that ``pocusiq --help`` stays fast.
+Only the chosen subcommand's module is imported, so ``pocusiq --help`` does not import torch.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only ``chosen``'s module is imported to add its arguments."""
     parser = argparse.ArgumentParser(
         prog="pocusiq",
         description="POCUS image enhancement: simulate, acquire, pair, train, enhance, benchmark.",
@@ -42,19 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(_module=module_name)
+        if name != chosen:
+            continue
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # area not built yet / optional dependency missing
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise
-            cmd.set_defaults(_unavailable=str(exc))
+        except ImportError as exc:  # optional dependency missing / area not installed
+            cmd.set_defaults(_unavailable=f"{type(exc).__name__}: {exc}")
             continue
         module.add_arguments(cmd)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((arg for arg in argv if arg in COMMANDS), None)
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
