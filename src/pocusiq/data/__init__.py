@@ -1,1 +1,19 @@
-"""pocusiq.data."""
+"""pocusiq.data: the paired dataset format and its tools.
+
+On disk (details in :mod:`pocusiq.data.manifest`)::
+
+    DIR/low/<id>.png  DIR/high/<id>.png  [DIR/masks/<id>_<name>.png]  DIR/manifest.csv
+
+Modules:
+    images     read_grey_image, write_grey_png, to_unit_float, from_unit_float, png_header
+    manifest   MANIFEST_NAME, ManifestRow, read_manifest, write_manifest, low_path, high_path
+    splits     split_by_specimen, specimen_from_name
+    writer     PairedDatasetWriter (atomic, resumable, kill-safe)
+    dataset    PairedDataset (torch Dataset with paired crop/flip)
+    simulated  write_simulated_dataset (the simulator -> a paired dataset)
+    validate   validate_dataset -> list of problems
+    importers  import_folder, import_usenhance, import_ab; exporters: export_ab
+
+Import from the submodules (``from pocusiq.data.dataset import PairedDataset``); this package
+imports nothing heavy itself, so ``import pocusiq.data`` does not import torch.
+"""

@@ -1,0 +1,675 @@
+"""Acquisition plan: the YAML file that says what a gantry session captures.
+
+A plan names the specimen, the stage (simulated or a GRBL controller) and its soft limits,
+the pose grid (x, y, z in mm and an in-plane tilt in degrees), the settle time after each
+move, the frames per pose, and the devices (frame sources) to capture, in pass order.
+:func:`load_plan` validates everything up front and raises
+:class:`pocusiq.errors.ConfigError` naming the file and the offending field, so a session
+never fails half-way through on a typo.
+
+Plan file (all lengths in mm, angles in degrees, times in seconds)::
+
+    specimen: sim-abdominal-001          # id written into the session
+    stage:
+      kind: simulated                     # simulated | grbl
+      limits_mm: {x: [0, 80], y: [0, 20], z: [0, 10]}   # soft limits, checked before moving
+      tilt_limits_deg: [-15, 15]          # optional, default [0, 0]
+      # simulated only:  speed_mm_s: 0    # travel speed (0 = instant)
+      # grbl only:       port: /dev/ttyUSB0 (or a pyserial URL), baudrate: 115200,
+      #                  feed_mm_per_min: 1000, home: true, tilt_axis: A (or null),
+      #                  reply_timeout_s: 2, move_timeout_s: 60, position_tolerance_mm: 0.01
+    poses:                                # a grid (x fastest, then tilt, z, y) ...
+      x_mm: [20, 30, 40]                  # a list, or {start: 20, stop: 40, num: 3}
+      y_mm: [0, 5, 10]
+      z_mm: [0]                           # optional, default [0]
+      tilt_deg: [0]                       # optional, default [0]
+    # ... or an explicit list:  poses: [{x_mm: 20, y_mm: 0, z_mm: 0, tilt_deg: 0}, ...]
+    settle_s: 0.2                         # wait after each move before capturing
+    frames_per_pose: 1
+    phantom:                              # needed only by simulated devices
+      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution
+      seed: 7
+      width_mm: 80
+      depth_mm: 60
+      spacing_mm: 0.1
+    devices:                              # one pass per device, in this order
+      - name: pocus                       # [A-Za-z0-9_-]+, used as the frames/ sub-folder
+        kind: simulated                   # simulated | video | folder
+        profile: pocus                    # simulator profile: pocus | high_end
+      - name: high_end
+        kind: simulated
+        profile: high_end
+        mount: {dx_mm: 1.5, dz_mm: 0.5, rotation_deg: 2.0}
+
+Device kinds and their fields:
+
+* ``simulated`` -- :class:`SimulatedDeviceConfig`: ``profile``, ``frame_size`` [width, height]
+  in pixels, ``color`` (``rgb`` | ``grey``), ``fov_mm`` (lateral field of view), ``depth_mm``,
+  ``pixel_spacing_mm`` (image pixel size, isotropic), ``overlay`` (UI text / depth scale),
+  ``mount`` (the probe's offset/rotation on the holder relative to the stage pose). Defaults
+  depend on the profile (see :data:`SIMULATED_DEFAULTS`).
+* ``video`` -- :class:`VideoDeviceConfig`: ``source`` (camera index, file path or stream URL
+  for ``cv2.VideoCapture``), ``flush_frames`` (frames discarded after each move so the grabbed
+  frame is fresh), ``color``.
+* ``folder`` -- :class:`FolderDeviceConfig`: ``path`` (the folder a scanner exports into),
+  ``pattern`` (glob, e.g. ``*.dcm``), ``stable_s`` (a new file counts as complete once its size
+  has not changed for this long), ``timeout_s``, ``color``.
+
+``video`` and ``folder`` devices may state a known ``pixel_spacing_mm`` ([col, row] or one
+number) and ``region`` ([col0, row0, width, height], the imaging region inside the frame);
+both are copied into every frame record of the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pocusiq.errors import ConfigError
+
+__all__ = [
+    "SIMULATED_DEFAULTS",
+    "AcquisitionPlan",
+    "DeviceConfig",
+    "FolderDeviceConfig",
+    "MountConfig",
+    "PhantomConfig",
+    "Pose",
+    "SimulatedDeviceConfig",
+    "StageConfig",
+    "VideoDeviceConfig",
+    "load_plan",
+    "plan_from_dict",
+]
+
+AXES = ("x", "y", "z")
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One gantry pose: probe position over the specimen (mm) and in-plane tilt (degrees).
+
+    ``x_mm`` moves the probe laterally along the image plane, ``y_mm`` between parallel
+    slices, ``z_mm`` is the probe height offset (positive = pressed deeper into the
+    specimen), ``tilt_deg`` rotates the image plane in-plane about the probe face centre
+    (the simulator's convention: positive rotates the beam axis from +z towards +x).
+    """
+
+    x_mm: float
+    y_mm: float
+    z_mm: float = 0.0
+    tilt_deg: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"x_mm": self.x_mm, "y_mm": self.y_mm, "z_mm": self.z_mm, "tilt_deg": self.tilt_deg}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pose:
+        return cls(
+            float(data["x_mm"]),
+            float(data["y_mm"]),
+            float(data.get("z_mm", 0.0)),
+            float(data.get("tilt_deg", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """The motion stage: kind, soft limits and controller settings."""
+
+    kind: str  # "simulated" | "grbl"
+    limits_mm: dict[str, tuple[float, float]]
+    tilt_limits_deg: tuple[float, float] = (0.0, 0.0)
+    speed_mm_s: float = 0.0
+    port: str | None = None
+    baudrate: int = 115200
+    feed_mm_per_min: float = 1000.0
+    home: bool = True
+    tilt_axis: str | None = None
+    reply_timeout_s: float = 2.0
+    move_timeout_s: float = 60.0
+    position_tolerance_mm: float = 0.01
+
+
+@dataclass(frozen=True)
+class MountConfig:
+    """Probe mounting on the holder: offset (mm) and in-plane rotation (deg) vs. the stage pose."""
+
+    dx_mm: float = 0.0
+    dz_mm: float = 0.0
+    rotation_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class PhantomConfig:
+    """The simulated specimen (see :func:`pocusiq.simulate.phantoms.make_phantom`)."""
+
+    preset: str = "abdominal"
+    seed: int = 0
+    width_mm: float = 80.0
+    depth_mm: float = 60.0
+    spacing_mm: float = 0.1
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Fields shared by every device: its name and (if known) pixel spacing and imaging region."""
+
+    name: str
+    kind: str
+    pixel_spacing_mm: tuple[float, float] | None = None  # (col, row) mm per pixel
+    region: tuple[int, int, int, int] | None = None  # (col0, row0, width, height) in pixels
+
+
+@dataclass(frozen=True)
+class SimulatedDeviceConfig(DeviceConfig):
+    """A simulated scanner (simulator profile) rendered into a frame of ``frame_size``."""
+
+    profile: str = "pocus"
+    frame_size: tuple[int, int] = (640, 480)  # (width, height) pixels
+    color: str = "rgb"
+    fov_mm: float = 40.0
+    depth_mm: float = 50.0
+    image_spacing_mm: float = 0.125
+    overlay: bool = True
+    mount: MountConfig = field(default_factory=MountConfig)
+
+
+@dataclass(frozen=True)
+class VideoDeviceConfig(DeviceConfig):
+    """A frame grabber / screen capture read through ``cv2.VideoCapture``."""
+
+    source: int | str = 0
+    flush_frames: int = 0
+    color: str = "rgb"
+
+
+@dataclass(frozen=True)
+class FolderDeviceConfig(DeviceConfig):
+    """A folder a scanner exports files into (DICOM, PNG, JPEG, TIFF)."""
+
+    path: str = "."
+    pattern: str = "*"
+    stable_s: float = 0.5
+    timeout_s: float = 60.0
+    poll_s: float = 0.05
+    color: str = "grey"
+
+
+#: Per-profile defaults for simulated devices: a POCUS screen capture (RGB, black margins, UI
+#: overlay) and a high-end frame (grey, small margins), with different field of view, depth
+#: and pixel spacing, as the pairing step must deal with on real devices.
+SIMULATED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pocus": {
+        "frame_size": (640, 480),
+        "color": "rgb",
+        "fov_mm": 40.0,
+        "depth_mm": 50.0,
+        "image_spacing_mm": 0.125,
+        "overlay": True,
+    },
+    "high_end": {
+        "frame_size": (448, 432),
+        "color": "grey",
+        "fov_mm": 38.0,
+        "depth_mm": 40.0,
+        "image_spacing_mm": 0.1,
+        "overlay": False,
+    },
+}
+
+
+@dataclass(frozen=True)
+class AcquisitionPlan:
+    """A validated acquisition plan (see the module docstring for the file format)."""
+
+    specimen: str
+    stage: StageConfig
+    poses: tuple[Pose, ...]
+    devices: tuple[DeviceConfig, ...]
+    settle_s: float = 0.0
+    frames_per_pose: int = 1
+    phantom: PhantomConfig | None = None
+    source: str = "<dict>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def device(self, name: str) -> DeviceConfig:
+        for dev in self.devices:
+            if dev.name == name:
+                return dev
+        raise KeyError(name)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the plan's content (canonical JSON), ignoring comments and formatting."""
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+class _Fields:
+    """Reads typed fields from a mapping, raising ConfigError with ``source: field 'a.b'``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.source}: field '{where}': {what}")
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"expected a mapping, got {_show(value)}")
+        return value
+
+    def no_unknown(self, data: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                prefix = f"{where}." if where else ""
+                raise self.fail(
+                    f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})"
+                )
+
+    def number(
+        self,
+        value: Any,
+        where: str,
+        *,
+        minimum: float | None = None,
+        positive: bool = False,
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, f"expected a number, got {_show(value)}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.fail(where, f"expected a finite number, got {value!r}")
+        if positive and number <= 0:
+            raise self.fail(where, f"must be > 0, got {value!r}")
+        if minimum is not None and number < minimum:
+            raise self.fail(where, f"must be >= {minimum:g}, got {value!r}")
+        return number
+
+    def integer(self, value: Any, where: str, *, minimum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"expected an integer, got {_show(value)}")
+        if minimum is not None and value < minimum:
+            raise self.fail(where, f"must be >= {minimum}, got {value!r}")
+        return int(value)
+
+    def string(self, value: Any, where: str, *, choices: Sequence[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"expected a non-empty string, got {_show(value)}")
+        if choices is not None and value not in choices:
+            raise self.fail(where, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"expected true or false, got {_show(value)}")
+        return value
+
+    def interval(self, value: Any, where: str) -> tuple[float, float]:
+        if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+            raise self.fail(where, f"expected [min, max], got {_show(value)}")
+        low = self.number(value[0], f"{where}[0]")
+        high = self.number(value[1], f"{where}[1]")
+        if low > high:
+            raise self.fail(where, f"min {low:g} is greater than max {high:g}")
+        return low, high
+
+    def axis_values(self, value: Any, where: str) -> list[float]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return [self.number(value, where)]
+        if isinstance(value, Mapping):
+            self.no_unknown(value, where, ("start", "stop", "num"))
+            for key in ("start", "stop", "num"):
+                if key not in value:
+                    raise self.fail(f"{where}.{key}", "missing")
+            start = self.number(value["start"], f"{where}.start")
+            stop = self.number(value["stop"], f"{where}.stop")
+            num = self.integer(value["num"], f"{where}.num", minimum=1)
+            if num == 1:
+                return [start]
+            return [start + (stop - start) * i / (num - 1) for i in range(num)]
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            if not value:
+                raise self.fail(where, "is empty")
+            return [self.number(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        raise self.fail(where, f"expected a number, a list or {{start, stop, num}}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _parse_stage(f: _Fields, data: Any) -> StageConfig:
+    data = f.mapping(data, "stage")
+    kind = f.string(data.get("kind"), "stage.kind", choices=("simulated", "grbl"))
+    common = ("kind", "limits_mm", "tilt_limits_deg")
+    allowed = {
+        "simulated": common + ("speed_mm_s",),
+        "grbl": common
+        + (
+            "port",
+            "baudrate",
+            "feed_mm_per_min",
+            "home",
+            "tilt_axis",
+            "reply_timeout_s",
+            "move_timeout_s",
+            "position_tolerance_mm",
+        ),
+    }[kind]
+    f.no_unknown(data, "stage", allowed)
+    if "limits_mm" not in data:
+        raise f.fail("stage.limits_mm", "missing (soft limits {x: [min, max], y: ..., z: ...})")
+    limits_raw = f.mapping(data["limits_mm"], "stage.limits_mm")
+    f.no_unknown(limits_raw, "stage.limits_mm", AXES)
+    limits: dict[str, tuple[float, float]] = {}
+    for axis in AXES:
+        if axis not in limits_raw:
+            raise f.fail(f"stage.limits_mm.{axis}", "missing")
+        limits[axis] = f.interval(limits_raw[axis], f"stage.limits_mm.{axis}")
+    tilt_limits = (0.0, 0.0)
+    if "tilt_limits_deg" in data:
+        tilt_limits = f.interval(data["tilt_limits_deg"], "stage.tilt_limits_deg")
+    kwargs: dict[str, Any] = {"kind": kind, "limits_mm": limits, "tilt_limits_deg": tilt_limits}
+    if kind == "simulated":
+        if "speed_mm_s" in data:
+            kwargs["speed_mm_s"] = f.number(data["speed_mm_s"], "stage.speed_mm_s", minimum=0)
+        return StageConfig(**kwargs)
+    if "port" not in data:
+        raise f.fail("stage.port", "missing (serial device such as /dev/ttyUSB0, or a pyserial URL)")
+    kwargs["port"] = f.string(data["port"], "stage.port")
+    if "baudrate" in data:
+        kwargs["baudrate"] = f.integer(data["baudrate"], "stage.baudrate", minimum=1)
+    for key in ("feed_mm_per_min", "reply_timeout_s", "move_timeout_s", "position_tolerance_mm"):
+        if key in data:
+            kwargs[key] = f.number(data[key], f"stage.{key}", positive=True)
+    if "home" in data:
+        kwargs["home"] = f.boolean(data["home"], "stage.home")
+    if data.get("tilt_axis") is not None:
+        kwargs["tilt_axis"] = f.string(data["tilt_axis"], "stage.tilt_axis", choices=("A", "B", "C"))
+    if kwargs.get("tilt_axis") is None and tilt_limits != (0.0, 0.0):
+        raise f.fail("stage.tilt_limits_deg", "a non-zero tilt range needs stage.tilt_axis (A, B or C)")
+    return StageConfig(**kwargs)
+
+
+def _parse_poses(f: _Fields, data: Any) -> tuple[Pose, ...]:
+    if isinstance(data, Mapping):
+        f.no_unknown(data, "poses", ("x_mm", "y_mm", "z_mm", "tilt_deg"))
+        for key in ("x_mm", "y_mm"):
+            if key not in data:
+                raise f.fail(f"poses.{key}", "missing")
+        xs = f.axis_values(data["x_mm"], "poses.x_mm")
+        ys = f.axis_values(data["y_mm"], "poses.y_mm")
+        zs = f.axis_values(data.get("z_mm", [0.0]), "poses.z_mm")
+        tilts = f.axis_values(data.get("tilt_deg", [0.0]), "poses.tilt_deg")
+        return tuple(
+            Pose(x, y, z, t) for y, z, t, x in itertools.product(ys, zs, tilts, xs)
+        )
+    if isinstance(data, Sequence) and not isinstance(data, str):
+        if not data:
+            raise f.fail("poses", "is empty")
+        poses = []
+        for i, item in enumerate(data):
+            where = f"poses[{i}]"
+            item = f.mapping(item, where)
+            f.no_unknown(item, where, ("x_mm", "y_mm", "z_mm", "tilt_deg"))
+            for key in ("x_mm", "y_mm"):
+                if key not in item:
+                    raise f.fail(f"{where}.{key}", "missing")
+            poses.append(
+                Pose(
+                    f.number(item["x_mm"], f"{where}.x_mm"),
+                    f.number(item["y_mm"], f"{where}.y_mm"),
+                    f.number(item.get("z_mm", 0.0), f"{where}.z_mm"),
+                    f.number(item.get("tilt_deg", 0.0), f"{where}.tilt_deg"),
+                )
+            )
+        return tuple(poses)
+    raise f.fail("poses", f"expected a grid mapping or a list of poses, got {_show(data)}")
+
+
+def _check_poses_in_limits(f: _Fields, poses: Sequence[Pose], stage: StageConfig) -> None:
+    for i, pose in enumerate(poses):
+        values = {"x": pose.x_mm, "y": pose.y_mm, "z": pose.z_mm}
+        for axis in AXES:
+            low, high = stage.limits_mm[axis]
+            if not low <= values[axis] <= high:
+                raise f.fail(
+                    f"poses[{i}].{axis}_mm",
+                    f"{values[axis]:g} mm is outside stage.limits_mm.{axis} [{low:g}, {high:g}]",
+                )
+        low, high = stage.tilt_limits_deg
+        if not low <= pose.tilt_deg <= high:
+            raise f.fail(
+                f"poses[{i}].tilt_deg",
+                f"{pose.tilt_deg:g} deg is outside stage.tilt_limits_deg [{low:g}, {high:g}]",
+            )
+
+
+def _parse_spacing(f: _Fields, value: Any, where: str) -> tuple[float, float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        s = f.number(value, where, positive=True)
+        return s, s
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return (
+            f.number(value[0], f"{where}[0]", positive=True),
+            f.number(value[1], f"{where}[1]", positive=True),
+        )
+    raise f.fail(where, f"expected a number or [col_mm, row_mm], got {_show(value)}")
+
+
+def _parse_region(f: _Fields, value: Any, where: str) -> tuple[int, int, int, int]:
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 4:
+        raise f.fail(where, f"expected [col0, row0, width, height], got {_show(value)}")
+    col0 = f.integer(value[0], f"{where}[0]", minimum=0)
+    row0 = f.integer(value[1], f"{where}[1]", minimum=0)
+    width = f.integer(value[2], f"{where}[2]", minimum=1)
+    height = f.integer(value[3], f"{where}[3]", minimum=1)
+    return col0, row0, width, height
+
+
+def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> DeviceConfig:
+    where = f"devices[{index}]"
+    data = f.mapping(data, where)
+    if "name" not in data:
+        raise f.fail(f"{where}.name", "missing")
+    name = f.string(data["name"], f"{where}.name")
+    if not DEVICE_NAME_RE.match(name):
+        raise f.fail(f"{where}.name", f"{name!r} may only contain letters, digits, '_' and '-'")
+    kind = f.string(data.get("kind"), f"{where}.kind", choices=("simulated", "video", "folder"))
+    common = ("name", "kind", "pixel_spacing_mm", "region")
+    if kind == "simulated":
+        allowed = common + (
+            "profile",
+            "frame_size",
+            "color",
+            "fov_mm",
+            "depth_mm",
+            "image_spacing_mm",
+            "overlay",
+            "mount",
+        )
+    elif kind == "video":
+        allowed = common + ("source", "flush_frames", "color")
+    else:
+        allowed = common + ("path", "pattern", "stable_s", "timeout_s", "poll_s", "color")
+    f.no_unknown(data, where, allowed)
+    kwargs: dict[str, Any] = {"name": name, "kind": kind}
+    if "pixel_spacing_mm" in data:
+        kwargs["pixel_spacing_mm"] = _parse_spacing(f, data["pixel_spacing_mm"], f"{where}.pixel_spacing_mm")
+    if "region" in data:
+        kwargs["region"] = _parse_region(f, data["region"], f"{where}.region")
+    if "color" in data:
+        kwargs["color"] = f.string(data["color"], f"{where}.color", choices=("rgb", "grey"))
+
+    if kind == "simulated":
+        if "pixel_spacing_mm" in data or "region" in data:
+            raise f.fail(
+                f"{where}.{'pixel_spacing_mm' if 'pixel_spacing_mm' in data else 'region'}",
+                "not allowed for simulated devices (use image_spacing_mm; the region is computed)",
+            )
+        profile = f.string(data.get("profile", "pocus"), f"{where}.profile", choices=tuple(SIMULATED_DEFAULTS))
+        merged = dict(SIMULATED_DEFAULTS[profile])
+        merged.update(kwargs)
+        kwargs = merged
+        kwargs["profile"] = profile
+        if "frame_size" in data:
+            size = data["frame_size"]
+            if not isinstance(size, Sequence) or isinstance(size, str) or len(size) != 2:
+                raise f.fail(f"{where}.frame_size", f"expected [width, height], got {_show(size)}")
+            kwargs["frame_size"] = (
+                f.integer(size[0], f"{where}.frame_size[0]", minimum=16),
+                f.integer(size[1], f"{where}.frame_size[1]", minimum=16),
+            )
+        for key in ("fov_mm", "depth_mm", "image_spacing_mm"):
+            if key in data:
+                kwargs[key] = f.number(data[key], f"{where}.{key}", positive=True)
+        if "overlay" in data:
+            kwargs["overlay"] = f.boolean(data["overlay"], f"{where}.overlay")
+        if "mount" in data:
+            mount = f.mapping(data["mount"], f"{where}.mount")
+            f.no_unknown(mount, f"{where}.mount", ("dx_mm", "dz_mm", "rotation_deg"))
+            kwargs["mount"] = MountConfig(
+                **{k: f.number(v, f"{where}.mount.{k}") for k, v in mount.items()}
+            )
+        width, height = kwargs["frame_size"]
+        cols = int(round(kwargs["fov_mm"] / kwargs["image_spacing_mm"]))
+        rows = int(round(kwargs["depth_mm"] / kwargs["image_spacing_mm"]))
+        if cols > width or rows > height:
+            raise f.fail(
+                f"{where}.frame_size",
+                f"the image ({cols}x{rows} px from fov_mm/depth_mm/image_spacing_mm) does not fit "
+                f"in the {width}x{height} frame",
+            )
+        return SimulatedDeviceConfig(**kwargs)
+    if kind == "video":
+        if "source" not in data:
+            raise f.fail(f"{where}.source", "missing (camera index, video file or stream URL)")
+        source = data["source"]
+        if isinstance(source, bool) or not isinstance(source, (int, str)) or source == "":
+            raise f.fail(f"{where}.source", f"expected a camera index or a path/URL, got {_show(source)}")
+        if isinstance(source, str) and base_dir is not None and "://" not in source:
+            candidate = Path(source).expanduser()
+            if not candidate.is_absolute():
+                source = str(base_dir / candidate)
+        kwargs["source"] = source
+        if "flush_frames" in data:
+            kwargs["flush_frames"] = f.integer(data["flush_frames"], f"{where}.flush_frames", minimum=0)
+        return VideoDeviceConfig(**kwargs)
+    if "path" not in data:
+        raise f.fail(f"{where}.path", "missing (the folder the scanner exports into)")
+    folder = Path(f.string(data["path"], f"{where}.path")).expanduser()
+    if not folder.is_absolute() and base_dir is not None:
+        folder = base_dir / folder
+    kwargs["path"] = str(folder)
+    if "pattern" in data:
+        kwargs["pattern"] = f.string(data["pattern"], f"{where}.pattern")
+    for key in ("stable_s", "timeout_s", "poll_s"):
+        if key in data:
+            kwargs[key] = f.number(data[key], f"{where}.{key}", positive=True)
+    return FolderDeviceConfig(**kwargs)
+
+
+def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
+    data = f.mapping(data, "phantom")
+    f.no_unknown(data, "phantom", ("preset", "seed", "width_mm", "depth_mm", "spacing_mm"))
+    kwargs: dict[str, Any] = {}
+    if "preset" in data:
+        kwargs["preset"] = f.string(data["preset"], "phantom.preset", choices=PHANTOM_PRESETS)
+    if "seed" in data:
+        kwargs["seed"] = f.integer(data["seed"], "phantom.seed", minimum=0)
+    for key in ("width_mm", "depth_mm", "spacing_mm"):
+        if key in data:
+            kwargs[key] = f.number(data[key], f"phantom.{key}", positive=True)
+    return PhantomConfig(**kwargs)
+
+
+def plan_from_dict(
+    data: Any, source: str = "<dict>", base_dir: str | Path | None = None
+) -> AcquisitionPlan:
+    """Validate a parsed plan mapping into an :class:`AcquisitionPlan`.
+
+    ``source`` names the plan in error messages; relative ``folder``/``video`` paths are
+    resolved against ``base_dir`` (the plan file's folder). Raises ConfigError.
+    """
+    f = _Fields(source)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {_show(data)}")
+    f.no_unknown(
+        data,
+        "",
+        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices"),
+    )
+    for key in ("specimen", "stage", "poses", "devices"):
+        if key not in data:
+            raise f.fail(key, "missing")
+    specimen = str(data["specimen"]) if isinstance(data["specimen"], (int, str)) else None
+    if not specimen:
+        raise f.fail("specimen", f"expected a non-empty id, got {_show(data['specimen'])}")
+    stage = _parse_stage(f, data["stage"])
+    poses = _parse_poses(f, data["poses"])
+    _check_poses_in_limits(f, poses, stage)
+    settle_s = f.number(data.get("settle_s", 0.0), "settle_s", minimum=0)
+    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1)
+    devices_raw = data["devices"]
+    if not isinstance(devices_raw, Sequence) or isinstance(devices_raw, str) or not devices_raw:
+        raise f.fail("devices", f"expected a non-empty list of devices, got {_show(devices_raw)}")
+    base = Path(base_dir) if base_dir is not None else None
+    devices = tuple(_parse_device(f, d, i, base) for i, d in enumerate(devices_raw))
+    names = [d.name for d in devices]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise f.fail(f"devices[{i}].name", f"duplicate device name {name!r}")
+    phantom = None
+    if "phantom" in data:
+        phantom = _parse_phantom(f, data["phantom"])
+    elif any(d.kind == "simulated" for d in devices):
+        phantom = PhantomConfig()
+    if stage.kind == "simulated" and any(d.kind != "simulated" for d in devices):
+        # allowed (e.g. dry runs of a folder/video device) but the frames then do not follow the pose
+        pass
+    return AcquisitionPlan(
+        specimen=specimen,
+        stage=stage,
+        poses=poses,
+        devices=devices,
+        settle_s=settle_s,
+        frames_per_pose=frames_per_pose,
+        phantom=phantom,
+        source=source,
+        raw=json.loads(json.dumps(data, default=str)),
+    )
+
+
+def load_plan(path: str | Path) -> AcquisitionPlan:
+    """Read and validate a plan YAML file. Raises ConfigError naming the file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: plan file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read plan file ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return plan_from_dict(data, source=str(path), base_dir=path.resolve().parent)

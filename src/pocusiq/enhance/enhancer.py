@@ -1,0 +1,356 @@
+"""The :class:`Enhancer`: a trained generator applied to images of any size, files and streams.
+
+>>> from pocusiq import Enhancer
+>>> enhancer = Enhancer.from_checkpoint("runs/demo/generator.safetensors")   # doctest: +SKIP
+>>> better = enhancer(image)            # (H, W) uint8/uint16/float in [0, 1] -> same size, dtype, range
+>>> enhancer.enhance_file("scan.dcm", "out/scan.dcm")                          # doctest: +SKIP
+>>> for frame in enhancer.enhance_frames(grabber):  # live capture, ROI found on the first frame
+...     show(frame)                                                          # doctest: +SKIP
+
+The generator maps ``(N, 1, H, W)`` float32 in [-1, 1] to the same shape, with H and W
+multiples of ``multiple`` (``2**depth`` for a U-Net). Images are reflect-padded to that
+multiple, or, when larger than one tile, cut into overlapping tiles blended with a raised
+cosine (:mod:`pocusiq.enhance.tiling`), so nothing is ever stretched. Colour images are
+enhanced on their BT.601 luma (:mod:`pocusiq.enhance.intensity`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
+from pocusiq.enhance.intensity import default_max_value, from_unit, luma, replace_luma, to_unit
+from pocusiq.enhance.region import FrameRegion, RegionSpec, paste_inside, resolve_region
+from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_padded, run_tiled
+from pocusiq.errors import CheckpointError
+
+ENGINES = ("torch", "onnx", "auto")
+
+NOT_FOR_DIAGNOSIS = (
+    "Machine-enhanced image (pocusiq): not for diagnosis; derived from the original by a neural network "
+    "that can add, remove or move image features."
+)
+"""The note every enhanced output carries."""
+
+
+def default_tiling(multiple: int) -> TilingConfig:
+    """Tiling used unless told otherwise: one pass up to 1024 px (or 2 multiples), else tiles.
+
+    Overlap is a quarter tile but at least one multiple; tiles are run two at a time.
+    """
+    tile = max(1024, 2 * multiple)
+    return TilingConfig(multiple=multiple, tile_size=tile, overlap=max(tile // 8, multiple), batch_size=2)
+
+
+def multiple_from_config(config: Any) -> int:
+    """Size multiple a generator needs, read from its model config (``2**depth``)."""
+    for name in ("multiple", "size_multiple"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    for name in ("depth", "num_downs", "n_downs", "num_downsamplings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value >= 0:
+            return 2**value
+    raise CheckpointError(
+        f"cannot tell the generator's size multiple from its config {config!r} (no depth/num_downs)"
+    )
+
+
+def resolve_engine(engine: str, device: str = "cpu") -> str:
+    """``"auto"`` -> ``"onnx"`` when ONNX Runtime imports and the device is the CPU, else ``"torch"``."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    if device != "cpu":
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
+
+
+class Enhancer:
+    """Apply a generator to greyscale or colour images of any size, files and frame streams.
+
+    Args:
+        network: a ``torch.nn.Module`` generator, or an :class:`~pocusiq.enhance.engines.Engine`
+            (any callable mapping a float32 NumPy batch ``(N, 1, H, W)`` in [-1, 1] to the same shape).
+        multiple: H and W given to the network are multiples of this (``2**depth``).
+        tiling: how large images are split; default :func:`default_tiling`.
+        device: torch device for a module network.
+        model_name: shown in derived-image tags and reports.
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        *,
+        multiple: int,
+        tiling: TilingConfig | None = None,
+        device: str = "cpu",
+        model_name: str = "generator",
+    ) -> None:
+        if int(multiple) < 1:
+            raise ValueError(f"multiple must be >= 1, got {multiple}")
+        self.multiple = int(multiple)
+        self.tiling = tiling or default_tiling(self.multiple)
+        if self.tiling.multiple % self.multiple != 0:
+            raise ValueError(
+                f"tiling multiple {self.tiling.multiple} is not a multiple of the network multiple {self.multiple}"
+            )
+        self.module = None
+        if _is_torch_module(network):
+            self.module = network
+            self.engine: Engine = TorchEngine(network, device)
+        elif callable(network):
+            self.engine = network
+        else:
+            raise TypeError(f"network must be a torch.nn.Module or a callable engine, got {type(network).__name__}")
+        self.device = device
+        self.model_name = model_name
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        device: str = "cpu",
+        engine: str = "torch",
+        tiling: TilingConfig | None = None,
+        onnx_threads: int = 0,
+    ) -> Enhancer:
+        """Load a trained generator checkpoint (its config may sit beside it).
+
+        Args:
+            path: checkpoint written by ``pocusiq train`` (loaded by
+                ``pocusiq.train.checkpoints.load_generator``), or an ``.onnx`` file from ``pocusiq export``.
+            device: torch device ("cpu", "cuda"); ONNX runs on the CPU provider.
+            engine: "torch", "onnx" (exported in memory and run by ONNX Runtime) or "auto"
+                (onnx when available on CPU).
+            tiling: tiling override; default :func:`default_tiling` for the model's multiple.
+            onnx_threads: ONNX Runtime intra-op threads (0 = all cores).
+
+        Raises:
+            CheckpointError: the file is missing or cannot be loaded.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = _resolve_run_folder(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        if path.suffix.lower() == ".onnx":
+            return cls.from_onnx(path, tiling=tiling, threads=onnx_threads)
+        engine = resolve_engine(engine, device)
+        try:
+            from pocusiq.train.checkpoints import load_generator
+        except ImportError as exc:
+            raise CheckpointError(f"{path}: cannot load checkpoints, pocusiq.train is unavailable ({exc})") from exc
+        try:
+            module, config = load_generator(path, map_location="cpu")
+        except CheckpointError:
+            raise
+        except Exception as exc:  # corrupt file, wrong format: name the file
+            raise CheckpointError(f"{path}: cannot load generator checkpoint: {exc}") from exc
+        multiple = multiple_from_config(config)
+        name = model_label(path)
+        if engine == "onnx":
+            from pocusiq.enhance.onnx_export import export_onnx_bytes
+
+            data = export_onnx_bytes(module, multiple=multiple, model_name=name)
+            return cls(OnnxEngine(data, intra_op_threads=onnx_threads), multiple=multiple, tiling=tiling, model_name=name)
+        return cls(module, multiple=multiple, tiling=tiling, device=device, model_name=name)
+
+    @classmethod
+    def from_onnx(
+        cls, path: str | os.PathLike[str], *, tiling: TilingConfig | None = None, threads: int = 0
+    ) -> Enhancer:
+        """Load an ONNX file written by ``pocusiq export`` (multiple and name read from its metadata)."""
+        from pocusiq.enhance.onnx_export import META_MODEL, META_MULTIPLE
+
+        engine = OnnxEngine(path, intra_op_threads=threads)
+        try:
+            multiple = int(engine.metadata[META_MULTIPLE])
+        except (KeyError, ValueError):
+            raise CheckpointError(
+                f"{path}: ONNX model lacks the '{META_MULTIPLE}' metadata; export it with 'pocusiq export'"
+            ) from None
+        name = engine.metadata.get(META_MODEL, Path(path).name)
+        return cls(engine, multiple=multiple, tiling=tiling, model_name=name)
+
+    @property
+    def engine_name(self) -> str:
+        """"torch", "onnx" or the engine's class name."""
+        return str(getattr(self.engine, "name", type(self.engine).__name__))
+
+    # ------------------------------------------------------------------ arrays
+    def _network(self, batch: np.ndarray) -> np.ndarray:
+        """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine."""
+        out = self.engine(batch * np.float32(2.0) - np.float32(1.0))
+        return (np.asarray(out, dtype=np.float32) + np.float32(1.0)) * np.float32(0.5)
+
+    def _enhance_unit(self, unit: np.ndarray) -> np.ndarray:
+        """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size."""
+        if needs_tiling(unit.shape[1:], self.tiling):
+            return np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
+        return run_padded(self._network, unit, self.multiple)
+
+    def _check(self, image: np.ndarray) -> None:
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"expected a numpy array, got {type(image).__name__}")
+        default_max_value(image.dtype)  # raises TypeError for unsupported dtypes
+        if image.ndim == 3 and image.shape[2] not in (1, 3, 4) or image.ndim not in (2, 3):
+            raise ValueError(f"expected an image (H, W) or (H, W, 1|3|4), got shape {image.shape}")
+        if min(image.shape[:2]) < 1:
+            raise ValueError(f"image has an empty side: shape {image.shape}")
+
+    def enhance_batch(
+        self, images: Sequence[np.ndarray] | np.ndarray, *, max_value: float | None = None
+    ) -> list[np.ndarray] | np.ndarray:
+        """Enhance several images; same-size greyscale images share network calls.
+
+        Args:
+            images: an ``(N, H, W)`` array or a sequence of images (any sizes, as :meth:`__call__`).
+            max_value: full-scale value of integer images (default: dtype maximum).
+
+        Returns:
+            An ``(N, H, W)`` array for an array input, else a list, each of its input's size,
+            dtype and range.
+        """
+        if isinstance(images, np.ndarray):
+            if images.ndim != 3:
+                raise ValueError(f"enhance_batch expects an (N, H, W) array or a list, got shape {images.shape}")
+            self._check(images[0])
+            unit = to_unit(images, max_value)
+            out = self._enhance_unit(unit)
+            return from_unit(out, images.dtype, max_value)
+        outputs: list[np.ndarray | None] = [None] * len(images)
+        groups: dict[tuple, list[int]] = {}
+        for index, image in enumerate(images):
+            self._check(image)
+            if image.ndim == 2:
+                groups.setdefault((image.shape, image.dtype.str), []).append(index)
+            else:
+                outputs[index] = self(image, max_value=max_value)
+        for indices in groups.values():
+            stack = np.stack([images[i] for i in indices])
+            result = from_unit(self._enhance_unit(to_unit(stack, max_value)), stack.dtype, max_value)
+            for i, res in zip(indices, result):
+                outputs[i] = res
+        return outputs  # type: ignore[return-value]
+
+    def __call__(self, image: np.ndarray, *, max_value: float | None = None) -> np.ndarray:
+        """Enhance one image.
+
+        Args:
+            image: ``(H, W)`` greyscale, or ``(H, W, 1)``, or ``(H, W, 3|4)`` RGB(A) (luma is
+                enhanced, chroma and alpha kept); uint8, uint16 or float in [0, 1]; any size.
+            max_value: full-scale value of integer images (default 255 / 65535; e.g. 4095 for
+                12-bit data stored in uint16).
+
+        Returns:
+            The enhanced image: same shape, dtype and value range.
+        """
+        self._check(image)
+        if image.ndim == 2:
+            return from_unit(self._enhance_unit(to_unit(image, max_value)[None])[0], image.dtype, max_value)
+        if image.shape[2] == 1:
+            return self(image[..., 0], max_value=max_value)[..., None]
+        scale = default_max_value(image.dtype) if max_value is None else float(max_value)
+        y = luma(image)
+        new_y = self._enhance_unit(np.clip(y / scale, 0.0, 1.0).astype(np.float32)[None])[0]
+        out = image.copy()
+        out[..., :3] = replace_luma(image[..., :3], new_y.astype(np.float64) * scale, scale)
+        return out
+
+    # ------------------------------------------------------------------ regions, streams, files
+    def enhance_region(
+        self, frame: np.ndarray, region: RegionSpec | FrameRegion = "full", *, max_value: float | None = None
+    ) -> np.ndarray:
+        """Enhance ``frame`` inside ``region`` only; every pixel outside keeps its exact value.
+
+        Args:
+            frame: ``(H, W)`` or ``(H, W, 1|3|4)`` image (see :meth:`__call__`).
+            region: "auto" (detect the imaging region), "full", ``(x, y, w, h)`` or a region object.
+
+        Raises:
+            RegionNotFoundError: "auto" found no imaging region, or the box does not fit.
+        """
+        self._check(frame)
+        resolved = resolve_region(frame, region)
+        if resolved.kind == "full":
+            return self(frame, max_value=max_value)
+        return paste_inside(frame, resolved, lambda crop: self(crop, max_value=max_value))
+
+    def enhance_frames(
+        self,
+        frames: Iterable[np.ndarray],
+        *,
+        roi: RegionSpec | FrameRegion = "auto",
+        max_value: float | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Enhance a stream of frames lazily (live capture, video): yields one output per input.
+
+        The region is resolved on the first frame (detection runs once) and reused for all
+        frames, as a capture's layout does not change; frames must all have the first one's size.
+        """
+        region: FrameRegion | None = None
+        first_shape: tuple[int, ...] | None = None
+        for index, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            if region is None:
+                self._check(frame)
+                region = resolve_region(frame, roi)
+                first_shape = frame.shape
+            elif frame.shape != first_shape:
+                raise ValueError(f"frame {index} has shape {frame.shape}, the first frame had {first_shape}")
+            yield self.enhance_region(frame, region, max_value=max_value)
+
+    def enhance_file(
+        self,
+        path: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        roi: RegionSpec = "auto",
+        overwrite: bool = False,
+        side_by_side: bool = False,
+    ) -> Any:
+        """Enhance an image (PNG/JPEG/TIFF), DICOM (single or multi-frame) or video file.
+
+        The output has the input's format; see :func:`pocusiq.enhance.files.enhance_file`.
+        Returns its :class:`~pocusiq.enhance.files.FileResult`.
+        """
+        from pocusiq.enhance.files import enhance_file
+
+        return enhance_file(self, path, out, roi=roi, overwrite=overwrite, side_by_side=side_by_side)
+
+
+def model_label(path: str | os.PathLike[str]) -> str:
+    """``"<file name> (sha256 <first 12 hex>)"``: how outputs name the model that made them."""
+    from pocusiq.atomic import sha256_file
+
+    return f"{Path(path).name} (sha256 {sha256_file(path)[:12]})"
+
+
+def _is_torch_module(obj: Any) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, torch.nn.Module)
+
+
+def _resolve_run_folder(folder: Path) -> Path:
+    """A run folder's ``best.safetensors`` (else ``last.safetensors``)."""
+    for name in ("best.safetensors", "last.safetensors"):
+        if (folder / name).is_file():
+            return folder / name
+    raise CheckpointError(f"{folder}: run folder holds neither best.safetensors nor last.safetensors")

@@ -1,0 +1,341 @@
+"""Enhance files: images, DICOM and videos, one at a time or a whole list/folder.
+
+:func:`enhance_file` reads one file, enhances every frame inside its imaging region (see
+:mod:`pocusiq.enhance.region`) and writes the result in the input's format beside an optional
+side-by-side view (``<stem>_side_by_side<suffix>``: input | enhanced, same format).
+:func:`enhance_files` runs it over many inputs (folders are walked), keeps going after a bad
+file, and writes ``README-pocusiq.txt`` in the output folder with the not-for-diagnosis note and
+one line per file (appending to an existing one).
+
+Every write is atomic; nothing is overwritten unless ``overwrite=True``, and an output is never
+written onto its own input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pocusiq.atomic import atomic_write_text
+from pocusiq.enhance.dicom_io import DICOM_SUFFIXES, is_dicom_file, read_dicom, write_derived_dicom
+from pocusiq.enhance.image_io import IMAGE_SUFFIXES, read_image, write_image
+from pocusiq.enhance.region import FrameRegion, RegionSpec, resolve_region
+from pocusiq.enhance.video_io import VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
+from pocusiq.errors import ImageFileError, PocusiqError
+
+README_NAME = "README-pocusiq.txt"
+SIDE_BY_SIDE_SUFFIX = "_side_by_side"
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file.
+
+    Attributes:
+        source: the input file.
+        output: the enhanced file written (None if it failed).
+        kind: "image", "dicom" or "video".
+        frames: number of frames enhanced.
+        region: ``(x, y, w, h)`` of the enhanced region, or None.
+        region_kind: "full", "box", "linear" or "sector".
+        side_by_side: the side-by-side file written, if any.
+        error: the failure message (None on success).
+        seconds: wall time spent on the file.
+    """
+
+    source: Path
+    output: Path | None = None
+    kind: str = ""
+    frames: int = 0
+    region: tuple[int, int, int, int] | None = None
+    region_kind: str = ""
+    side_by_side: Path | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class BatchReport:
+    """Results of :func:`enhance_files`; ``ok`` is True when every file succeeded."""
+
+    results: list[FileResult] = field(default_factory=list)
+    readme: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results) and bool(self.results)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if not r.ok]
+
+
+def file_kind(path: str | os.PathLike[str]) -> str | None:
+    """"image", "dicom", "video" from the suffix (or the DICM marker), else None."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in DICOM_SUFFIXES or (suffix == "" and is_dicom_file(path)):
+        return "dicom"
+    return None
+
+
+def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+    """Expand files and folders into ``(input file, output path relative to the out folder)``.
+
+    Folders are walked recursively (sorted; hidden entries skipped) and keep their inner
+    structure; a file given directly maps to its own name. Files of unknown type inside folders
+    are skipped; a missing path or a directly named file of unknown type is returned anyway so
+    that :func:`enhance_file` reports it.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith(".") or name == README_NAME:
+                        continue
+                    file = Path(root) / name
+                    if file_kind(file) is not None:
+                        pairs.append((file, file.relative_to(path)))
+        else:
+            pairs.append((path, Path(path.name)))
+    return pairs
+
+
+def side_by_side_path(out: Path) -> Path:
+    """``out/name.ext`` -> ``out/name_side_by_side.ext``."""
+    return out.with_name(f"{out.stem}{SIDE_BY_SIDE_SUFFIX}{out.suffix}")
+
+
+def _check_target(source: Path, target: Path, overwrite: bool) -> None:
+    if target.resolve() == source.resolve():
+        raise ImageFileError(f"{source}: the output {target} would replace the input; choose another --out folder")
+    if target.exists() and not overwrite:
+        raise ImageFileError(f"{source}: output {target} already exists (pass --overwrite to replace it)")
+
+
+def _stack_side_by_side(original: np.ndarray, enhanced: np.ndarray, axis: int) -> np.ndarray:
+    """``original | enhanced`` along the width ``axis`` (1 for (H, W[, C]), 2 for (F, H, W[, C]))."""
+    return np.concatenate([original, enhanced], axis=axis)
+
+
+def enhance_file(
+    enhancer: Any,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    roi: RegionSpec = "auto",
+    overwrite: bool = False,
+    side_by_side: bool = False,
+) -> FileResult:
+    """Enhance one file into ``out`` (same format as the input).
+
+    Args:
+        enhancer: a :class:`pocusiq.enhance.enhancer.Enhancer`.
+        path: PNG/JPEG/TIFF image, DICOM file (single or multi-frame) or video.
+        out: output file path.
+        roi: region to enhance ("auto", "full", ``(x, y, w, h)`` or a region object); for DICOM
+            and video it is resolved on the first frame and used for all.
+        overwrite: replace an existing output.
+        side_by_side: also write ``<stem>_side_by_side<suffix>`` (input | enhanced).
+
+    Returns:
+        A :class:`FileResult` (``error`` is None).
+
+    Raises:
+        ImageFileError, RegionNotFoundError, PocusiqError: the message names the file.
+    """
+    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+
+    source, target = Path(path), Path(out)
+    start = time.perf_counter()
+    if not source.exists():
+        raise ImageFileError(f"{source}: file not found")
+    if not source.is_file():
+        raise ImageFileError(f"{source}: not a file")
+    kind = file_kind(source)
+    if kind is None:
+        raise ImageFileError(
+            f"{source}: unsupported file type {source.suffix or '(no suffix)'} "
+            "(expected PNG/JPEG/TIFF, DICOM or MP4/AVI/MOV video)"
+        )
+    _check_target(source, target, overwrite)
+    sbs = side_by_side_path(target) if side_by_side else None
+    if sbs is not None:
+        _check_target(source, sbs, overwrite)
+    result = FileResult(source=source, kind=kind)
+    try:
+        if kind == "image":
+            _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+        elif kind == "dicom":
+            _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+        else:
+            _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+    except PocusiqError as exc:
+        message = str(exc)
+        if str(source) not in message:
+            raise type(exc)(f"{source}: {message}") from exc
+        raise
+    result.output = target
+    result.side_by_side = sbs
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _record_region(result: FileResult, region: FrameRegion) -> None:
+    result.region = tuple(int(v) for v in region.box)  # type: ignore[assignment]
+    result.region_kind = region.kind
+
+
+def _enhance_image(enhancer, source, target, sbs, roi, note, result) -> None:
+    image = read_image(source)
+    pixels = image.pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha: enhance grey, keep alpha
+        region = resolve_region(pixels[..., 0], roi)
+        grey = enhancer.enhance_region(pixels[..., 0], region)
+        enhanced = np.stack([grey, pixels[..., 1]], axis=-1)
+    else:
+        region = resolve_region(pixels, roi)
+        enhanced = enhancer.enhance_region(pixels, region)
+    _record_region(result, region)
+    write_image(target, enhanced, image, note)
+    if sbs is not None:
+        write_image(sbs, _stack_side_by_side(pixels, enhanced, 1), image, note)
+    result.frames = 1
+
+
+def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
+    dicom = read_dicom(source)
+    frames = dicom.frames
+    region = resolve_region(frames[0], roi)
+    _record_region(result, region)
+    max_value = None if dicom.is_colour else dicom.max_value
+    enhanced = np.stack(list(enhancer.enhance_frames(frames, roi=region, max_value=max_value)))
+    write_derived_dicom(target, dicom, enhanced, model_name=enhancer.model_name, note=note)
+    if sbs is not None:
+        write_derived_dicom(
+            sbs, dicom, _stack_side_by_side(frames, enhanced, 2), model_name=enhancer.model_name, note=note,
+            description="pocusiq side-by-side",
+        )
+    result.frames = int(frames.shape[0])
+
+
+def _enhance_video(enhancer, source, target, sbs, roi, note, result) -> None:
+    info = probe_video(source)
+    frames = read_frames(source)
+    first = next(frames, None)
+    if first is None:
+        raise ImageFileError(f"{source}: video has no frames")
+    region = resolve_region(first, roi)
+    _record_region(result, region)
+
+    def originals() -> Iterator[np.ndarray]:
+        yield first
+        yield from frames
+
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter(target, rate=info.rate, note=note))
+        side = stack.enter_context(VideoWriter(sbs, rate=info.rate, note=note)) if sbs is not None else None
+        for frame in originals():
+            enhanced = enhancer.enhance_region(frame, region)
+            writer.write(enhanced)
+            if side is not None:
+                side.write(np.concatenate([frame, enhanced], axis=1))
+    result.frames = writer.count
+
+
+def enhance_files(
+    enhancer: Any,
+    inputs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    roi: RegionSpec = "auto",
+    overwrite: bool = False,
+    side_by_side: bool = False,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> BatchReport:
+    """Enhance many files/folders into ``out_dir``; a failing file does not stop the others.
+
+    Args:
+        enhancer: a :class:`pocusiq.enhance.enhancer.Enhancer`.
+        inputs: files and folders (walked recursively, structure kept under ``out_dir``).
+        out_dir: output folder (created).
+        roi, overwrite, side_by_side: as :func:`enhance_file`.
+        on_result: called with each :class:`FileResult` as soon as it is known (CLI progress).
+
+    Returns:
+        A :class:`BatchReport`; failures carry their message in ``FileResult.error``.
+    """
+    out_dir = Path(out_dir)
+    report = BatchReport()
+    seen: dict[Path, Path] = {}
+    pairs = collect_inputs(inputs)
+    for source, relative in pairs:
+        target = out_dir / relative
+        start = time.perf_counter()
+        try:
+            key = target.resolve()
+            if key in seen:
+                raise ImageFileError(f"{source}: output {target} is also the output of {seen[key]}; rename one input")
+            seen[key] = source
+            result = enhance_file(
+                enhancer, source, target, roi=roi, overwrite=overwrite, side_by_side=side_by_side
+            )
+        except (PocusiqError, ValueError, TypeError, OSError) as exc:
+            message = str(exc)
+            if str(source) not in message:
+                message = f"{source}: {message}"
+            result = FileResult(source=source, kind=file_kind(source) or "", error=message)
+            result.seconds = time.perf_counter() - start
+        report.results.append(result)
+        if on_result is not None:
+            on_result(result)
+    if not pairs:
+        return report
+    report.readme = write_readme(out_dir, report, enhancer)
+    return report
+
+
+def write_readme(out_dir: Path, report: BatchReport, enhancer: Any) -> Path:
+    """Append this run's lines (note, model, one line per file) to ``out_dir/README-pocusiq.txt``."""
+    from pocusiq import __version__
+    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+
+    path = out_dir / README_NAME
+    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = []
+    if not previous:
+        lines += [
+            "IMPORTANT: every image in this folder written by pocusiq is MACHINE-ENHANCED.",
+            NOT_FOR_DIAGNOSIS,
+            "",
+        ]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lines.append(
+        f"== pocusiq {__version__} enhance, {stamp}, model {enhancer.model_name}, engine {enhancer.engine_name}"
+    )
+    for r in report.results:
+        if r.ok:
+            where = f"region {r.region_kind} {r.region}" if r.region else ""
+            lines.append(f"OK     {r.source} -> {r.output} ({r.kind}, {r.frames} frame(s), {where})")
+        else:
+            lines.append(f"FAILED {r.error}")
+    lines.append("")
+    atomic_write_text(path, previous + "\n".join(lines) + "\n")
+    return path

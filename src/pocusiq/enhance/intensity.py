@@ -1,0 +1,71 @@
+"""Intensity conversions between stored images and the generator's [-1, 1] range.
+
+Stored images are uint8 (0-255), uint16 (0 to ``max_value``, 65535 unless the file says fewer
+bits are stored, e.g. 4095 for 12-bit DICOM) or float in [0, 1]. The generator works on
+float32 in [-1, 1]. :func:`to_unit` and :func:`from_unit` convert to and from float32 in
+[0, 1], so that an identity network returns integer images exactly and float images within
+float32 rounding (<= 1e-6).
+
+Colour (RGB) images are enhanced on their BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B``:
+the enhanced luma ``Y'`` is put back by adding ``Y' - Y`` to every channel, which keeps the
+BT.601 chroma (Cb, Cr) unchanged and maps grey (R = G = B) pixels to grey.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+"""ITU-R BT.601 luma weights for R, G, B."""
+
+
+def default_max_value(dtype: np.dtype) -> float:
+    """Full-scale value of a dtype: 255 (uint8), 65535 (uint16), 1.0 (float)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8 or dtype == np.uint16:
+        return float(np.iinfo(dtype).max)
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    raise TypeError(f"unsupported image dtype {dtype}: expected uint8, uint16 or float in [0, 1]")
+
+
+def to_unit(image: np.ndarray, max_value: float | None = None) -> np.ndarray:
+    """Stored image -> float32 in [0, 1] (values above ``max_value`` are clipped).
+
+    Args:
+        image: uint8, uint16 or float array of any shape.
+        max_value: full-scale value; ``None`` -> :func:`default_max_value` of the dtype.
+    """
+    scale = default_max_value(image.dtype) if max_value is None else float(max_value)
+    if scale <= 0:
+        raise ValueError(f"max_value must be positive, got {max_value}")
+    unit = image.astype(np.float32) / np.float32(scale) if scale != 1.0 else image.astype(np.float32)
+    return np.clip(unit, 0.0, 1.0, out=unit)
+
+
+def from_unit(unit: np.ndarray, dtype: np.dtype, max_value: float | None = None) -> np.ndarray:
+    """Float in [0, 1] -> the stored dtype and range (rounded for integers, clipped)."""
+    dtype = np.dtype(dtype)
+    scale = default_max_value(dtype) if max_value is None else float(max_value)
+    clipped = np.clip(unit, 0.0, 1.0)
+    if np.issubdtype(dtype, np.integer):
+        return np.rint(clipped.astype(np.float64) * scale).astype(dtype)
+    return clipped.astype(dtype)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an ``(..., 3)`` array, float64 in the input's units."""
+    return rgb[..., :3].astype(np.float64) @ LUMA_WEIGHTS
+
+
+def replace_luma(rgb: np.ndarray, new_luma: np.ndarray, max_value: float) -> np.ndarray:
+    """Put ``new_luma`` (float, input units) into an ``(..., 3)`` colour array, keeping chroma.
+
+    Returns an array of ``rgb``'s dtype, clipped to ``[0, max_value]``.
+    """
+    delta = new_luma - luma(rgb)
+    out = rgb[..., :3].astype(np.float64) + delta[..., None]
+    np.clip(out, 0.0, max_value, out=out)
+    if np.issubdtype(rgb.dtype, np.integer):
+        out = np.rint(out)
+    return out.astype(rgb.dtype)

@@ -1,0 +1,210 @@
+"""Run a fully convolutional network on an image of any size: reflect padding or blended tiles.
+
+A U-Net generator needs H and W to be multiples of ``2**depth`` (its ``multiple``). Two ways
+to meet that without stretching the image:
+
+* :func:`run_padded` pads the image (reflect) up to the next multiple, runs the network once,
+  and crops back to the original size. Used when the image fits in one tile.
+* :func:`run_tiled` pads the image to a multiple, cuts it into overlapping tiles whose size and
+  positions are multiples of ``multiple`` (so every tile sees the same down-sampling grid),
+  runs the network on batches of tiles and blends them with a separable weight that is zero
+  for ``margin`` pixels at each interior tile edge and rises as a raised cosine (Hann ramp)
+  across the rest of the overlap. Edges on the image border keep weight 1.
+
+Why a window with a zero margin: a network whose receptive field has radius ``r <= margin``
+(a linear filter, for example) then gives exactly the untiled result everywhere, because no
+pixel takes any weight from a tile in which it was closer than ``r`` to an interior cut.
+For a deep U-Net (receptive field larger than a tile) the smooth ramp hides the seams.
+
+Written here rather than taken from MONAI's ``sliding_window_inference`` because MONAI is not
+a dependency and that function neither aligns tiles to the network multiple nor zeroes the
+cut margins; it is ~100 lines of NumPy.
+
+All arrays here are float32 in the network's range; images are 2-D ``(H, W)``; the network
+callable maps a ``(N, 1, h, w)`` float32 array to the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+NetworkFn = Callable[[np.ndarray], np.ndarray]
+"""Maps a float32 batch ``(N, 1, h, w)`` (h, w multiples of the network multiple) to the same shape."""
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    """How images are split for inference.
+
+    Attributes:
+        multiple: H and W given to the network are multiples of this (``2**depth`` for a U-Net).
+        tile_size: largest tile side in pixels; images with both sides <= this run in one pass
+            (padded). Rounded up to a multiple of ``multiple``. ``None``: never tile.
+        overlap: overlap between neighbouring tiles in pixels, rounded up to a multiple of
+            ``multiple``; must be smaller than ``tile_size``.
+        margin: pixels at each interior tile edge that get zero blending weight; must satisfy
+            ``2 * margin < overlap``. ``None``: ``overlap // 4``.
+        batch_size: tiles per network call.
+    """
+
+    multiple: int = 1
+    tile_size: int | None = 1024
+    overlap: int = 128
+    margin: int | None = None
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.multiple < 1:
+            raise ValueError(f"TilingConfig.multiple must be >= 1, got {self.multiple}")
+        if self.batch_size < 1:
+            raise ValueError(f"TilingConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.tile_size is not None:
+            if self.tile_size < 1:
+                raise ValueError(f"TilingConfig.tile_size must be >= 1, got {self.tile_size}")
+            if self.effective_overlap >= self.effective_tile:
+                raise ValueError(
+                    f"TilingConfig.overlap ({self.overlap}, {self.effective_overlap} after rounding "
+                    f"to the multiple {self.multiple}) must be smaller than tile_size "
+                    f"({self.effective_tile} after rounding)"
+                )
+            if 2 * self.effective_margin >= self.effective_overlap:
+                raise ValueError(
+                    f"TilingConfig.margin ({self.effective_margin}) must be less than half the "
+                    f"overlap ({self.effective_overlap})"
+                )
+
+    @property
+    def effective_tile(self) -> int:
+        """Tile side after rounding up to the multiple (at least one multiple)."""
+        if self.tile_size is None:
+            raise ValueError("tiling is disabled (tile_size=None)")
+        return _round_up(max(self.tile_size, self.multiple), self.multiple)
+
+    @property
+    def effective_overlap(self) -> int:
+        """Overlap after rounding up to the multiple (at least one multiple)."""
+        return _round_up(max(self.overlap, 1), self.multiple)
+
+    @property
+    def effective_margin(self) -> int:
+        """Zero-weight margin at interior tile edges."""
+        return self.effective_overlap // 4 if self.margin is None else int(self.margin)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflect-pad a 2-D image at the bottom/right so that H and W are multiples of ``multiple``.
+
+    Returns the padded image and the original ``(H, W)``. Images smaller than the padding
+    needed for reflection (side 1) are edge-padded instead.
+    """
+    if image.ndim != 2:
+        raise ValueError(f"pad_to_multiple expects a 2-D image, got shape {image.shape}")
+    height, width = image.shape
+    pad_h = _round_up(height, multiple) - height
+    pad_w = _round_up(width, multiple) - width
+    if pad_h == 0 and pad_w == 0:
+        return image, (height, width)
+    padded = image
+    # numpy's reflect needs pad < size; pad repeatedly for tiny images.
+    while pad_h > 0 or pad_w > 0:
+        step_h = min(pad_h, padded.shape[0] - 1)
+        step_w = min(pad_w, padded.shape[1] - 1)
+        if step_h <= 0 and pad_h > 0 or step_w <= 0 and pad_w > 0:
+            padded = np.pad(padded, ((0, pad_h), (0, pad_w)), mode="edge")
+            break
+        padded = np.pad(padded, ((0, step_h), (0, step_w)), mode="reflect")
+        pad_h -= step_h
+        pad_w -= step_w
+    return padded, (height, width)
+
+
+def run_padded(network: NetworkFn, images: np.ndarray, multiple: int) -> np.ndarray:
+    """Run ``network`` on a batch of same-size 2-D images ``(N, H, W)`` padded to ``multiple``.
+
+    Returns ``(N, H, W)`` float32, cropped back to the input size.
+    """
+    if images.ndim != 3:
+        raise ValueError(f"run_padded expects (N, H, W), got shape {images.shape}")
+    height, width = images.shape[1:]
+    padded = np.stack([pad_to_multiple(img, multiple)[0] for img in images])
+    out = network(np.ascontiguousarray(padded[:, None], dtype=np.float32))
+    return np.asarray(out, dtype=np.float32)[:, 0, :height, :width]
+
+
+def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
+    """Start positions of tiles of size ``tile`` covering ``[0, length)``.
+
+    ``length`` and ``tile`` are multiples of ``multiple``; the stride is ``tile - overlap``
+    and the last tile ends exactly at ``length``. If ``length <= tile`` one tile starts at 0.
+    """
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+def edge_ramp(tile: int, overlap: int, margin: int, taper_start: bool, taper_end: bool) -> np.ndarray:
+    """1-D blending weight of one tile, float64 of length ``tile`` in [0, 1].
+
+    A tapered edge has weight 0 over ``margin`` pixels, then a raised-cosine ramp over
+    ``overlap - 2 * margin`` pixels up to 1. Untapered edges (on the image border) are 1.
+    """
+    weight = np.ones(tile, dtype=np.float64)
+    ramp_len = overlap - 2 * margin
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp_len) + 0.5) / ramp_len)
+    profile = np.concatenate([np.zeros(margin), ramp])
+    if taper_start:
+        weight[: profile.size] = np.minimum(weight[: profile.size], profile)
+    if taper_end:
+        weight[tile - profile.size :] = np.minimum(weight[tile - profile.size :], profile[::-1])
+    return weight
+
+
+def run_tiled(network: NetworkFn, image: np.ndarray, config: TilingConfig) -> np.ndarray:
+    """Run ``network`` on one 2-D float32 image of any size with overlapping, blended tiles.
+
+    Returns a float32 ``(H, W)`` array the size of ``image``.
+    """
+    if image.ndim != 2:
+        raise ValueError(f"run_tiled expects a 2-D image, got shape {image.shape}")
+    multiple = config.multiple
+    padded, (height, width) = pad_to_multiple(image.astype(np.float32, copy=False), multiple)
+    ph, pw = padded.shape
+    tile = config.effective_tile
+    overlap = config.effective_overlap
+    margin = config.effective_margin
+    tile_h, tile_w = min(tile, ph), min(tile, pw)
+    ys = tile_starts(ph, tile_h, overlap, multiple)
+    xs = tile_starts(pw, tile_w, overlap, multiple)
+    accum = np.zeros((ph, pw), dtype=np.float64)
+    weights = np.zeros((ph, pw), dtype=np.float64)
+    positions = [(y, x) for y in ys for x in xs]
+    for first in range(0, len(positions), config.batch_size):
+        chunk = positions[first : first + config.batch_size]
+        batch = np.stack([padded[y : y + tile_h, x : x + tile_w] for y, x in chunk])[:, None]
+        outputs = np.asarray(network(np.ascontiguousarray(batch, dtype=np.float32)))
+        for (y, x), out in zip(chunk, outputs[:, 0]):
+            wy = edge_ramp(tile_h, overlap, margin, y > 0, y + tile_h < ph)
+            wx = edge_ramp(tile_w, overlap, margin, x > 0, x + tile_w < pw)
+            window = np.outer(wy, wx)
+            accum[y : y + tile_h, x : x + tile_w] += window * out
+            weights[y : y + tile_h, x : x + tile_w] += window
+    result = accum / np.maximum(weights, 1e-12)
+    return result[:height, :width].astype(np.float32)
+
+
+def needs_tiling(shape: tuple[int, int], config: TilingConfig) -> bool:
+    """Whether an image of ``shape`` (H, W) is larger than one tile under ``config``."""
+    if config.tile_size is None:
+        return False
+    padded = tuple(_round_up(s, config.multiple) for s in shape)
+    return max(padded) > config.effective_tile

@@ -1,0 +1,87 @@
+"""The pix2pix PatchGAN discriminator, conditioned on the input image.
+
+Input: the condition (low-end image) and a candidate (real high-end or generated image),
+each ``(N, 1, H, W)`` in ``[-1, 1]``, concatenated on the channel axis ->
+``(N, in_channels, H, W)`` (``in_channels = 2`` for greyscale). Output: ``(N, 1, H', W')``
+real/fake logits, one per overlapping patch (no sigmoid: the loss applies it).
+
+Layers (pix2pix ``NLayerDiscriminator``): a 4x4 stride-2 conv to ``ndf`` + LeakyReLU(0.2);
+``n_layers - 1`` further 4x4 stride-2 convs to ``ndf * min(2**n, 8)`` + norm + LeakyReLU; one
+4x4 stride-1 conv + norm + LeakyReLU; a final 4x4 stride-1 conv to 1 channel. The receptive
+field of each output logit is 70x70 pixels at ``n_layers = 3`` (:func:`receptive_field`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pocusiq.models.unet import init_weights, norm_layer
+from pocusiq.train.config import DiscriminatorConfig
+
+__all__ = ["PatchGANDiscriminator", "build_discriminator", "receptive_field"]
+
+
+class PatchGANDiscriminator(nn.Module):
+    """pix2pix PatchGAN: ``(N, in_channels, H, W)`` -> ``(N, 1, H', W')`` logits.
+
+    ``forward(condition, candidate)`` concatenates the two ``(N, 1, H, W)`` images; calling it with
+    one pre-concatenated tensor also works. ``H, W >= receptive_field(n_layers)`` is not required
+    but smaller inputs see padding only at the edges.
+    """
+
+    def __init__(self, config: DiscriminatorConfig | None = None) -> None:
+        super().__init__()
+        config = DiscriminatorConfig() if config is None else config
+        config.validate()
+        self.config = config
+        norm = norm_layer(config.norm)
+        use_bias = config.norm == "instance"
+        ndf = config.ndf
+        layers: list[nn.Module] = [nn.Conv2d(config.in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
+        mult = 1
+        for n in range(1, config.n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=use_bias),
+                norm(ndf * mult),
+                nn.LeakyReLU(0.2),
+            ]
+        prev, mult = mult, min(2**config.n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias),
+            norm(ndf * mult),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * mult, 1, 4, 1, 1),
+        ]
+        self.model = nn.Sequential(*layers)
+        init_weights(self, config.init_std)
+
+    def forward(self, condition: torch.Tensor, candidate: torch.Tensor | None = None) -> torch.Tensor:
+        x = condition if candidate is None else torch.cat([condition, candidate], dim=1)
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"PatchGANDiscriminator expects (N, {self.config.in_channels}, H, W) after "
+                f"concatenation, got {tuple(x.shape)}"
+            )
+        return self.model(x)
+
+
+def receptive_field(module: nn.Module) -> int:
+    """Receptive field (pixels, one side) of one output unit of a stack of convolutions.
+
+    Walks the ``nn.Conv2d`` layers of ``module`` in order: ``r <- r + (k - 1) * j``,
+    ``j <- j * s`` starting at ``r = 1, j = 1`` (kernel ``k``, stride ``s``, dilation 1).
+    """
+    r, jump = 1, 1
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            k, s = m.kernel_size[0], m.stride[0]
+            r += (k - 1) * jump * m.dilation[0]
+            jump *= s
+    return r
+
+
+def build_discriminator(config: DiscriminatorConfig) -> PatchGANDiscriminator:
+    """A freshly initialised :class:`PatchGANDiscriminator` for ``config``."""
+    return PatchGANDiscriminator(config)

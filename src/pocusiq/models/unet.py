@@ -1,0 +1,160 @@
+"""The pix2pix U-Net generator (Isola et al. 2017), greyscale in and out.
+
+Input/output convention (used by training, checkpoints and inference):
+
+* input  ``x``: ``(N, in_channels, H, W)`` float32 in ``[-1, 1]`` (the low-end image),
+* output ``y``: ``(N, out_channels, H, W)`` float32 in ``[-1, 1]`` (tanh), the enhanced image.
+
+Use :func:`to_model_range` / :func:`from_model_range` to go from/to ``[0, 1]`` intensities.
+``H`` and ``W`` must be positive multiples of ``2 ** depth`` (:attr:`UNetGenerator.multiple`);
+at ``depth = log2(size)`` (8 at 256^2) the bottleneck is 1x1, as in pix2pix.
+
+Architecture (pix2pix ``unet_256`` generalised to any depth): encoder level ``i`` is a 4x4
+stride-2 convolution to ``ngf * min(2**i, 8)`` channels, preceded by LeakyReLU(0.2) (except the
+first) and followed by the norm layer (except the first and the innermost); decoder level ``i``
+is ReLU, a 4x4 stride-2 transposed convolution, the norm layer, and dropout in the first
+``dropout_blocks`` decoder levels after the bottleneck (pix2pix: 3 at depth 8); its output is
+concatenated with the encoder's input at that level (skip connection). The outermost decoder
+ends with tanh. Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
+state-dict keys are flat and the forward is easy to export (ONNX). No library in the
+environment provides this network (torchvision/MONAI are not installed).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+from pocusiq.train.config import ModelConfig
+
+__all__ = [
+    "UNetGenerator",
+    "build_generator",
+    "depth_for_size",
+    "init_weights",
+    "norm_layer",
+    "to_model_range",
+    "from_model_range",
+]
+
+
+def to_model_range(x01: torch.Tensor) -> torch.Tensor:
+    """Map intensities in ``[0, 1]`` to the model's ``[-1, 1]`` range (``2 x - 1``)."""
+    return x01 * 2.0 - 1.0
+
+
+def from_model_range(y: torch.Tensor) -> torch.Tensor:
+    """Map model output in ``[-1, 1]`` to intensities in ``[0, 1]`` (``(y + 1) / 2``, clamped)."""
+    return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+def depth_for_size(size: int) -> int:
+    """The pix2pix U-Net depth for a square ``size`` (a power of two): ``log2(size)``; 8 at 256."""
+    if size < 2 or size & (size - 1):
+        raise ValueError(f"image size must be a power of two >= 2, got {size}")
+    return size.bit_length() - 1
+
+
+def norm_layer(kind: str) -> type[nn.Module] | functools.partial:
+    """The 2-D norm layer class for ``kind`` in {"batch", "instance"} (pix2pix settings)."""
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    raise ValueError(f"norm must be 'batch' or 'instance', got {kind!r}")
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """pix2pix initialisation: conv weights ~ N(0, std), biases 0; batch-norm weights ~ N(1, std)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+class UNetGenerator(nn.Module):
+    """pix2pix U-Net generator.
+
+    Args:
+        config: :class:`pocusiq.train.config.ModelConfig` (channels, ``ngf``, ``depth``, ``norm``,
+            ``dropout``, ``dropout_blocks``, ``init_std``).
+
+    Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
+    ``H`` and ``W`` multiples of :attr:`multiple` (``2 ** depth``).
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        config = ModelConfig() if config is None else config
+        config.validate()
+        self.config = config
+        depth, ngf = config.depth, config.ngf
+        norm = norm_layer(config.norm)
+        use_bias = config.norm == "instance"  # batch norm has its own shift
+        channels = [ngf * min(2**i, 8) for i in range(depth)]
+        n_dropout = config.resolved_dropout_blocks()
+
+        self.encoder = nn.ModuleList()
+        for i in range(depth):
+            c_in = config.in_channels if i == 0 else channels[i - 1]
+            layers: list[nn.Module] = []
+            if i > 0:
+                layers.append(nn.LeakyReLU(0.2, inplace=False))
+            layers.append(nn.Conv2d(c_in, channels[i], 4, 2, 1, bias=use_bias))  # as pix2pix
+            if 0 < i < depth - 1:
+                layers.append(norm(channels[i]))
+            self.encoder.append(nn.Sequential(*layers))
+
+        # decoder[j] undoes encoder level i = depth - 1 - j (innermost first).
+        self.decoder = nn.ModuleList()
+        for j in range(depth):
+            i = depth - 1 - j
+            c_in = channels[i] if i == depth - 1 else 2 * channels[i]
+            layers = [nn.ReLU(inplace=False)]
+            if i == 0:
+                layers += [nn.ConvTranspose2d(c_in, config.out_channels, 4, 2, 1, bias=True), nn.Tanh()]
+            else:
+                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm(channels[i - 1])]
+                if 1 <= j <= n_dropout and config.dropout > 0:
+                    layers.append(nn.Dropout(config.dropout))
+            self.decoder.append(nn.Sequential(*layers))
+        init_weights(self, config.init_std)
+
+    @property
+    def multiple(self) -> int:
+        """``H`` and ``W`` must be multiples of this (``2 ** depth``)."""
+        return 2**self.config.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"UNetGenerator expects (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        m = self.multiple
+        if h % m or w % m or h == 0 or w == 0:
+            raise ValueError(
+                f"UNetGenerator(depth={self.config.depth}) needs H and W that are multiples of {m}, "
+                f"got {h}x{w}; pad or crop the image"
+            )
+        skips = []
+        for level in self.encoder:
+            skips.append(x)
+            x = level(x)
+        for j, level in enumerate(self.decoder):
+            x = level(x)
+            i = len(self.decoder) - 1 - j
+            if i > 0:
+                x = torch.cat([x, skips[i]], dim=1)
+        return x
+
+
+def build_generator(config: ModelConfig) -> UNetGenerator:
+    """A freshly initialised :class:`UNetGenerator` for ``config``."""
+    return UNetGenerator(config)

@@ -1,0 +1,288 @@
+"""Intensity-based 2-D registration of a POCUS frame to a high-end frame (SimpleITK).
+
+Both images live in one physical space: world millimetres ``(x_mm, z_mm)`` of their nominal
+placement (:mod:`pocusiq.pair.geometry`), so the identity is the nominal alignment and the
+registration only corrects it. Steps (SimpleITK ``ImageRegistrationMethod``):
+
+1. rigid: ``Euler2DTransform`` centred on the fixed image, Mattes mutual information on the
+   smoothed images (speckle differs between devices, so raw speckle does not correlate;
+   MI also tolerates their different brightness curves), multi-resolution (shrink factors /
+   smoothing sigmas), regular-step gradient descent with scales from physical shift;
+2. affine: an ``AffineTransform`` initialised from the rigid result, refined the same way
+   (off with ``RegistrationConfig.affine = False``).
+
+Masks restrict the metric to the imaging regions. Metric sampling is random with a fixed seed
+and the thread count is fixed, so the same inputs and config give the same transform.
+The result is checked for plausibility (shift, rotation, scale against the nominal
+placement); an implausible one raises :class:`~pocusiq.errors.RegistrationError`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from pocusiq.errors import RegistrationError
+
+__all__ = [
+    "PlacedImage",
+    "RegistrationConfig",
+    "RegistrationResult",
+    "register_images",
+    "to_sitk",
+    "transform_parameters",
+]
+
+
+@dataclass(frozen=True)
+class PlacedImage:
+    """A 2-D image and where its pixels are in the world.
+
+    Attributes:
+        image: float (H, W), any range (registration uses MI, which is contrast-invariant).
+        world_from_pixel: (2, 3) map pixel ``(col, row)`` -> world ``(x_mm, z_mm)``; its two
+            columns must be orthogonal (rotation times per-axis spacing).
+        mask: optional bool (H, W): pixels inside the imaging area (the metric ignores others).
+    """
+
+    image: np.ndarray
+    world_from_pixel: np.ndarray
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Settings of :func:`register_images` (and of the smoothing applied before it).
+
+    Attributes:
+        smoothing_mm: Gaussian sigma (mm) applied to both images before registration.
+        spacing_mm: registration pixel spacing (mm); ``None`` = the coarser input spacing.
+        histogram_bins: Mattes MI histogram bins.
+        sampling_fraction: fraction of fixed-image pixels sampled per iteration (random, seeded).
+        seed: sampling seed.
+        shrink_factors / smoothing_sigmas_px: the multi-resolution pyramid (per level).
+        rigid_iterations / affine_iterations: optimiser iterations per level.
+        learning_rate_mm: initial step of the optimiser (mm of physical shift).
+        affine: refine the rigid result with an affine transform.
+        threads: SimpleITK threads (fixed for determinism).
+        max_shift_mm / max_rotation_deg / max_scale_change: plausibility limits of the result
+            against the nominal alignment (shift of the fixed image centre, rotation, |scale - 1|).
+    """
+
+    smoothing_mm: float = 0.5
+    spacing_mm: float | None = None
+    metric: str = "mattes"
+    histogram_bins: int = 32
+    sampling_fraction: float = 0.25
+    seed: int = 0
+    shrink_factors: tuple[int, ...] = (4, 2, 1)
+    smoothing_sigmas_px: tuple[float, ...] = (2.0, 1.0, 0.0)
+    rigid_iterations: int = 200
+    affine_iterations: int = 100
+    learning_rate_mm: float = 1.0
+    affine: bool = True
+    threads: int = 2
+    max_shift_mm: float = 12.0
+    max_rotation_deg: float = 15.0
+    max_scale_change: float = 0.15
+
+    def __post_init__(self) -> None:
+        if len(self.shrink_factors) != len(self.smoothing_sigmas_px) or not self.shrink_factors:
+            raise ValueError(
+                "shrink_factors and smoothing_sigmas_px must be non-empty and of equal length, got "
+                f"{self.shrink_factors} and {self.smoothing_sigmas_px}"
+            )
+        if not 0 < self.sampling_fraction <= 1:
+            raise ValueError(f"sampling_fraction must be in (0, 1], got {self.sampling_fraction}")
+        if self.smoothing_mm < 0:
+            raise ValueError(f"smoothing_mm must be >= 0, got {self.smoothing_mm}")
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """Outcome of :func:`register_images`.
+
+    Attributes:
+        moving_from_fixed: (2, 3) world (mm) -> world (mm): a point of the fixed image's world
+            frame to the corresponding point of the moving image's world frame.
+        rigid: the rigid stage's (2, 3) map (same convention).
+        metric: final Mattes MI metric value (negative; lower is better).
+        iterations: optimiser iterations of the last level of each stage.
+        stop: the optimiser's stop condition of the last stage.
+    """
+
+    moving_from_fixed: np.ndarray
+    rigid: np.ndarray
+    metric: float
+    iterations: tuple[int, ...]
+    stop: str
+
+
+def to_sitk(image: np.ndarray, world_from_pixel: np.ndarray) -> sitk.Image:
+    """A float32 ``sitk.Image`` whose physical space is the world frame of ``world_from_pixel``."""
+    a = np.asarray(world_from_pixel, dtype=np.float64)
+    sx, sy = float(np.hypot(a[0, 0], a[1, 0])), float(np.hypot(a[0, 1], a[1, 1]))
+    if sx <= 0 or sy <= 0:
+        raise ValueError(f"world_from_pixel has a zero-length axis: {a.tolist()}")
+    direction = np.array([[a[0, 0] / sx, a[0, 1] / sy], [a[1, 0] / sx, a[1, 1] / sy]])
+    if not np.allclose(direction.T @ direction, np.eye(2), atol=1e-6):
+        raise ValueError("world_from_pixel must have orthogonal columns (rotation x spacing)")
+    img = sitk.GetImageFromArray(np.ascontiguousarray(image, dtype=np.float32))
+    img.SetSpacing((sx, sy))
+    img.SetOrigin((float(a[0, 2]), float(a[1, 2])))
+    img.SetDirection(tuple(float(v) for v in direction.ravel()))
+    return img
+
+
+def _mask_image(mask: np.ndarray, like: sitk.Image) -> sitk.Image:
+    m = sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8))
+    m.CopyInformation(like)
+    return m
+
+
+def transform_parameters(transform: sitk.Transform) -> np.ndarray:
+    """(2, 3) affine ``[A | t]`` of a 2-D SimpleITK matrix-offset transform (Euler, affine)."""
+    tx = transform
+    if isinstance(tx, sitk.CompositeTransform) or tx.GetName() == "CompositeTransform":
+        tx = sitk.CompositeTransform(tx).GetBackTransform()
+    if tx.GetName() == "Euler2DTransform":
+        tx = sitk.Euler2DTransform(tx)
+    elif tx.GetName() == "AffineTransform":
+        tx = sitk.AffineTransform(tx)
+    else:
+        raise TypeError(f"unsupported transform {tx.GetName()}")
+    matrix = np.asarray(tx.GetMatrix(), dtype=np.float64).reshape(2, 2)
+    center = np.asarray(tx.GetCenter(), dtype=np.float64)
+    translation = np.asarray(tx.GetTranslation(), dtype=np.float64)
+    offset = center + translation - matrix @ center
+    return np.hstack([matrix, offset[:, None]])
+
+
+def _method(config: RegistrationConfig, iterations: int, levels: slice) -> sitk.ImageRegistrationMethod:
+    method = sitk.ImageRegistrationMethod()
+    method.SetNumberOfThreads(int(config.threads))
+    if config.metric == "mattes":
+        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=int(config.histogram_bins))
+    elif config.metric == "correlation":
+        method.SetMetricAsCorrelation()
+    else:
+        raise ValueError(f"metric must be 'mattes' or 'correlation', got {config.metric!r}")
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(float(config.sampling_fraction), int(config.seed))
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=float(config.learning_rate_mm),
+        minStep=1e-4,
+        numberOfIterations=int(iterations),
+        relaxationFactor=0.6,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel(list(config.shrink_factors[levels]))
+    method.SetSmoothingSigmasPerLevel(list(config.smoothing_sigmas_px[levels]))
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    return method
+
+
+def _check_plausible(moving_from_fixed: np.ndarray, centre: np.ndarray, config: RegistrationConfig) -> None:
+    linear = moving_from_fixed[:, :2]
+    shift = float(np.linalg.norm(linear @ centre + moving_from_fixed[:, 2] - centre))
+    u, s, vt = np.linalg.svd(linear)
+    rot = u @ vt
+    angle = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
+    problems = []
+    if not np.all(np.isfinite(moving_from_fixed)):
+        problems.append("non-finite transform")
+    if shift > config.max_shift_mm:
+        problems.append(f"shift {shift:.1f} mm > {config.max_shift_mm:g} mm")
+    if abs(angle) > config.max_rotation_deg:
+        problems.append(f"rotation {angle:.1f} deg > {config.max_rotation_deg:g} deg")
+    if np.any(np.abs(s - 1.0) > config.max_scale_change):
+        problems.append(
+            f"scale {s.min():.3f}..{s.max():.3f} beyond 1 +/- {config.max_scale_change:g}"
+        )
+    if problems:
+        raise RegistrationError("registration diverged from the nominal alignment: " + ", ".join(problems))
+
+
+def register_images(
+    fixed: PlacedImage, moving: PlacedImage, config: RegistrationConfig | None = None
+) -> RegistrationResult:
+    """Register ``moving`` (POCUS) to ``fixed`` (high-end) in world millimetres.
+
+    Args:
+        fixed, moving: :class:`PlacedImage` (already smoothed and at the registration spacing;
+            :func:`pocusiq.pair.pairing.pair_frames` prepares them).
+        config: :class:`RegistrationConfig`.
+
+    Returns:
+        :class:`RegistrationResult` with ``moving_from_fixed`` (fixed world mm -> moving world mm).
+
+    Raises:
+        RegistrationError: the optimiser failed (e.g. too few overlapping samples) or the
+            result is implausible (see ``max_*`` limits).
+    """
+    cfg = config or RegistrationConfig()
+    f_img = to_sitk(fixed.image, fixed.world_from_pixel)
+    m_img = to_sitk(moving.image, moving.world_from_pixel)
+    h, w = np.shape(fixed.image)
+    centre = np.asarray(f_img.TransformContinuousIndexToPhysicalPoint(((w - 1) / 2.0, (h - 1) / 2.0)))
+
+    def setup(method: sitk.ImageRegistrationMethod) -> None:
+        if fixed.mask is not None:
+            method.SetMetricFixedMask(_mask_image(fixed.mask, f_img))
+        if moving.mask is not None:
+            method.SetMetricMovingMask(_mask_image(moving.mask, m_img))
+
+    rigid = sitk.Euler2DTransform()
+    rigid.SetCenter(tuple(float(v) for v in centre))
+    method = _method(cfg, cfg.rigid_iterations, slice(None))
+    setup(method)
+    method.SetInitialTransform(rigid, inPlace=True)
+    try:
+        method.Execute(f_img, m_img)
+    except RuntimeError as exc:
+        raise RegistrationError(f"rigid registration failed: {str(exc).strip().splitlines()[-1]}") from exc
+    iterations = [int(method.GetOptimizerIteration())]
+    metric = float(method.GetMetricValue())
+    stop = method.GetOptimizerStopConditionDescription()
+    rigid_params = transform_parameters(rigid)
+    result = rigid_params
+    if cfg.affine:
+        affine = sitk.AffineTransform(2)
+        affine.SetCenter(rigid.GetCenter())
+        affine.SetMatrix(rigid.GetMatrix())
+        affine.SetTranslation(rigid.GetTranslation())
+        levels = slice(max(0, len(cfg.shrink_factors) - 2), None)
+        method = _method(cfg, cfg.affine_iterations, levels)
+        method.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=float(cfg.learning_rate_mm) / 4,
+            minStep=1e-4,
+            numberOfIterations=int(cfg.affine_iterations),
+            relaxationFactor=0.6,
+            gradientMagnitudeTolerance=1e-8,
+        )
+        method.SetOptimizerScalesFromPhysicalShift()
+        setup(method)
+        method.SetInitialTransform(affine, inPlace=True)
+        try:
+            method.Execute(f_img, m_img)
+        except RuntimeError as exc:
+            raise RegistrationError(
+                f"affine registration failed: {str(exc).strip().splitlines()[-1]}"
+            ) from exc
+        iterations.append(int(method.GetOptimizerIteration()))
+        metric = float(method.GetMetricValue())
+        stop = method.GetOptimizerStopConditionDescription()
+        result = transform_parameters(affine)
+    _check_plausible(result, centre, cfg)
+    return RegistrationResult(
+        moving_from_fixed=result,
+        rigid=rigid_params,
+        metric=metric,
+        iterations=tuple(iterations),
+        stop=stop,
+    )

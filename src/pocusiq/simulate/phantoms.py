@@ -1,0 +1,425 @@
+"""Digital phantoms in physical units: echogenicity maps, point targets and ground-truth masks.
+
+Coordinates: a phantom is a grid of ``(H, W)`` square cells of side ``spacing_mm``; row ``i``
+is depth, column ``j`` is lateral position. Cell ``(i, j)`` covers
+``z in [i*d, (i+1)*d)``, ``x in [j*d, (j+1)*d)`` (mm), so its centre is at
+``((i + 0.5) d, (j + 0.5) d)``. Depth ``z = 0`` is the top edge (the skin / probe face of a
+probe placed at the top); the phantom spans ``[0, H d] x [0, W d]`` mm.
+
+The tissue's scatterers are fixed by ``scatter_seed``: one scatterer per cell, with a circular
+complex Gaussian amplitude (the net echo of many sub-resolution scatterers, so that any PSF
+gives fully developed speckle) at a random position inside the cell, scaled by the cell's
+echogenicity. Two devices (or two probe poses) imaging the same phantom therefore see the same
+scatterers through different PSFs. Wires are point targets at exact positions (``wires_mm``).
+
+Smooth random fields use SciPy Gaussian filtering of white noise at reduced resolution (cheap
+for the 256x256 pairs simulated on the fly); shapes are drawn with NumPy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+
+#: Mask names every phantom returns (all-False where the phantom has none of that kind).
+MASK_NAMES = ("cysts", "hyperechoic", "wires", "vessels")
+
+#: Radius (mm) of the disc marked around each wire in the ``"wires"`` mask (at least one cell).
+WIRE_MASK_RADIUS_MM = 0.3
+
+
+@dataclass
+class Phantom:
+    """A digital phantom in physical units.
+
+    Attributes:
+        echogenicity: (H, W) float32 >= 0, mean backscatter amplitude of each cell (1 = typical
+            soft tissue; 0 = anechoic fluid). Rows = depth z, columns = lateral x.
+        spacing_mm: cell size (mm), the same along z and x.
+        masks: ground truth, bool (H, W) each: ``"cysts"`` (anechoic/hypoechoic lesions),
+            ``"hyperechoic"``, ``"wires"`` (discs of radius ``WIRE_MASK_RADIUS_MM``),
+            ``"vessels"`` (lumens); more keys may be present.
+        wires_mm: (z, x) positions (mm) of point targets (wires seen in cross-section).
+        name: preset name or a user label.
+        scatter_seed: seed of the tissue's scatterer field (see :meth:`scatterers`).
+        wire_strength_mm: coherent echo strength of each wire, as the square root of the area
+            (mm^2) of unit-echogenicity tissue whose incoherent echo power it equals.
+    """
+
+    echogenicity: np.ndarray
+    spacing_mm: float
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    wires_mm: list[tuple[float, float]] = field(default_factory=list)
+    name: str = "custom"
+    scatter_seed: int = 0
+    wire_strength_mm: float = 3.0
+    _scatter_cache: tuple[np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        echo = np.asarray(self.echogenicity, dtype=np.float32)
+        if echo.ndim != 2 or echo.size == 0:
+            raise ValueError(f"phantom {self.name!r}: echogenicity must be a non-empty 2-D array, got shape {echo.shape}")
+        if not np.all(np.isfinite(echo)) or echo.min() < 0:
+            raise ValueError(f"phantom {self.name!r}: echogenicity must be finite and >= 0")
+        if not self.spacing_mm > 0:
+            raise ValueError(f"phantom {self.name!r}: spacing_mm must be > 0, got {self.spacing_mm!r}")
+        self.echogenicity = echo
+        for key, mask in self.masks.items():
+            if mask.shape != echo.shape:
+                raise ValueError(
+                    f"phantom {self.name!r}: mask {key!r} has shape {mask.shape}, expected {echo.shape}"
+                )
+        self.masks = {key: np.asarray(mask, dtype=bool) for key, mask in self.masks.items()}
+        self.wires_mm = [(float(z), float(x)) for z, x in self.wires_mm]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) in cells."""
+        return self.echogenicity.shape  # type: ignore[return-value]
+
+    @property
+    def depth_mm(self) -> float:
+        """Extent along z (mm)."""
+        return self.shape[0] * self.spacing_mm
+
+    @property
+    def width_mm(self) -> float:
+        """Extent along x (mm)."""
+        return self.shape[1] * self.spacing_mm
+
+    def scatterers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed scatterer field generated from ``scatter_seed`` (cached).
+
+        Returns:
+            amplitude: (H, W) complex64, circular complex Gaussian with E|a|^2 = 1 (not yet
+                scaled by echogenicity).
+            offset_mm: (2, H, W) float32, (dz, dx) of each scatterer from its cell centre,
+                uniform in [-d/2, d/2).
+        """
+        if self._scatter_cache is None:
+            rng = np.random.Generator(np.random.PCG64(self.scatter_seed))
+            h, w = self.shape
+            amp = rng.standard_normal((2, h, w), dtype=np.float32) * np.float32(math.sqrt(0.5))
+            amplitude = (amp[0] + 1j * amp[1]).astype(np.complex64)
+            offset = (rng.random((2, h, w), dtype=np.float32) - np.float32(0.5)) * np.float32(self.spacing_mm)
+            self._scatter_cache = (amplitude, offset)
+        return self._scatter_cache
+
+
+# ---------------------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------------------
+def _upsample_axis(fld: np.ndarray, n_out: int, factor: int, axis: int) -> np.ndarray:
+    """Linear interpolation of ``fld`` along ``axis`` onto a grid ``factor`` times finer.
+
+    Gathers and blends neighbours (no BLAS: matrix products oversubscribe shared CPUs).
+    """
+    n_in = fld.shape[axis]
+    pos = np.clip((np.arange(n_out) + 0.5) / factor - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = (pos - lo).astype(np.float32)
+    shape = [1, 1]
+    shape[axis] = n_out
+    frac = frac.reshape(shape)
+    return np.take(fld, lo, axis=axis) * (1 - frac) + np.take(fld, hi, axis=axis) * frac
+
+
+class _Canvas:
+    """Mutable echogenicity + masks on a grid, with shape-drawing helpers in mm."""
+
+    def __init__(self, depth_mm: float, width_mm: float, spacing_mm: float) -> None:
+        if not (depth_mm > 0 and width_mm > 0 and spacing_mm > 0):
+            raise ValueError(
+                f"phantom size must be positive: depth_mm={depth_mm!r}, width_mm={width_mm!r}, "
+                f"spacing_mm={spacing_mm!r}"
+            )
+        self.h = max(1, int(round(depth_mm / spacing_mm)))
+        self.w = max(1, int(round(width_mm / spacing_mm)))
+        self.d = float(spacing_mm)
+        self.echo = np.ones((self.h, self.w), dtype=np.float32)
+        self.masks = {name: np.zeros((self.h, self.w), dtype=bool) for name in MASK_NAMES}
+        self.wires: list[tuple[float, float]] = []
+        self.z = ((np.arange(self.h, dtype=np.float32) + 0.5) * self.d)[:, None]
+        self.x = ((np.arange(self.w, dtype=np.float32) + 0.5) * self.d)[None, :]
+
+    @property
+    def depth(self) -> float:
+        return self.h * self.d
+
+    @property
+    def width(self) -> float:
+        return self.w * self.d
+
+    def smooth_field(self, rng: np.random.Generator, corr_z_mm: float, corr_x_mm: float) -> np.ndarray:
+        """Zero-mean, unit-std smooth Gaussian random field with correlation lengths (mm)."""
+        # Work at a reduced resolution (per axis) where the correlation length spans ~3 cells.
+        fz = max(1, int(corr_z_mm / self.d / 3))
+        fx = max(1, int(corr_x_mm / self.d / 3))
+        hs, ws = -(-self.h // fz) + 1, -(-self.w // fx) + 1
+        noise = rng.standard_normal((hs, ws), dtype=np.float32)
+        fld = ndimage.gaussian_filter(noise, (corr_z_mm / self.d / fz, corr_x_mm / self.d / fx), mode="wrap")
+        if fz > 1 or fx > 1:
+            # separable bilinear upsampling to the cell grid
+            fld = _upsample_axis(_upsample_axis(fld, self.h, fz, 0), self.w, fx, 1)
+        std = float(fld.std())
+        return (fld - fld.mean()) / (std if std > 0 else 1.0)
+
+    def ellipse(self, zc: float, xc: float, rz: float, rx: float, angle_deg: float = 0.0) -> np.ndarray:
+        a = math.radians(angle_deg)
+        dz, dx = self.z - zc, self.x - xc
+        u = dx * math.cos(a) + dz * math.sin(a)
+        v = -dx * math.sin(a) + dz * math.cos(a)
+        return (u / rx) ** 2 + (v / rz) ** 2 <= 1.0
+
+    def cyst(self, zc: float, xc: float, r: float, level: float = 0.0, rz: float | None = None) -> None:
+        m = self.ellipse(zc, xc, rz if rz is not None else r, r)
+        self.echo[m] = level
+        self.masks["cysts"] |= m
+
+    def hyperechoic(self, zc: float, xc: float, r: float, level: float = 2.5, rz: float | None = None) -> None:
+        m = self.ellipse(zc, xc, rz if rz is not None else r, r)
+        self.echo[m] = level
+        self.masks["hyperechoic"] |= m
+
+    def vessel_transverse(self, zc: float, xc: float, r: float, wall_mm: float = 0.6, wall_level: float = 2.5) -> None:
+        wall = self.ellipse(zc, xc, r + wall_mm, r + wall_mm)
+        lumen = self.ellipse(zc, xc, r, r)
+        self.echo[wall & ~lumen] = wall_level
+        self.echo[lumen] = 0.0
+        self.masks["vessels"] |= lumen
+
+    def vessel_longitudinal(self, zc: float, r: float, tilt_deg: float, wall_mm: float = 0.6, wall_level: float = 2.5) -> None:
+        slope = math.tan(math.radians(tilt_deg))
+        centre = zc + slope * (self.x - self.width / 2)
+        dist = np.abs(self.z - centre)
+        lumen = dist <= r
+        wall = (dist <= r + wall_mm) & ~lumen
+        self.echo[wall] = wall_level
+        self.echo[lumen] = 0.0
+        self.masks["vessels"] |= lumen
+
+    def wire(self, z: float, x: float) -> None:
+        if 0 <= z < self.depth and 0 <= x < self.width:
+            self.wires.append((z, x))
+            r = max(WIRE_MASK_RADIUS_MM, self.d)
+            self.masks["wires"] |= ((self.z - z) ** 2 + (self.x - x) ** 2) <= r * r
+
+    def layered_tissue(self, rng: np.random.Generator, top_mm: float = 0.0) -> float:
+        """Skin, subcutaneous fat (with septa) and muscle (striated) from ``top_mm``; returns muscle bottom."""
+        skin = top_mm + rng.uniform(1.0, 2.0)
+        fat = skin + rng.uniform(0.12, 0.25) * self.depth
+        muscle = fat + rng.uniform(0.15, 0.3) * self.depth
+        undulate = 0.6 * self.smooth_field(rng, 50.0, 6.0)[0:1, :]
+        z = self.z + np.zeros_like(self.x)
+        zz = z + undulate  # wavy interfaces
+        tissue = np.exp(0.25 * self.smooth_field(rng, 4.0, 6.0))
+        skin_m = (zz >= top_mm) & (zz < skin)
+        fat_m = (zz >= skin) & (zz < fat)
+        muscle_m = (zz >= fat) & (zz < muscle)
+        deep_m = zz >= muscle
+        septa = np.clip(self.smooth_field(rng, 0.4, 4.0), 1.2, None) - 1.2  # thin bright strands
+        striation = self.smooth_field(rng, 0.35, 8.0)
+        self.echo = np.where(skin_m, 2.0 * tissue, self.echo)
+        self.echo = np.where(fat_m, 0.45 * tissue + 1.5 * septa, self.echo)
+        self.echo = np.where(muscle_m, 0.8 * tissue * np.exp(0.35 * striation), self.echo)
+        self.echo = np.where(deep_m, 1.0 * tissue, self.echo)
+        if top_mm > 0:
+            self.echo[self.z[:, 0] < top_mm, :] = 0.0
+        # bright fascia at the fat/muscle interface
+        fascia = np.abs(zz - fat) < 0.35
+        self.echo = np.where(fascia, 2.5, self.echo).astype(np.float32)
+        return float(muscle)
+
+    def to_phantom(self, name: str, rng: np.random.Generator) -> Phantom:
+        return Phantom(
+            echogenicity=np.clip(self.echo, 0.0, None).astype(np.float32),
+            spacing_mm=self.d,
+            masks=self.masks,
+            wires_mm=self.wires,
+            name=name,
+            scatter_seed=int(rng.integers(0, 2**63 - 1)),
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# presets
+# ---------------------------------------------------------------------------------------
+def _random_tissue(c: _Canvas, rng: np.random.Generator) -> None:
+    bottom = c.layered_tissue(rng)
+    deep_h = c.depth - bottom
+    for _ in range(int(rng.integers(0, 3))):  # cysts in the deep tissue
+        r = rng.uniform(0.04, 0.12) * c.depth
+        if deep_h > 2 * r + 1:
+            c.cyst(rng.uniform(bottom + r, c.depth - r), rng.uniform(r, c.width - r), r,
+                   level=float(rng.choice([0.0, 0.0, 0.3])), rz=r * rng.uniform(0.7, 1.0))
+    for _ in range(int(rng.integers(0, 3))):
+        r = rng.uniform(0.03, 0.08) * c.depth
+        c.hyperechoic(rng.uniform(r, c.depth - r), rng.uniform(r, c.width - r), r, level=float(rng.uniform(2.0, 3.5)))
+    if rng.random() < 0.5 and deep_h > 6:
+        r = rng.uniform(1.5, 3.5)
+        zc = rng.uniform(bottom + r + 1, max(bottom + r + 1.01, c.depth - r - 1))
+        if rng.random() < 0.5:
+            c.vessel_transverse(zc, rng.uniform(r + 1, c.width - r - 1), r)
+        else:
+            c.vessel_longitudinal(zc, r, rng.uniform(-8, 8))
+    for _ in range(int(rng.integers(0, 3))):
+        c.wire(rng.uniform(0.2, 0.95) * c.depth, rng.uniform(0.1, 0.9) * c.width)
+
+
+def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
+    # thin abdominal wall, then liver-like parenchyma with portal/hepatic vessels and a cyst
+    wall_bottom = c.layered_tissue(rng)
+    wall_bottom = min(wall_bottom, 0.45 * c.depth)
+    liver = 0.9 * np.exp(0.15 * c.smooth_field(rng, 2.0, 2.0)).astype(np.float32)
+    below = (c.z >= wall_bottom) & np.ones_like(c.x, dtype=bool)
+    c.echo = np.where(below, liver, c.echo).astype(np.float32)
+    capsule = np.abs(c.z - wall_bottom) < 0.3
+    c.echo = np.where(capsule & np.ones_like(c.x, dtype=bool), 2.5, c.echo).astype(np.float32)
+    room = c.depth - wall_bottom
+    for _ in range(int(rng.integers(1, 4))):
+        r = rng.uniform(0.03, 0.08) * c.depth
+        if room > 2 * r + 2:
+            c.vessel_transverse(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r + 1, c.width - r - 1), r,
+                                wall_mm=0.5, wall_level=float(rng.uniform(1.5, 3.0)))
+    if rng.random() < 0.6 and room > 8:
+        r = rng.uniform(0.05, 0.12) * c.depth
+        if room > 2 * r + 2:
+            c.cyst(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r, c.width - r), r, level=0.0)
+    if rng.random() < 0.5:
+        c.hyperechoic(rng.uniform(wall_bottom, c.depth), rng.uniform(0, c.width), rng.uniform(0.8, 2.0), level=2.5)
+
+
+def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
+    # a slab of meat in a water bath: water (anechoic) above, marbled muscle, container floor
+    top = rng.uniform(0.05, 0.15) * c.depth
+    bottom = rng.uniform(0.75, 0.9) * c.depth
+    undulate = 0.5 * c.smooth_field(rng, 40.0, 8.0)[0:1, :]
+    zz = c.z + undulate
+    fibres = c.smooth_field(rng, 0.3, 5.0)
+    marbling = np.clip(c.smooth_field(rng, 1.0, 3.0), 1.0, None) - 1.0
+    texture = np.exp(0.3 * fibres + 0.2 * c.smooth_field(rng, 3.0, 3.0)) + 2.0 * marbling
+    slab = (zz >= top) & (zz < bottom)
+    c.echo = np.where(slab, texture, 0.0).astype(np.float32)
+    surface = (np.abs(zz - top) < 0.25) | (np.abs(zz - bottom) < 0.25)
+    c.echo = np.where(surface, 3.0, c.echo).astype(np.float32)
+    floor = c.z >= 0.95 * c.depth
+    c.echo = np.where(floor & np.ones_like(c.x, dtype=bool), 4.0, c.echo).astype(np.float32)
+    c.masks["hyperechoic"] |= floor & np.ones_like(c.x, dtype=bool)
+    c.masks["cysts"] |= ~slab & ~surface & ~floor  # water: anechoic ground truth
+    for _ in range(int(rng.integers(0, 3))):  # fat pockets
+        r = rng.uniform(0.5, 1.5)
+        zc = rng.uniform(top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
+        m = c.ellipse(zc, rng.uniform(r, c.width - r), r * 0.6, r * 1.5)
+        c.echo[m] = 2.2
+        c.masks["hyperechoic"] |= m
+
+
+def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
+    # multi-purpose phantom (CIRS 040GSE-like): uniform background, a vertical column of wires,
+    # a horizontal row, lateral/axial resolution groups, anechoic cysts of several diameters,
+    # and grey-scale targets; positions scale with the field of view, jittered by the seed.
+    c.echo = np.exp(0.05 * c.smooth_field(rng, 3.0, 3.0)).astype(np.float32)
+    D, W = c.depth, c.width
+    jx = rng.uniform(-0.04, 0.04) * W
+    col_x = 0.5 * W + jx
+    n_col = max(2, int(D // 5))
+    for k in range(n_col):
+        c.wire((k + 0.6) * D / n_col, col_x)
+    row_z = 0.45 * D + rng.uniform(-0.05, 0.05) * D
+    for k in range(-3, 4):
+        if k:
+            c.wire(row_z, col_x + k * W / 8)
+    # lateral resolution group: pairs of wires at decreasing separations
+    lat_z = 0.2 * D
+    x = 0.08 * W
+    for sep in (3.0, 2.0, 1.0, 0.5):
+        c.wire(lat_z, x)
+        c.wire(lat_z, x + sep)
+        x += sep + 0.08 * W
+        if x > 0.42 * W:
+            break
+    # axial resolution group: staircase with decreasing axial separations
+    ax_x = 0.7 * W + jx
+    z = 0.12 * D
+    for k, sep in enumerate((2.0, 1.0, 0.5, 0.25)):
+        c.wire(z, ax_x + 0.5 * k)
+        c.wire(z + sep, ax_x + 0.5 * k + 0.25)
+        z += sep + 0.06 * D
+    # anechoic cysts of several diameters (1..6 mm, scaled to the field of view)
+    scale = min(1.0, D / 40.0)
+    diam = [d * max(scale, 0.5) for d in (1.0, 2.0, 3.0, 4.0, 6.0)]
+    cz = 0.72 * D
+    xs = np.linspace(0.1 * W, 0.9 * W, len(diam))
+    for d, xc in zip(diam, xs):
+        c.cyst(cz, float(xc), d / 2.0, level=0.0)
+    # grey-scale targets: hypo (-6 dB), hyper (+6 dB)
+    r = 0.06 * D
+    c.cyst(0.88 * D, 0.3 * W, r, level=0.5)
+    c.hyperechoic(0.88 * D, 0.7 * W, r, level=2.0)
+
+
+_PRESETS = {
+    "random_tissue": _random_tissue,
+    "abdominal": _abdominal,
+    "ex_vivo_slab": _ex_vivo_slab,
+    "resolution": _resolution,
+}
+
+
+def make_phantom(
+    preset: str,
+    rng: np.random.Generator,
+    *,
+    width_mm: float = 40.0,
+    depth_mm: float = 30.0,
+    spacing_mm: float = 0.1,
+) -> Phantom:
+    """Draw a phantom of a named preset.
+
+    Args:
+        preset: one of :data:`PHANTOM_PRESETS`:
+            ``"random_tissue"`` (layered skin/fat/muscle with random cysts, hyperechoic
+            inclusions, vessels and wires), ``"abdominal"`` (abdominal wall over liver-like
+            parenchyma with vessels and a cyst), ``"ex_vivo_slab"`` (a marbled muscle slab in a
+            water bath), ``"resolution"`` (multi-purpose QA phantom: wire columns/rows,
+            resolution groups, anechoic cysts 1-6 mm, grey-scale targets).
+        rng: source of all randomness (layout and ``scatter_seed``); same state -> same phantom.
+        width_mm, depth_mm: extent (mm).
+        spacing_mm: cell size (mm); one scatterer per cell, so choose it at most the imaging
+            pixel spacing.
+
+    Returns:
+        The :class:`Phantom` with masks ``cysts``, ``hyperechoic``, ``wires``, ``vessels``.
+
+    Raises:
+        ValueError: unknown preset or non-positive sizes.
+    """
+    if preset not in _PRESETS:
+        raise ValueError(f"unknown phantom preset {preset!r}; choose one of {', '.join(PHANTOM_PRESETS)}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    canvas = _Canvas(depth_mm, width_mm, spacing_mm)
+    _PRESETS[preset](canvas, rng)
+    return canvas.to_phantom(preset, rng)
+
+
+def point_target_phantom(depth_mm: float, x_mm: float, *, width_mm: float, total_depth_mm: float,
+                         spacing_mm: float, background: float = 0.0) -> Phantom:
+    """A phantom with a single wire at ``(depth_mm, x_mm)`` in a uniform background.
+
+    With ``background=0`` the image is the system's point-spread function (PSF).
+    """
+    canvas = _Canvas(total_depth_mm, width_mm, spacing_mm)
+    canvas.echo[:] = background
+    canvas.wire(depth_mm, x_mm)
+    phantom = Phantom(echogenicity=canvas.echo, spacing_mm=canvas.d, masks=canvas.masks,
+                      wires_mm=canvas.wires, name="point_target", scatter_seed=0)
+    return phantom

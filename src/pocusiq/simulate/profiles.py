@@ -1,0 +1,368 @@
+"""Transducer/system profiles: the physical parameters a B-mode simulation images with.
+
+A :class:`TransducerProfile` describes one ultrasound system (probe + beamformer + display
+chain) by physical quantities, each with its unit in the field name. The imaging model in
+:mod:`pocusiq.simulate.bmode` turns them into a point-spread function (PSF), noise and a
+display mapping:
+
+- axial PSF: Gaussian-modulated pulse-echo pulse at ``center_frequency_mhz`` with -6 dB
+  fractional bandwidth ``fractional_bandwidth``; its envelope has
+  ``sigma_t = sqrt(2 ln 2) / (pi * B * f0)`` (s), i.e. ``sigma_z = c * sigma_t / 2`` (mm).
+- lateral PSF: one-way amplitude FWHM ``~1.2 * lambda * F#`` at the focus (uniform aperture,
+  sinc pattern), widening geometrically away from it (``D * |z - z_f| / z_f``); the
+  pulse-echo beam is the product of the transmit and receive beams. With dynamic receive
+  focus the receive beam keeps the width it has at its focus at every depth.
+- spatial compounding: incoherent average of envelopes over ``compounding_angles_deg``.
+- attenuation ``alpha * f0 * 2 z`` (dB), of which time-gain compensation (TGC) restores the
+  fraction ``tgc_compensation``; electronic noise is added before TGC, so it grows with depth.
+- display: log compression to ``dynamic_range_db``, quantisation to ``bit_depth`` bits,
+  optional JPEG round trip at ``jpeg_quality`` (what a handheld app streams/stores).
+
+Two built-in profiles model the paper's devices: :data:`HIGH_END` (a cart scanner with a
+linear probe) and :data:`POCUS` (a handheld general-purpose probe). Users add their own in a
+YAML/JSON file (:func:`load_profiles`, example in ``examples/profiles.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pocusiq.errors import ConfigError
+
+GEOMETRIES = ("linear", "curvilinear")
+
+#: One-way amplitude FWHM of a uniformly excited aperture at its focus, in units of lambda*F#
+#: (|sinc| pattern: 1.207). The pulse-echo (transmit x receive) width with equal F# is this
+#: divided by sqrt(2) for Gaussian-approximated beams (0.853 lambda F#; the exact sinc^2 gives 0.886).
+ONE_WAY_FWHM_PER_LAMBDA_FNUMBER = 1.207
+
+
+@dataclass(frozen=True)
+class TransducerProfile:
+    """Physical parameters of one ultrasound system (probe, beamformer, display chain).
+
+    Attributes:
+        name: profile name (``"high_end"``, ``"pocus"`` or user-defined).
+        center_frequency_mhz: pulse-echo centre frequency f0 (MHz). Sets the wavelength
+            ``lambda = c / f0`` and so the lateral resolution, and the attenuation.
+        fractional_bandwidth: pulse-echo -6 dB bandwidth divided by f0 (0..2). Sets the pulse
+            length and the axial resolution.
+        n_elements: number of array elements (the largest possible aperture is
+            ``n_elements * pitch_mm``).
+        pitch_mm: element pitch (mm).
+        tx_focus_mm: transmit focal depth below the probe face (mm).
+        f_number: transmit F-number (focal depth / active aperture width). Also the receive
+            F-number at the transmit focus when there is no dynamic receive focus.
+        dynamic_receive_focus: True if the receive beamformer refocuses at every depth with a
+            growing aperture (constant ``rx_f_number``), keeping the receive beam narrow over depth.
+        rx_f_number: receive F-number with dynamic receive focus (ignored otherwise).
+        compounding_angles_deg: steering angles (degrees) whose envelopes are averaged
+            (spatial compounding); ``(0.0,)`` means no compounding.
+        noise_db: rms of the electronic (thermal) noise relative to the rms echo of
+            unit-echogenicity tissue at the probe face (dB, negative).
+        dynamic_range_db: displayed dynamic range of the log compression (dB).
+        gain_db: display gain: a pixel shows ``(20 log10(envelope) + gain_db + DR) / DR``
+            (clipped to 0..1), where unit-echogenicity speckle has rms envelope 1.
+        bit_depth: bits per pixel of the displayed image (1..8).
+        jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
+        attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
+        tgc_compensation: fraction (0..1) of the round-trip attenuation restored by TGC.
+        geometry: ``"linear"`` (rectangular image) or ``"curvilinear"`` (sector, scan converted).
+        radius_mm: radius of curvature of a curvilinear array (mm; ignored for linear).
+        sector_angle_deg: full opening angle of a curvilinear sector (degrees; ignored for linear).
+        sound_speed_m_s: speed of sound assumed by the beamformer and the model (m/s).
+        description: free text: what device this models and why these values.
+    """
+
+    name: str
+    center_frequency_mhz: float
+    fractional_bandwidth: float
+    n_elements: int = 128
+    pitch_mm: float = 0.3
+    tx_focus_mm: float = 20.0
+    f_number: float = 2.0
+    dynamic_receive_focus: bool = True
+    rx_f_number: float = 1.5
+    compounding_angles_deg: tuple[float, ...] = (0.0,)
+    noise_db: float = -50.0
+    dynamic_range_db: float = 60.0
+    gain_db: float = -20.0
+    bit_depth: int = 8
+    jpeg_quality: int | None = None
+    attenuation_db_cm_mhz: float = 0.5
+    tgc_compensation: float = 0.9
+    geometry: str = "linear"
+    radius_mm: float = 40.0
+    sector_angle_deg: float = 60.0
+    sound_speed_m_s: float = 1540.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "compounding_angles_deg", tuple(float(a) for a in self.compounding_angles_deg)
+        )
+        problems = _profile_problems(self)
+        if problems:
+            raise ValueError(f"transducer profile {self.name!r}: " + "; ".join(problems))
+
+    # ---- derived physical quantities -------------------------------------------------
+    @property
+    def wavelength_mm(self) -> float:
+        """Wavelength at the centre frequency, ``c / f0`` (mm)."""
+        return self.sound_speed_m_s / 1000.0 / self.center_frequency_mhz
+
+    @property
+    def array_width_mm(self) -> float:
+        """Width of the whole array, ``n_elements * pitch`` (mm)."""
+        return self.n_elements * self.pitch_mm
+
+    @property
+    def tx_aperture_mm(self) -> float:
+        """Active transmit aperture width: ``tx_focus / F#``, limited by the array width (mm)."""
+        return min(self.tx_focus_mm / self.f_number, self.array_width_mm)
+
+    @property
+    def effective_f_number(self) -> float:
+        """Transmit F-number actually achieved (the aperture may be limited by the array)."""
+        return self.tx_focus_mm / self.tx_aperture_mm
+
+    @property
+    def axial_sigma_mm(self) -> float:
+        """Standard deviation (mm) of the Gaussian pulse-echo envelope along depth.
+
+        ``sigma_t = sqrt(2 ln 2) / (pi B f0)`` for a Gaussian pulse whose spectrum has -6 dB
+        (amplitude half maximum) width ``B f0``; depth = ``c t / 2`` (round trip).
+        """
+        sigma_t_us = math.sqrt(2.0 * math.log(2.0)) / (
+            math.pi * self.fractional_bandwidth * self.center_frequency_mhz
+        )
+        return self.sound_speed_m_s / 1000.0 * sigma_t_us / 2.0
+
+    @property
+    def axial_fwhm_mm(self) -> float:
+        """Axial FWHM (mm) of the pulse-echo envelope."""
+        return 2.0 * math.sqrt(2.0 * math.log(2.0)) * self.axial_sigma_mm
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict of all fields (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["compounding_angles_deg"] = list(self.compounding_angles_deg)
+        return out
+
+
+def _profile_problems(p: TransducerProfile) -> list[str]:
+    problems: list[str] = []
+
+    def positive(field: str) -> None:
+        value = getattr(p, field)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            problems.append(f"{field} must be a positive number, got {value!r}")
+
+    if not isinstance(p.name, str) or not p.name:
+        problems.append(f"name must be a non-empty string, got {p.name!r}")
+    for field in (
+        "center_frequency_mhz",
+        "pitch_mm",
+        "tx_focus_mm",
+        "f_number",
+        "rx_f_number",
+        "dynamic_range_db",
+        "sound_speed_m_s",
+        "radius_mm",
+        "sector_angle_deg",
+    ):
+        positive(field)
+    if not problems:
+        if not 0 < p.fractional_bandwidth <= 2:
+            problems.append(f"fractional_bandwidth must be in (0, 2], got {p.fractional_bandwidth!r}")
+        if not p.center_frequency_mhz <= 50:
+            problems.append(f"center_frequency_mhz must be <= 50, got {p.center_frequency_mhz!r}")
+        if p.sector_angle_deg >= 180:
+            problems.append(f"sector_angle_deg must be < 180, got {p.sector_angle_deg!r}")
+    if not isinstance(p.n_elements, int) or isinstance(p.n_elements, bool) or p.n_elements < 1:
+        problems.append(f"n_elements must be a positive integer, got {p.n_elements!r}")
+    if not isinstance(p.bit_depth, int) or isinstance(p.bit_depth, bool) or not 1 <= p.bit_depth <= 8:
+        problems.append(f"bit_depth must be an integer in 1..8, got {p.bit_depth!r}")
+    if p.jpeg_quality is not None and (
+        not isinstance(p.jpeg_quality, int) or isinstance(p.jpeg_quality, bool) or not 1 <= p.jpeg_quality <= 95
+    ):
+        problems.append(f"jpeg_quality must be null or an integer in 1..95, got {p.jpeg_quality!r}")
+    if not isinstance(p.noise_db, (int, float)) or not p.noise_db <= 0:
+        problems.append(f"noise_db must be a number <= 0, got {p.noise_db!r}")
+    if not isinstance(p.gain_db, (int, float)) or isinstance(p.gain_db, bool):
+        problems.append(f"gain_db must be a number, got {p.gain_db!r}")
+    if not isinstance(p.attenuation_db_cm_mhz, (int, float)) or p.attenuation_db_cm_mhz < 0:
+        problems.append(f"attenuation_db_cm_mhz must be a number >= 0, got {p.attenuation_db_cm_mhz!r}")
+    if not isinstance(p.tgc_compensation, (int, float)) or not 0 <= p.tgc_compensation <= 1:
+        problems.append(f"tgc_compensation must be in [0, 1], got {p.tgc_compensation!r}")
+    if p.geometry not in GEOMETRIES:
+        problems.append(f"geometry must be one of {GEOMETRIES}, got {p.geometry!r}")
+    if not isinstance(p.dynamic_receive_focus, bool):
+        problems.append(f"dynamic_receive_focus must be true or false, got {p.dynamic_receive_focus!r}")
+    if not p.compounding_angles_deg or any(abs(a) >= 45 for a in p.compounding_angles_deg):
+        problems.append(
+            f"compounding_angles_deg must be a non-empty list of angles within +-45 degrees, "
+            f"got {list(p.compounding_angles_deg)!r}"
+        )
+    return problems
+
+
+#: Cart-based scanner with a linear probe (the paper's "high-end" device class, e.g. a
+#: GE/Philips/Siemens console with a 4-12 MHz linear array).
+HIGH_END = TransducerProfile(
+    name="high_end",
+    center_frequency_mhz=8.0,  # linear vascular/small-parts probes run at 7-12 MHz
+    fractional_bandwidth=0.8,  # broadband composite/single-crystal arrays: ~70-90 % -6 dB
+    n_elements=192,  # 192-element linear arrays are standard on cart systems
+    pitch_mm=0.2,  # ~lambda at 8 MHz (0.19 mm): a 38 mm footprint
+    tx_focus_mm=15.0,  # user-set focus in the middle of a 30 mm field of view
+    f_number=2.0,  # transmit F#2: 7.5 mm active aperture
+    dynamic_receive_focus=True,  # every cart beamformer focuses dynamically on receive
+    rx_f_number=1.5,  # receive F# kept constant by an expanding aperture
+    compounding_angles_deg=(-8.0, 0.0, 8.0),  # spatial compounding (SonoCT/CrossXBeam-like)
+    noise_db=-60.0,  # low-noise front end, many channels summed
+    dynamic_range_db=60.0,  # typical displayed dynamic range of a cart scanner
+    gain_db=-38.0,
+    bit_depth=8,
+    jpeg_quality=None,  # lossless DICOM
+    attenuation_db_cm_mhz=0.5,  # soft tissue
+    tgc_compensation=0.95,  # TGC sliders set by the sonographer
+    geometry="linear",
+    description="Cart-based scanner, 192-element 8 MHz linear array, dynamic receive focus, "
+    "3-angle spatial compounding, low noise, 60 dB dynamic range, 8-bit lossless.",
+)
+
+#: Handheld point-of-care probe (Butterfly/Clarius-class general-purpose probe).
+POCUS = TransducerProfile(
+    name="pocus",
+    center_frequency_mhz=3.5,  # general-purpose handheld probes image at ~3-5 MHz in practice
+    fractional_bandwidth=0.5,  # narrower effective bandwidth (CMUT/low-cost front end, filtering)
+    n_elements=64,  # fewer channels: small, battery-powered beamformer
+    pitch_mm=0.3,
+    tx_focus_mm=18.0,  # one fixed focus
+    f_number=3.0,  # small effective aperture (6 mm): wide beam
+    dynamic_receive_focus=False,  # single (fixed) receive focus, same as transmit
+    rx_f_number=3.0,
+    compounding_angles_deg=(0.0,),  # no compounding (frame rate/power budget)
+    noise_db=-32.0,  # few channels, low transmit power: noisy, visible at depth
+    dynamic_range_db=48.0,  # lower displayed dynamic range
+    gain_db=-30.0,
+    bit_depth=6,  # coarser grey levels after the app's processing
+    jpeg_quality=60,  # lossy compression of the streamed/stored frames
+    attenuation_db_cm_mhz=0.5,
+    tgc_compensation=0.8,  # automatic gain, imperfect
+    geometry="linear",
+    description="Handheld general-purpose probe, 3.5 MHz, 50 % bandwidth, 6 mm aperture with one "
+    "fixed focus, no compounding, -32 dB noise, 48 dB dynamic range, 6-bit, JPEG q60.",
+)
+
+BUILTIN_PROFILES: dict[str, TransducerProfile] = {"high_end": HIGH_END, "pocus": POCUS}
+
+
+def get_profile(name: str, extra: Mapping[str, TransducerProfile] | None = None) -> TransducerProfile:
+    """Return a built-in profile (``"high_end"``, ``"pocus"``) or one from ``extra``.
+
+    Args:
+        name: profile name.
+        extra: user profiles (e.g. from :func:`load_profiles`); they take precedence.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones).
+    """
+    if extra and name in extra:
+        return extra[name]
+    if name in BUILTIN_PROFILES:
+        return BUILTIN_PROFILES[name]
+    known = sorted(set(BUILTIN_PROFILES) | set(extra or {}))
+    raise ConfigError(f"unknown transducer profile {name!r}; known profiles: {', '.join(known)}")
+
+
+def profile_from_dict(name: str, values: Mapping[str, Any], *, source: str = "<dict>") -> TransducerProfile:
+    """Build a profile from a mapping of field values.
+
+    A ``base`` key names a profile (built-in) whose values fill the fields not given.
+
+    Raises:
+        ConfigError: unknown/missing fields or invalid values; the message names ``source``
+            and the profile.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: profile {name!r} must be a mapping of fields, got {type(values).__name__}")
+    values = dict(values)
+    base_name = values.pop("base", None)
+    fields = {f.name for f in dataclasses.fields(TransducerProfile)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{source}: profile {name!r} has unknown field(s) {unknown}; known fields: {sorted(fields)}")
+    if base_name is not None:
+        if base_name not in BUILTIN_PROFILES:
+            raise ConfigError(
+                f"{source}: profile {name!r} has unknown base {base_name!r}; "
+                f"known: {sorted(BUILTIN_PROFILES)}"
+            )
+        merged = BUILTIN_PROFILES[base_name].to_dict()
+        merged.update(values)
+        values = merged
+    values["name"] = name
+    if "compounding_angles_deg" in values:
+        angles = values["compounding_angles_deg"]
+        if isinstance(angles, (int, float)):
+            angles = [angles]
+        if not isinstance(angles, (list, tuple)):
+            raise ConfigError(f"{source}: profile {name!r}: compounding_angles_deg must be a list, got {angles!r}")
+        values["compounding_angles_deg"] = tuple(angles)
+    required = [
+        f.name
+        for f in dataclasses.fields(TransducerProfile)
+        if f.default is dataclasses.MISSING and f.name not in values
+    ]
+    if required:
+        raise ConfigError(f"{source}: profile {name!r} is missing required field(s) {required}")
+    try:
+        return TransducerProfile(**values)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
+    """Load user-defined profiles from a YAML (``.yaml``/``.yml``) or JSON file.
+
+    The file holds a mapping ``{profile_name: {field: value, ...}}``, optionally under a
+    top-level ``profiles:`` key. A profile may start from a built-in one with ``base: pocus``.
+
+    Returns:
+        ``{name: TransducerProfile}`` in file order.
+
+    Raises:
+        ConfigError: missing/unreadable/malformed file, unknown fields, invalid values.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read profile file: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+    if isinstance(data, Mapping) and "profiles" in data:
+        data = data["profiles"]
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(f"{path}: expected a non-empty mapping of profile name -> fields")
+    profiles: dict[str, TransducerProfile] = {}
+    for name, values in data.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}: profile names must be strings, got {name!r}")
+        profiles[name] = profile_from_dict(name, values, source=str(path))
+    return profiles

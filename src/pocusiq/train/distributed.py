@@ -1,0 +1,74 @@
+"""Process-group setup for ``torchrun`` (DistributedDataParallel) and device selection.
+
+``pocusiq train`` reads the standard ``torchrun`` environment (``WORLD_SIZE``, ``RANK``,
+``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``). With ``WORLD_SIZE > 1`` it joins a process
+group: NCCL when the device is CUDA, gloo on CPU. Each process uses ``cuda:LOCAL_RANK`` when CUDA
+is available and the device is "auto". Checkpoints, logs and the progress bar are rank 0's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistributedContext", "resolve_device", "setup_distributed", "teardown_distributed"]
+
+
+@dataclass
+class DistributedContext:
+    """Where this process sits: ``rank`` of ``world_size`` processes, its ``local_rank`` on the
+    node, its ``device``, and whether it created the process group (and so must destroy it)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> ``cuda:<local_rank>`` if CUDA is available, else ``cpu``; otherwise ``torch.device(name)``."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device(f"cuda:{local_rank % torch.cuda.device_count()}")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def setup_distributed(device_name: str = "auto") -> DistributedContext:
+    """Join the ``torchrun`` process group if ``WORLD_SIZE > 1`` (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world <= 1:
+        return DistributedContext(0, 1, 0, device, False)
+    owns = False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs = {"device_id": device} if backend == "nccl" else {}
+        dist.init_process_group(backend=backend, rank=rank, world_size=world, **kwargs)
+        owns = True
+    return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, device, owns)
+
+
+def teardown_distributed(ctx: DistributedContext) -> None:
+    """Destroy the process group if :func:`setup_distributed` created it."""
+    if ctx.owns_group and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,111 @@
+"""UNetGenerator: shapes, range, depth vs size, dropout placement, init std, size checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pocusiq.errors import ConfigError
+from pocusiq.models.unet import (
+    UNetGenerator,
+    depth_for_size,
+    from_model_range,
+    to_model_range,
+)
+from pocusiq.train.config import ModelConfig
+
+
+def test_output_shape_and_range_on_extreme_input():
+    torch.manual_seed(0)
+    g = UNetGenerator(ModelConfig(ngf=4, depth=5))
+    x = torch.randn(2, 1, 32, 64) * 50  # drive tanh to saturation
+    y = g(x)
+    assert y.shape == (2, 1, 32, 64)
+    assert y.min() >= -1.0 and y.max() <= 1.0
+    assert isinstance(g.decoder[-1][-1], nn.Tanh)
+
+
+@pytest.mark.parametrize("size,depth", [(256, 8), (128, 7), (32, 5), (2, 1)])
+def test_depth_for_size_gives_1x1_bottleneck(size, depth):
+    assert depth_for_size(size) == depth
+    g = UNetGenerator(ModelConfig(ngf=2, depth=depth))
+    x = torch.zeros(1, 1, size, size)
+    h = x
+    for level in g.encoder:
+        h = level(h)
+    assert h.shape[-2:] == (1, 1)
+
+
+def test_depth_for_size_rejects_non_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        depth_for_size(96)
+
+
+def test_size_not_multiple_of_2_power_depth_is_refused_with_message():
+    g = UNetGenerator(ModelConfig(ngf=2, depth=4))
+    with pytest.raises(ValueError, match="multiples of 16, got 24x32"):
+        g(torch.zeros(1, 1, 24, 32))
+    with pytest.raises(ValueError, match=r"expects \(N, 1, H, W\)"):
+        g(torch.zeros(1, 3, 32, 32))
+
+
+def test_channel_widths_and_dropout_follow_pix2pix_at_depth_8():
+    g = UNetGenerator(ModelConfig(ngf=8, depth=8))
+    widths = [level[-1].out_channels if isinstance(level[-1], nn.Conv2d) else level[-2].out_channels for level in g.encoder]
+    assert widths == [8, 16, 32, 64, 64, 64, 64, 64]
+    has_dropout = [any(isinstance(m, nn.Dropout) for m in level) for level in g.decoder]
+    # pix2pix: dropout in the 3 decoder blocks right after the innermost one
+    assert has_dropout == [False, True, True, True, False, False, False, False]
+    leaky = [any(isinstance(m, nn.LeakyReLU) for m in level) for level in g.encoder]
+    assert leaky == [False] + [True] * 7
+    for level in g.encoder:
+        conv = [m for m in level if isinstance(m, nn.Conv2d)][0]
+        assert conv.kernel_size == (4, 4) and conv.stride == (2, 2)
+
+
+def test_paper_size_parameter_count_matches_pix2pix_unet256():
+    # pix2pix's unet_256 (ngf 64, batch norm, RGB) prints "Total number of parameters : 54.414 M".
+    g = UNetGenerator(ModelConfig(ngf=64, depth=8, norm="batch", in_channels=3, out_channels=3))
+    assert round(sum(p.numel() for p in g.parameters()) / 1e6, 3) == 54.414
+    # greyscale: the first conv loses 2*64*16 weights, the last transposed conv 2*128*16 + 2 biases
+    grey = UNetGenerator(ModelConfig(ngf=64, depth=8, norm="batch"))
+    n3 = sum(p.numel() for p in g.parameters())
+    assert sum(p.numel() for p in grey.parameters()) == n3 - 2 * 64 * 16 - 2 * 128 * 16 - 2
+
+
+def test_init_std_is_002():
+    torch.manual_seed(0)
+    g = UNetGenerator(ModelConfig(ngf=16, depth=6, norm="batch"))
+    weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(weights.std().item() - 0.02) < 0.001
+    assert abs(weights.mean().item()) < 0.001
+    bn = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, nn.BatchNorm2d)])
+    assert abs(bn.mean().item() - 1.0) < 0.01
+
+
+def test_instance_and_batch_norm_selectable():
+    gi = UNetGenerator(ModelConfig(ngf=2, depth=3, norm="instance"))
+    gb = UNetGenerator(ModelConfig(ngf=2, depth=3, norm="batch"))
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in gi.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gi.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in gb.modules())
+    with pytest.raises(ConfigError, match="model.norm"):
+        UNetGenerator(ModelConfig(norm="group"))
+
+
+def test_model_range_round_trip():
+    x = torch.linspace(0, 1, 11)
+    assert torch.allclose(to_model_range(x), torch.linspace(-1, 1, 11), atol=1e-6)
+    assert torch.allclose(from_model_range(to_model_range(x)), x, atol=1e-6)
+    assert from_model_range(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
+
+
+def test_eval_mode_is_deterministic_train_mode_uses_dropout():
+    torch.manual_seed(0)
+    g = UNetGenerator(ModelConfig(ngf=4, depth=6, dropout_blocks=2))
+    x = torch.rand(1, 1, 64, 64) * 2 - 1
+    g.eval()
+    assert torch.equal(g(x), g(x))
+    g.train()
+    assert not torch.equal(g(x), g(x))

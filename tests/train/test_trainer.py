@@ -1,0 +1,113 @@
+"""Training: learning on a fixed batch, determinism, lr schedule, exact kill-and-resume, init-from, CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pocusiq.cli import main as cli_main
+from pocusiq.errors import CheckpointError
+from pocusiq.train.checkpoints import load_checkpoint
+from pocusiq.train.trainer import Pix2PixTrainer, StopTraining, learning_rate_factor, train
+
+
+def test_few_steps_lower_l1_on_fixed_batch(tmp_path, make_config, make_pairs):
+    config = make_config(tmp_path, optim__lr=1e-3, model__dropout=0.0)
+    trainer = Pix2PixTrainer(config)
+    pairs = make_pairs(4, 32, seed=5)
+    low, high = pairs.low, pairs.high
+    l1 = [trainer.train_step(low, high)["loss_l1"].item() for _ in range(25)]
+    assert l1[-1] < 0.7 * l1[0]
+    out = trainer.generator.eval()(low * 2 - 1)
+    assert out.shape == (4, 1, 32, 32) and out.min() >= -1 and out.max() <= 1
+
+
+def test_same_seed_same_losses_different_seed_differs(tmp_path, make_config, make_pairs, pairs_train):
+    runs = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        seen: list[dict] = []
+        config = make_config(tmp_path, name, seed=seed, max_steps=5, data__flip=True, data__crop=16)
+        train(config, train_dataset=pairs_train, progress=False, callback=lambda s, v: seen.append(v))
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_learning_rate_constant_then_linear():
+    f = [learning_rate_factor(s, 10, 0.5) for s in range(10)]
+    assert f[:5] == [1.0] * 5
+    assert f[5:] == pytest.approx([5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+
+
+def _weights(path):
+    ck = load_checkpoint(path)
+    return {**{f"g.{k}": v for k, v in ck.generator.items()}, **{f"d.{k}": v for k, v in ck.discriminator.items()}}, ck
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path, make_config, pairs_train, pairs_val):
+    # dropout on, random crops and flips on: every source of randomness must be restored
+    kw = dict(max_steps=11, checkpoint_every=3, data__crop=16, data__flip=True, val_every=4)
+    full = train(make_config(tmp_path, "full", **kw), train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+
+    config = make_config(tmp_path, "killed", **kw)
+
+    def kill_at_8(step, values):
+        if step == 8:
+            raise StopTraining("simulated kill")
+
+    with pytest.raises(StopTraining):
+        train(config, train_dataset=pairs_train, val_dataset=pairs_val, progress=False, callback=kill_at_8)
+    assert load_checkpoint(config.run_dir / "last.safetensors").state["step"] == 6  # last save before the kill
+    part = train(config, resume=True, max_steps_this_run=2, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+    assert part.step == 8  # planned stop saves last
+    done = train(config, resume=True, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+    assert (done.step, done.steps_this_run, full.step) == (11, 3, 11)
+
+    w_full, ck_full = _weights(full.last_checkpoint)
+    w_done, ck_done = _weights(done.last_checkpoint)
+    assert w_full.keys() == w_done.keys()
+    for k in w_full:
+        assert torch.equal(w_full[k], w_done[k]), k
+    for name in ("G", "D"):
+        for idx, entry in ck_full.optimizers[name]["state"].items():
+            for key, value in entry.items():
+                assert torch.equal(ck_done.optimizers[name]["state"][idx][key], value)
+    # the logs are cut back to the resumed step and continue without duplicates
+    rows = (config.run_dir / "train_log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["2", "4", "6", "8", "10"]
+    assert (config.run_dir / "val_log.csv").read_text() == (full.run_dir / "val_log.csv").read_text()
+
+
+def test_resume_without_checkpoint_starts_fresh_and_finished_run_stays(tmp_path, make_config, pairs_train):
+    config = make_config(tmp_path, "r", max_steps=3)
+    first = train(config, resume=True, train_dataset=pairs_train, progress=False)
+    again = train(config, resume=True, train_dataset=pairs_train, progress=False)
+    assert (first.step, again.step, again.steps_this_run) == (3, 3, 0)
+
+
+def test_init_from_pretrained_generator(tmp_path, make_config, pairs_train):
+    pre = train(make_config(tmp_path, "pre", max_steps=4), train_dataset=pairs_train, progress=False)
+    config = make_config(tmp_path, "fine", max_steps=1, init_from=str(pre.last_checkpoint), optim__lr=1e-12,
+                         init_discriminator=True)
+    fine = train(config, train_dataset=pairs_train, progress=False)
+    a, b = load_checkpoint(pre.last_checkpoint), load_checkpoint(fine.last_checkpoint)
+    for k in a.generator:  # lr ~ 0: one step leaves the pretrained weights (almost) unchanged
+        assert torch.allclose(a.generator[k], b.generator[k], atol=1e-6)
+    with pytest.raises(CheckpointError, match="generator config"):
+        train(make_config(tmp_path, "bad", init_from=str(pre.last_checkpoint), model__ngf=8),
+              train_dataset=pairs_train, progress=False)
+
+
+def test_cli_train_on_dataset_folder(tmp_path, disk_dataset, capsys):
+    args = ["train", str(disk_dataset), "--preset", "cpu", "--out", str(tmp_path / "runs"), "--name", "cli",
+            "--steps", "4", "--no-progress", "--set", "model.ngf=4", "--set", "model.depth=3",
+            "--set", "discriminator.ndf=4", "--set", "data.crop=16", "--set", "data.batch_size=2",
+            "--set", "checkpoint_every=2"]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "steps: 4/4" in out and "validation (2 images)" in out
+    run = tmp_path / "runs" / "cli"
+    assert {"last.safetensors", "best.safetensors", "config.json", "val_log.csv"} <= {p.name for p in run.iterdir()}
+    assert load_checkpoint(run / "last.safetensors").config.data.root == str(disk_dataset)
+    assert cli_main(["train", str(disk_dataset), "--set", "optim.lr=x"]) == 2
+    assert "optim.lr: expected a number" in capsys.readouterr().err
