@@ -21,6 +21,7 @@ class FakeGrbl:
     ``run_reports`` status reports showing ``Run`` before a move finishes; ``error_next``
     answer the next G1 with ``error:N``; ``alarm_next`` answer the next G1 with ``ok`` then
     push ``ALARM:N`` and enter Alarm; ``drop_next`` swallow the next G1 without a reply;
+    ``home_alarm`` answer ``$H`` with ``ALARM:N`` (homing failed);
     ``start_in_alarm`` start in Alarm state (homing required); ``axes`` 3 or 4 (A axis).
     Everything received is recorded in ``lines`` (G-code/$ lines) and ``realtime`` (bytes).
     """
@@ -38,6 +39,7 @@ class FakeGrbl:
         self.error_next: int | None = None
         self.alarm_next: int | None = None
         self.drop_next = False
+        self.home_alarm: int | None = None
         self.lines: list[str] = []
         self.realtime: list[bytes] = []
         self.status_states: list[str] = []
@@ -67,6 +69,9 @@ class FakeGrbl:
         self.lines.append(line)
         if line == "":
             self._send(b"ok\r\n")
+        elif line == "$H" and self.home_alarm is not None:
+            self.state = "Alarm"
+            self._send(f"ALARM:{self.home_alarm}\r\n[MSG:Reset to continue]\r\n".encode())
         elif line == "$H":
             self.pos = [0.0] * self.axes
             self.target = list(self.pos)

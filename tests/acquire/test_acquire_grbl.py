@@ -63,6 +63,15 @@ def test_alarm_during_move_is_a_stage_error(fake_grbl):
         assert b"!" in fake_grbl.realtime
 
 
+def test_homing_failure_alarm(fake_grbl):
+    with _stage(fake_grbl) as stage:
+        fake_grbl.home_alarm = 9
+        with pytest.raises(StageError, match=r"ALARM:9 \(homing fail: could not find limit switch.*during '\$H'"):
+            stage.home()
+        with pytest.raises(StageError, match="home it first"):
+            stage.move_to(Pose(1.0, 1.0, 1.0))
+
+
 def test_dropped_reply_times_out(fake_grbl):
     with _stage(fake_grbl, reply_timeout_s=0.3) as stage:
         fake_grbl.drop_next = True
@@ -132,3 +141,41 @@ def test_parse_status_positions():
     assert parse_status("<Hold:0|MPos:0,0,0|FS:0,0>").base_state == "Hold"
     with pytest.raises(ValueError, match="not a status report"):
         parse_status("ok")
+
+
+def test_acquisition_on_grbl_stage_visits_every_pose(fake_grbl, tmp_path):
+    """run_acquisition drives a GrblStage: one G1 per (device, pose), frames logged at each."""
+    import numpy as np
+
+    from pocusiq.acquire.acquisition import run_acquisition
+    from pocusiq.acquire.plan import plan_from_dict
+    from pocusiq.acquire.session import read_session
+    from pocusiq.acquire.sources import CapturedFrame, FrameSource
+
+    class PositionSource(FrameSource):
+        def __init__(self, name):
+            self.name = name
+            self.seen = []
+
+        def capture(self, pose, pose_index, frame_index):
+            self.seen.append(pose)
+            return CapturedFrame(image=np.full((8, 8), pose_index, np.uint8))
+
+    plan = plan_from_dict(
+        {
+            "specimen": "s",
+            "stage": {"kind": "grbl", "port": fake_grbl.port, "limits_mm": {"x": [0, 50], "y": [0, 50], "z": [0, 5]}},
+            "poses": {"x_mm": [5, 15], "y_mm": [1, 2]},
+            "devices": [{"name": "a", "kind": "video", "source": 0}, {"name": "b", "kind": "video", "source": 0}],
+        }
+    )
+    sources = {"a": PositionSource("a"), "b": PositionSource("b")}
+    with GrblStage.from_config(plan.stage, poll_s=0.005) as stage:
+        assert stage.port_name == fake_grbl.port and stage.limits_mm["x"] == (0.0, 50.0)
+        result = run_acquisition(plan, tmp_path / "s", stage=stage, sources=sources, progress=False)
+    assert result.finished and result.captured_frames == 8
+    moves = [line for line in fake_grbl.lines if line.startswith("G1")]
+    assert moves == [f"G1 X{x:.3f} Y{y:.3f} Z0.000 F1000" for _ in "ab" for y in (1, 2) for x in (5, 15)]
+    # frames were taken where the stage reported it was (after the move finished)
+    assert sources["b"].seen == list(plan.poses)
+    assert read_session(tmp_path / "s").paired_poses() == [0, 1, 2, 3]

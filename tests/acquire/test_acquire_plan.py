@@ -13,7 +13,7 @@ from pocusiq.errors import ConfigError
 GOOD = {
     "specimen": "phantom-01",
     "stage": {"kind": "simulated", "limits_mm": {"x": [0, 80], "y": [0, 20], "z": [0, 10]}},
-    "poses": {"x_mm": [10, 20, 30], "y_mm": {"start": 0, "stop": 10, "num": 2}},
+    "poses": {"x_mm": [25, 35, 45], "y_mm": {"start": 0, "stop": 10, "num": 2}},
     "settle_s": 0.1,
     "frames_per_pose": 2,
     "devices": [
@@ -34,7 +34,7 @@ def test_good_plan_grid_order_and_defaults(tmp_path):
     assert plan.specimen == "phantom-01"
     # x fastest, then y
     assert plan.poses == (
-        Pose(10, 0), Pose(20, 0), Pose(30, 0), Pose(10, 10), Pose(20, 10), Pose(30, 10)
+        Pose(25, 0), Pose(35, 0), Pose(45, 0), Pose(25, 10), Pose(35, 10), Pose(45, 10)
     )
     assert [d.name for d in plan.devices] == ["pocus", "high_end"]
     high = plan.device("high_end")
@@ -75,8 +75,8 @@ def _mutate(path_keys, value):
         (("stage", "kind"), "robot", "stage.kind", "must be one of simulated, grbl"),
         (("stage", "limits_mm", "z"), KeyError, "stage.limits_mm.z", "missing"),
         (("stage", "limits_mm", "x"), [5, 1], "stage.limits_mm.x", "min 5 is greater than max 1"),
-        (("poses", "x_mm"), [10, "far"], "poses.x_mm[1]", "expected a number, got str 'far'"),
-        (("poses", "x_mm"), [10, 90], "poses[1].x_mm", "90 mm is outside stage.limits_mm.x [0, 80]"),
+        (("poses", "x_mm"), [25, "far"], "poses.x_mm[1]", "expected a number, got str 'far'"),
+        (("poses", "x_mm"), [25, 90], "poses[1].x_mm", "90 mm is outside stage.limits_mm.x [0, 80]"),
         (("poses", "tilt_deg"), [5], "poses[0].tilt_deg", "outside stage.tilt_limits_deg [0, 0]"),
         (("poses", "y_mm", "num"), 0, "poses.y_mm.num", "must be >= 1"),
         (("settle_s",), -1, "settle_s", "must be >= 0"),
@@ -98,6 +98,21 @@ def test_bad_plan_names_file_and_field(tmp_path, keys, value, field, message):
     text = str(info.value)
     assert text.startswith(f"{path}: field '{field}'"), text
     assert message in text
+
+
+def test_simulated_devices_must_image_inside_the_phantom():
+    data = copy.deepcopy(GOOD)
+    data["phantom"] = {"width_mm": 60, "depth_mm": 60}
+    # pocus default fov 40 mm at x = 45: images x 25..65 mm
+    with pytest.raises(ConfigError, match=r"field 'poses\[2\]': device 'pocus' would image x 25.0..65.0 mm"):
+        plan_from_dict(data, source="p.yaml")
+    data["poses"]["x_mm"] = [20, 30]
+    data["poses"]["y_mm"] = [0]
+    data["devices"][1]["mount"] = {"dz_mm": 25}  # high_end depth 40 mm + 25 mm > 60 mm
+    with pytest.raises(ConfigError, match=r"device 'high_end' would image .* z 25.0..65.0 mm"):
+        plan_from_dict(data, source="p.yaml")
+    data["devices"][1]["mount"] = {"dz_mm": 5}
+    assert len(plan_from_dict(data, source="p.yaml").poses) == 2
 
 
 def test_grbl_stage_needs_port_and_tilt_axis(tmp_path):

@@ -33,7 +33,8 @@ def test_truth_matches_simulator_geometry():
     truth = scanner.truth_for(pose)
     c0, r0, cols, rows = truth.region
     assert (cols, rows) == (128, 128) and r0 >= 30  # below the UI bar
-    region = ImagingRegion(29.5, 1.5, scanner.fov_mm, scanner.depth_mm, -1.0)
+    # the simulator's angle has the opposite sign (beam axis from +z towards +x)
+    region = ImagingRegion(29.5, 1.5, scanner.fov_mm, scanner.depth_mm, +1.0)
     for i, j in [(0, 0), (rows - 1, 0), (17, 101), (rows - 1, cols - 1)]:
         u = (j + 0.5) * 0.125 - scanner.fov_mm / 2
         v = (i + 0.5) * 0.125
@@ -44,6 +45,13 @@ def test_truth_matches_simulator_geometry():
     col, row = truth.world_to_pixel(*truth.pixel_to_world(123.25, 45.5))
     assert col == pytest.approx(123.25) and row == pytest.approx(45.5)
     assert truth.slice_y_mm == 5.0 and truth.image_angle_deg == pytest.approx(-1.0)
+    # probe face centre: top edge of the region, centred
+    np.testing.assert_allclose(truth.pixel_to_world(c0 + (cols - 1) / 2, r0 - 0.5), (29.5, 1.5), atol=1e-9)
+    np.testing.assert_allclose(truth.probe_origin_mm, (29.5, 1.5))
+    # positive angles turn the lateral axis from +x towards +z
+    tilted = scanner.truth_for(Pose(28.0, 5.0, 1.0, 8.0))  # angle 10 deg
+    dx, dz = np.subtract(tilted.pixel_to_world(c0 + 10, r0), tilted.pixel_to_world(c0, r0))
+    assert dx > 0 and dz > 0 and np.degrees(np.arctan2(dz, dx)) == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize(

@@ -183,3 +183,68 @@ def test_read_session_errors(tmp_path):
     (tmp_path / "s" / LOG_NAME).write_text(json.dumps({"event": "frame"}) + "\n")
     with pytest.raises(DatasetError, match="first line is not a session_start record"):
         read_session(tmp_path / "s")
+
+
+def test_killed_cli_session_resumes_without_retaking_finished_poses(tmp_path):
+    """SIGKILL a real `pocusiq acquire` mid-run, then resume: only missing poses are taken."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plan = {
+        "specimen": "kill-test",
+        "stage": {"kind": "simulated", "limits_mm": {"x": [0, 40], "y": [0, 5], "z": [0, 1]}, "speed_mm_s": 40},
+        "poses": {"x_mm": [10, 20, 30], "y_mm": [0, 2]},
+        "phantom": {"preset": "random_tissue", "seed": 3, "width_mm": 40, "depth_mm": 12},
+        "devices": [
+            {"name": name, "kind": "simulated", "profile": name, "frame_size": [120, 110], "color": "grey",
+             "fov_mm": 10, "depth_mm": 10, "image_spacing_mm": 0.1, "overlay": False}
+            for name in ("pocus", "high_end")
+        ],
+    }
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(yaml.safe_dump(plan))
+    out = tmp_path / "sess"
+    log = out / LOG_NAME
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pocusiq.cli", "acquire", "--plan", str(plan_path), "--out", str(out), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and log.read_bytes().count(b'"pose_done"') >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    before = read_session(out)
+    done_before = set(before.completed)
+    assert 3 <= len(done_before) < 12
+    result = run_acquisition(load_plan(plan_path), out, plan_file=plan_path, progress=False)
+    assert result.finished and result.skipped_poses == len(done_before)
+    assert result.captured_poses == 12 - len(done_before)
+    after = read_session(out)
+    assert after.paired_poses() == list(range(6))
+    # finished frames from before the kill were kept untouched (same logged hash and time)
+    for device, pose_index in done_before:
+        old = before.frames_for(pose_index, device)[0]
+        assert after.frames_for(pose_index, device)[0].time == old.time
+    assert not list((out / "frames").glob("**/.*.tmp*"))
+
+
+def test_empty_log_from_a_crash_before_the_first_line_starts_afresh(plan_file, tmp_path):
+    out = tmp_path / "sess"
+    out.mkdir()
+    (out / LOG_NAME).write_bytes(b'{"event": "sess')  # torn first line, nothing else
+    result = _run(plan_file, out)
+    assert result.finished and result.captured_frames == 24 and result.dropped_bytes > 0
+    assert read_session(out).paired_poses() == list(range(6))

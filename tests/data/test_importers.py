@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -157,3 +155,42 @@ def test_cli_import_validate_export(tmp_path, capsys):
     assert all(p.parent.name == "train" for p in (tmp_path / "ab").rglob("*.png"))
     assert main(["dataset", "import", "--format", "ab", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert "import source is not a folder" in capsys.readouterr().err
+
+
+def test_import_resume_restores_only_what_is_missing(tmp_path):
+    src = tmp_path / "src"
+    for k in range(3):
+        write_grey_png(src / "low" / f"c{k}_0.png", _img(k))
+        write_grey_png(src / "high" / f"c{k}_0.png", _img(k + 5))
+    out = tmp_path / "out"
+    import_folder(src, out)
+    reference = {p.name: p.read_bytes() for p in out.rglob("*.png")}
+    (out / "high" / "c1_0.png").unlink()
+    before = (out / "low" / "c2_0.png").stat().st_mtime_ns
+    import_folder(src, out, ImportOptions(resume=True))
+    assert {p.name: p.read_bytes() for p in out.rglob("*.png")} == reference
+    assert (out / "low" / "c2_0.png").stat().st_mtime_ns == before  # complete pairs are not rewritten
+    assert validate_dataset(out) == []
+
+
+@pytest.mark.shared_data
+def test_real_carotid_frames_group_by_acquisition(shared_data, tmp_path):
+    """Real file names ``<acquisition>VAS_slice_<n>.png``: frames of one acquisition share a split."""
+    images = sorted((shared_data / "real" / "carotid" / "images").glob("*.png"))[::4]  # 2 frames/acquisition
+    assert len({p.name.split("VAS_slice")[0] for p in images}) >= 3
+    src = tmp_path / "src"
+    for folder in ("low", "high"):
+        (src / folder).mkdir(parents=True)
+        for path in images:
+            (src / folder / path.name).symlink_to(path)
+    with pytest.raises(DatasetError, match="RGB image with differing colour channels"):
+        import_folder(src, tmp_path / "strict")
+    import_folder(src, tmp_path / "out", ImportOptions(convert_rgb=True))
+    rows = read_manifest(tmp_path / "out")
+    acquisitions = {path.name.split("VAS_slice")[0] for path in images}
+    assert {row.specimen.split("VAS_slice")[0] for row in rows} == acquisitions
+    assert len({row.specimen for row in rows}) == len(acquisitions)
+    _no_leak(rows)
+    rgb = np.asarray(Image.open(images[0]).convert("RGB"), dtype=np.float64)
+    luma = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    np.testing.assert_array_equal(read_grey_image(low_path(tmp_path / "out", sanitise_id(images[0].stem))), luma)

@@ -116,6 +116,7 @@ def test_torch_input_errors():
     [
         (np.zeros((2, 4, 4, 3), np.uint8), np.zeros((2, 4, 4, 3), np.uint8), ValueError, "greyscale image of shape"),
         (np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8), ValueError, "same shape"),
+        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), ValueError, "looks like a colour"),
         (np.full((4, 4), np.nan), np.zeros((4, 4)), ValueError, "NaN"),
         ([[1, 2], [3, 4]], np.zeros((2, 2), np.uint8), TypeError, "numpy array"),
         (np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint16), TypeError, "different dtypes"),
@@ -131,3 +132,21 @@ def test_bad_data_range():
     x, ref = _pair()
     with pytest.raises(ValueError, match="positive finite"):
         metrics.ssim(x, ref, data_range=0)
+
+
+def test_importing_metrics_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from pocusiq import metrics; metrics.ssim; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_metric_registry_directions():
+    assert set(metrics.METRICS) == {"ssim", "psnr", "niqe", "piqe"}
+    assert metrics.METRICS["ssim"].function is metrics.ssim
+    assert metrics.METRICS["ssim"].higher_is_better and metrics.METRICS["psnr"].higher_is_better
+    assert not metrics.METRICS["niqe"].higher_is_better and not metrics.METRICS["piqe"].higher_is_better
+    assert metrics.METRICS["psnr"].unit == "dB"
+    assert [m.full_reference for m in metrics.METRICS.values()] == [True, True, False, False]

@@ -101,7 +101,7 @@ def test_init_from_pretrained_generator(tmp_path, make_config, pairs_train):
 def test_cli_train_on_dataset_folder(tmp_path, disk_dataset, capsys):
     args = ["train", str(disk_dataset), "--preset", "cpu", "--out", str(tmp_path / "runs"), "--name", "cli",
             "--steps", "4", "--no-progress", "--set", "model.ngf=4", "--set", "model.depth=3",
-            "--set", "discriminator.ndf=4", "--set", "data.crop=16", "--set", "data.batch_size=2",
+            "--set", "discriminator.ndf=4", "--set", "discriminator.n_layers=2", "--set", "data.crop=16", "--set", "data.batch_size=2",
             "--set", "checkpoint_every=2"]
     assert cli_main(args) == 0
     out = capsys.readouterr().out

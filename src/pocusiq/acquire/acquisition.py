@@ -23,6 +23,7 @@ import yaml
 
 from pocusiq.acquire.plan import AcquisitionPlan, DeviceConfig, StageConfig
 from pocusiq.acquire.session import (
+    FRAMES_DIR,
     LOG_NAME,
     PLAN_NAME,
     SESSION_FORMAT,
@@ -93,26 +94,32 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def _start_or_resume(plan: AcquisitionPlan, out: Path, plan_file: Path | None) -> SessionLog:
     log_path = out / LOG_NAME
+    log: SessionLog | None = None
     if log_path.exists():
         log = SessionLog(log_path)
-        if not log.records or log.records[0].get("event") != "session_start":
-            log.close()
-            raise ConfigError(f"{log_path}: not a pocusiq session log (no session_start line)")
-        start = log.records[0]
-        if start.get("plan_sha256") != plan.fingerprint:
-            log.close()
-            raise ConfigError(
-                f"{out}: this session was started with a different plan ({out / PLAN_NAME}); "
-                f"resume it with that plan or choose a new --out folder"
-            )
-        log.append({"event": "resume", "time": utc_now(), "dropped_bytes": log.dropped_bytes})
-        return log
+        if log.records:
+            if log.records[0].get("event") != "session_start":
+                log.close()
+                raise ConfigError(f"{log_path}: not a pocusiq session log (no session_start line)")
+            if log.records[0].get("plan_sha256") != plan.fingerprint:
+                log.close()
+                raise ConfigError(
+                    f"{out}: this session was started with a different plan ({out / PLAN_NAME}); "
+                    f"resume it with that plan or choose a new --out folder"
+                )
+            # temporary files of atomic writes cut short by the crash
+            for stale in (out / FRAMES_DIR).glob("**/.*.tmp*"):
+                stale.unlink(missing_ok=True)
+            log.append({"event": "resume", "time": utc_now(), "dropped_bytes": log.dropped_bytes})
+            return log
+        # an empty log (killed before its first line was complete): start afresh in it
     out.mkdir(parents=True, exist_ok=True)
     if plan_file is not None:
         atomic_write_bytes(out / PLAN_NAME, Path(plan_file).read_bytes())
     else:
         atomic_write_text(out / PLAN_NAME, yaml.safe_dump(plan.raw, sort_keys=False))
-    log = SessionLog(log_path)
+    if log is None:
+        log = SessionLog(log_path)
     log.append(
         {
             "event": "session_start",

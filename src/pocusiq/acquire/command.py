@@ -19,7 +19,7 @@ from pocusiq.acquire.plan import DeviceConfig, load_plan
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", required=True, help="acquisition plan (YAML)")
-    parser.add_argument("--out", required=True, help="session folder (created, or resumed if it exists)")
+    parser.add_argument("--out", help="session folder (created, or resumed if it exists); not needed with --check")
     parser.add_argument("--check", action="store_true", help="only validate the plan and print a summary")
     parser.add_argument(
         "--pause-between-passes",
@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.check:
         return 0
+    if not args.out:
+        print("pocusiq acquire: error: --out SESSION_DIR is required (unless --check)", file=sys.stderr)
+        return 2
     from pocusiq.acquire.acquisition import run_acquisition
 
     def pause(device: DeviceConfig) -> None:

@@ -147,9 +147,10 @@ class GrblStage(Stage):
     ``limits_mm`` soft limits ``{"x": (min, max), ...}`` in work coordinates (mm);
     ``tilt_axis`` the rotary axis letter for tilt (``A``) or None (tilt must then be 0);
     ``feed_mm_per_min`` feed rate of moves; ``reply_timeout_s`` how long to wait for an
-    ``ok``/status reply; ``move_timeout_s`` for a move or homing to finish;
-    ``poll_s`` interval between status queries; ``wakeup_s`` pause after opening (an
-    Arduino resets when the port opens and needs about 2 s; 0 for a pty).
+    ``ok``/status reply; ``move_timeout_s`` for a move or homing to finish; ``poll_s``
+    interval between status queries (GRBL advises at most 5-10 Hz); ``wakeup_s`` pause
+    after opening (an Arduino resets when the port opens and needs about 2 s; 0 for a pty).
+    Raises StageError if the port cannot be opened or no status report comes back.
     """
 
     def __init__(
@@ -164,7 +165,7 @@ class GrblStage(Stage):
         reply_timeout_s: float = 2.0,
         move_timeout_s: float = 60.0,
         position_tolerance_mm: float = 0.01,
-        poll_s: float = 0.05,
+        poll_s: float = 0.1,
         wakeup_s: float = 0.0,
     ) -> None:
         import serial  # pyserial

@@ -102,8 +102,10 @@ class Pose:
 
     ``x_mm`` moves the probe laterally along the image plane, ``y_mm`` between parallel
     slices, ``z_mm`` is the probe height offset (positive = pressed deeper into the
-    specimen), ``tilt_deg`` rotates the image plane in-plane about the probe face centre
-    (the simulator's convention: positive rotates the beam axis from +z towards +x).
+    specimen), ``tilt_deg`` rotates the image plane in-plane about the probe face centre:
+    positive turns the image's lateral axis from +x towards depth +z (and its beam axis from
+    +z towards -x), i.e. clockwise on a screen showing x to the right and depth downwards.
+    Mounting rotations (``mount.rotation_deg``) use the same sign.
     """
 
     x_mm: float
@@ -602,6 +604,39 @@ def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
     return PhantomConfig(**kwargs)
 
 
+def _check_simulated_coverage(
+    f: _Fields, poses: Sequence[Pose], devices: Sequence[DeviceConfig], phantom: PhantomConfig
+) -> None:
+    """Every simulated device must image within the phantom's width and depth at every pose."""
+    for device in devices:
+        if not isinstance(device, SimulatedDeviceConfig):
+            continue
+        s = device.image_spacing_mm
+        half = round(device.fov_mm / s) * s / 2.0
+        depth = round(device.depth_mm / s) * s
+        for i, pose in enumerate(poses):
+            x0 = pose.x_mm + device.mount.dx_mm
+            z0 = pose.z_mm + device.mount.dz_mm
+            a = math.radians(pose.tilt_deg + device.mount.rotation_deg)
+            corners = [
+                (x0 + u * math.cos(a) - v * math.sin(a), z0 + u * math.sin(a) + v * math.cos(a))
+                for u in (-half, half)
+                for v in (0.0, depth)
+            ]
+            xs = [c[0] for c in corners]
+            zs = [c[1] for c in corners]
+            eps = 1e-6
+            # above the surface (z < 0, a tilted probe) is allowed: it images as no echo
+            if min(xs) < -eps or max(xs) > phantom.width_mm + eps or max(zs) > phantom.depth_mm + eps:
+                raise f.fail(
+                    f"poses[{i}]",
+                    f"device {device.name!r} would image x {min(xs):.1f}..{max(xs):.1f} mm, "
+                    f"z {min(zs):.1f}..{max(zs):.1f} mm, outside the phantom "
+                    f"(0..{phantom.width_mm:g} x 0..{phantom.depth_mm:g} mm; enlarge phantom.width_mm/depth_mm "
+                    f"or move the pose)",
+                )
+
+
 def plan_from_dict(
     data: Any, source: str = "<dict>", base_dir: str | Path | None = None
 ) -> AcquisitionPlan:
@@ -643,9 +678,8 @@ def plan_from_dict(
         phantom = _parse_phantom(f, data["phantom"])
     elif any(d.kind == "simulated" for d in devices):
         phantom = PhantomConfig()
-    if stage.kind == "simulated" and any(d.kind != "simulated" for d in devices):
-        # allowed (e.g. dry runs of a folder/video device) but the frames then do not follow the pose
-        pass
+    if phantom is not None:
+        _check_simulated_coverage(f, poses, devices, phantom)
     return AcquisitionPlan(
         specimen=specimen,
         stage=stage,

@@ -15,7 +15,10 @@ Pose -> imaging (an approximation of the real gantry, stated here once):
 * ``z_mm`` is the probe height: the probe face sits at phantom depth ``z`` (positive =
   pressed into the specimen), so the image starts ``z`` mm below the specimen surface.
 * ``tilt_deg`` rotates the image plane *in-plane* about the probe face centre (the real
-  tilt of a probe also moves the plane out of the slice; that is ignored).
+  tilt of a probe also moves the plane out of the slice; that is ignored). Positive turns the
+  image's lateral axis from +x towards +z -- the opposite sign of the simulator's
+  ``ImagingRegion.angle_deg`` (beam axis from +z towards +x), so the simulator is given
+  ``-angle``.
 * The device's mounting on the holder adds ``mount.dx_mm``/``dz_mm`` to the probe face
   position and ``mount.rotation_deg`` to the angle, so two devices at the same stage pose
   image slightly different regions -- what the pairing registration has to recover.
@@ -31,11 +34,12 @@ a depth scale with cm ticks and labels, a focus marker, a battery icon), like a 
 screen capture. ``color`` "rgb" makes a 3-channel frame (the UI text is coloured).
 
 Truth: ``world_from_pixel`` maps frame pixel centres (col, row) to phantom (x_mm, z_mm);
-with ``s`` the spacing, ``a`` the angle, ``(x0, z0)`` the probe face centre, ``W`` the image
-width and ``(c0, r0)`` the region origin, the simulator's pixel (i, j) centre is at probe
-``u = (j + 0.5) s - W/2``, ``v = (i + 0.5) s`` and phantom
-``x = x0 + u cos a + v sin a``, ``z = z0 - u sin a + v cos a``, with ``j = col - c0``,
-``i = row - r0``.
+with ``s`` the spacing, ``a`` the angle (tilt + mounting rotation), ``(x0, z0)`` the probe
+face centre, ``W`` the image width and ``(c0, r0)`` the region origin, the simulator's pixel
+(i, j) centre is at probe ``u = (j + 0.5) s - W/2``, ``v = (i + 0.5) s`` and phantom
+``x = x0 + u cos a - v sin a``, ``z = z0 + u sin a + v cos a``, with ``j = col - c0``,
+``i = row - r0``. The probe face centre is thus at ``col = c0 + (cols - 1) / 2``,
+``row = r0 - 0.5`` (the top edge of the region's first row).
 """
 
 from __future__ import annotations
@@ -153,12 +157,13 @@ class SimulatedScanner(FrameSource):
         ca, sa = math.cos(a), math.sin(a)
         c0, r0, _, _ = self.region
         # u = (col - c0 + 0.5) s - W/2 ; v = (row - r0 + 0.5) s
+        # x = x0 + u cos a - v sin a ; z = z0 + u sin a + v cos a
         u0 = (0.5 - c0) * s - self.fov_mm / 2.0
         v0 = (0.5 - r0) * s
         matrix = np.array(
             [
-                [s * ca, s * sa, x0 + u0 * ca + v0 * sa],
-                [-s * sa, s * ca, z0 - u0 * sa + v0 * ca],
+                [s * ca, -s * sa, x0 + u0 * ca - v0 * sa],
+                [s * sa, s * ca, z0 + u0 * sa + v0 * ca],
             ],
             dtype=np.float64,
         )
@@ -201,7 +206,8 @@ class SimulatedScanner(FrameSource):
         from pocusiq.simulate.bmode import ImagingRegion, simulate_bmode, to_uint8
 
         x0, z0, angle = self.probe_placement(pose)
-        region = ImagingRegion(x0_mm=x0, z0_mm=z0, width_mm=self.fov_mm, depth_mm=self.depth_mm, angle_deg=angle)
+        # the simulator's angle turns the beam axis from +z towards +x: the opposite sign
+        region = ImagingRegion(x0_mm=x0, z0_mm=z0, width_mm=self.fov_mm, depth_mm=self.depth_mm, angle_deg=-angle)
         noise_rng = np.random.default_rng(
             [self.phantom_config.seed, zlib.crc32(self.name.encode("utf-8")), pose_index, frame_index]
         )

@@ -32,7 +32,8 @@ Every log line has an ``"event"`` key. Readers must ignore events and keys they 
      "pixel_spacing_mm": [0.125, 0.125] | null,         # [col, row] mm per pixel, if known
      "region": [col0, row0, width, height] | null,      # imaging region in the frame, if known
      "truth": {...} | null,                              # simulated devices only, see below
-     "original_file": "frames/x/originals/...", "original_sha256": "..."   # folder devices only
+     "original_file": "frames/x/originals/...", "original_sha256": "...",  # folder devices only
+     "metadata": {...}                                  # optional, source-specific (profile, source_file)
     }
 
 ``pixel_spacing_mm`` and ``region`` are what a real lab would know (from the plan's device
@@ -46,7 +47,7 @@ itself, as on a real screen capture.
      "region": [col0, row0, width, height],        # the imaging rectangle inside the frame
      "slice_y_mm": 5.0,                             # the phantom slice this frame images
      "image_spacing_mm": 0.125,                     # isotropic pixel size inside the region
-     "image_angle_deg": 2.0,                        # in-plane rotation (tilt + mounting)
+     "image_angle_deg": 2.0,                        # in-plane rotation (tilt + mounting), see below
      "probe_origin_mm": [x, z],                     # world position of the probe face centre
      "phantom": {"preset": "abdominal", "seed": 7, ...}}
 
@@ -54,6 +55,10 @@ Coordinates: ``col``/``row`` are 0-based pixel-centre coordinates in the saved f
 (0, 0)'s centre is ``col = row = 0``). World ``x_mm`` runs laterally along the specimen and
 ``z_mm`` is depth below the specimen's top surface, both in the phantom's frame; two frames
 of the same pose and slice are therefore related by ``inv(M_a) @ M_b`` (as 3x3 matrices).
+Angles (pose ``tilt_deg``, mounting rotation, ``image_angle_deg``): positive turns the
+image's lateral axis from +x towards +z, so ``M = [[s cos a, -s sin a, tx], [s sin a,
+s cos a, tz]]``. The probe face centre (``probe_origin_mm``) is at frame pixel
+``(col0 + (width - 1) / 2, row0 - 0.5)``: the top edge of the region, centred.
 
 ``pose_done`` (all frames of one device at one pose are written and logged)::
 
@@ -72,7 +77,18 @@ all poses of the first device and only some of the second.
 
 Reader: :func:`read_session` returns a :class:`Session` with the plan, the devices and the
 latest frame record of every finished (device, pose), verifying every frame file's sha256
-(:class:`pocusiq.errors.DatasetError` on a missing or changed file).
+(:class:`pocusiq.errors.DatasetError` on a missing or changed file)::
+
+    session = read_session("sess")                 # verify=False skips the sha256 check
+    for pose_index in session.paired_poses():      # poses finished for every device
+        low = session.frames_for(pose_index, "pocus")[0]        # FrameRecord
+        high = session.frames_for(pose_index, "high_end")[0]
+        image = low.load()                          # uint8 (H, W) or (H, W, 3) RGB
+        low.pixel_spacing_mm, low.region, low.pose  # hints; low.truth: FrameTruth or None
+        x_mm, z_mm = low.truth.pixel_to_world(col, row)   # truth.world_from_pixel: (2, 3)
+
+``session.by_pose()`` gives ``{pose_index: {device: [FrameRecord, ...]}}``; ``session.plan``
+is the validated :class:`~pocusiq.acquire.plan.AcquisitionPlan` (poses, device settings).
 """
 
 from __future__ import annotations

@@ -119,7 +119,12 @@ class PairedDataset(Dataset):
                 )
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the augmentation draws of ``epoch`` (call once per epoch, before iterating)."""
+        """Select the augmentation draws of ``epoch`` (call once per epoch, before iterating).
+
+        DataLoader worker processes copy the dataset when they start: non-persistent workers
+        (the default) are started anew for each epoch's iterator and see the new value; with
+        ``persistent_workers=True`` they keep the epoch they started with.
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

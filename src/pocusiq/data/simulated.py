@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -252,11 +254,24 @@ def write_simulated_dataset(
     return summary
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """``fork`` (fast: workers inherit the imported simulator) unless torch is loaded here.
+
+    Forking a process whose torch/OpenMP thread pools are running can hang the child, so a
+    caller that has imported torch (e.g. the demo) gets ``spawn`` workers instead. The output
+    is the same either way.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "torch" not in sys.modules and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _run_pool(tasks: list[tuple], workers: int, store: Callable[[int, Any], None], bar: Any) -> None:
     """Run ``tasks`` on a process pool, at most ``4 * workers`` in flight, storing results as they finish."""
     pending: set[Future] = set()
     queue = iter(tasks)
-    executor = ProcessPoolExecutor(max_workers=workers)
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context())
     try:
         while True:
             while len(pending) < 4 * workers:

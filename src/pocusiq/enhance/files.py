@@ -45,6 +45,7 @@ class FileResult:
         frames: number of frames enhanced.
         region: ``(x, y, w, h)`` of the enhanced region, or None.
         region_kind: "full", "box", "linear" or "sector".
+        frame_region: the resolved region (box and mask), or None.
         side_by_side: the side-by-side file written, if any.
         error: the failure message (None on success).
         seconds: wall time spent on the file.
@@ -56,6 +57,7 @@ class FileResult:
     frames: int = 0
     region: tuple[int, int, int, int] | None = None
     region_kind: str = ""
+    frame_region: FrameRegion | None = None
     side_by_side: Path | None = None
     error: str | None = None
     seconds: float = 0.0
@@ -201,6 +203,7 @@ def enhance_file(
 def _record_region(result: FileResult, region: FrameRegion) -> None:
     result.region = tuple(int(v) for v in region.box)  # type: ignore[assignment]
     result.region_kind = region.kind
+    result.frame_region = region
 
 
 def _enhance_image(enhancer, source, target, sbs, roi, note, result) -> None:

@@ -11,13 +11,22 @@ from __future__ import annotations
 import numpy as np
 
 from pocusiq.metrics.validation import (
-    as_float_image,
     as_image_array,
     check_same_shape,
     resolve_data_range,
 )
 
 __all__ = ["psnr", "mse"]
+
+
+def _mse_checked(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per-image MSE of validated same-shape arrays, as a float64 array over the leading axes."""
+    diff = np.subtract(x, ref, dtype=np.float64)
+    if diff.ndim == 2:
+        flat = diff.reshape(-1)
+        return np.asarray(np.einsum("i,i->", flat, flat) / flat.size)
+    flat = diff.reshape(diff.shape[0], -1)
+    return np.einsum("ij,ij->i", flat, flat) / flat.shape[1]
 
 
 def mse(x: np.ndarray, ref: np.ndarray) -> float | np.ndarray:
@@ -29,8 +38,7 @@ def mse(x: np.ndarray, ref: np.ndarray) -> float | np.ndarray:
     x = as_image_array(x, "x", allow_batch=True)
     ref = as_image_array(ref, "ref", allow_batch=True)
     check_same_shape(x, ref)
-    diff = as_float_image(x) - as_float_image(ref)
-    err = np.mean(diff * diff, axis=(-2, -1))
+    err = _mse_checked(x, ref)
     return float(err) if x.ndim == 2 else err
 
 
@@ -53,7 +61,7 @@ def psnr(x: np.ndarray, ref: np.ndarray, *, data_range: float | None = None) -> 
     ref = as_image_array(ref, "ref", allow_batch=True)
     check_same_shape(x, ref)
     rng = resolve_data_range(data_range, x, ref)
-    err = np.atleast_1d(np.asarray(mse(x, ref), dtype=np.float64))
+    err = np.atleast_1d(_mse_checked(x, ref))
     with np.errstate(divide="ignore"):
         db = 10.0 * np.log10((rng * rng) / err)
     return float(db[0]) if x.ndim == 2 else db

@@ -35,7 +35,8 @@ def as_image_array(x: Any, name: str, *, allow_batch: bool = False) -> np.ndarra
 
     Raises:
         TypeError: not an ndarray, or a complex/object/string dtype.
-        ValueError: wrong number of dimensions, an empty axis, or NaN/inf values.
+        ValueError: wrong number of dimensions, a colour-looking ``(H, W, 3|4)`` array, an empty
+            axis, or NaN/inf values.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
@@ -45,6 +46,11 @@ def as_image_array(x: Any, name: str, *, allow_batch: bool = False) -> np.ndarra
     if x.ndim not in ranks:
         wanted = "(H, W) or (N, H, W)" if allow_batch else "(H, W)"
         raise ValueError(f"{name}: expected a greyscale image of shape {wanted}, got shape {x.shape}")
+    if x.ndim == 3 and x.shape[-1] in (3, 4):
+        raise ValueError(
+            f"{name}: shape {x.shape} looks like a colour (RGB/RGBA) image; the metrics take greyscale "
+            "(H, W) images or batches (N, H, W): convert to grey first"
+        )
     if x.size == 0:
         raise ValueError(f"{name}: image is empty (shape {x.shape})")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():

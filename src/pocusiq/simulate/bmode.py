@@ -26,7 +26,9 @@ parameters):
    the longer path of steered beams are ignored.
 4. **Detection and display.** Envelope ``|IQ|``; spatial compounding averages the envelopes of
    all steering angles; log compression ``20 log10(env) + gain`` mapped from ``-DR..0`` dB to
-   ``0..1``; quantisation to ``bit_depth`` bits; optional JPEG round trip (Pillow).
+   ``0..1``; optional Gaussian post-processing (``display_smoothing_mm``: the scanner's
+   speckle-reduction and display interpolation); quantisation to ``bit_depth`` bits; optional
+   JPEG round trip (Pillow).
 5. **Geometry.** Linear: the simulation grid is the output grid. Curvilinear: the grid is in
    beam space (depth along the beam x beam angle), scan-converted (bilinear, on the envelope)
    to the Cartesian output; pixels outside the sector are 0 (``sector_mask`` False).
@@ -430,6 +432,8 @@ def simulate_bmode(
         sector = np.ones((rows, cols), dtype=bool)
 
     image = log_compress(envelope, profile) if display else envelope.copy()
+    if display and profile.display_smoothing_mm > 0:
+        image = ndimage.gaussian_filter(image, profile.display_smoothing_mm / spacing, mode="nearest")
     if display and (profile.bit_depth < 8 or profile.jpeg_quality is not None):
         image = quantise(image, profile.bit_depth, profile.jpeg_quality)
     image[~sector] = 0.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pocusiq.simulate.bmode import ImagingRegion, lateral_margin_mm, resample_masks, simulate_bmode, to_uint8
-from pocusiq.simulate.phantoms import PHANTOM_PRESETS, make_phantom
+from pocusiq.simulate.phantoms import PHANTOM_PRESETS, Phantom, make_phantom
 from pocusiq.simulate.profiles import TransducerProfile, get_profile
 
 #: Default field of view (mm) of a linear-geometry pair: a 30 x 30 mm square (0.117 mm/pixel at 256).
@@ -42,6 +42,33 @@ class SimulatedPair:
     spacing_mm: float = 0.0
     phantom: str = ""
     params: dict = field(default_factory=dict)
+
+
+def _extend_laterally(phantom: Phantom, pad: int) -> Phantom:
+    """Mirror-pad a phantom by ``pad`` cells on both lateral sides (wires are shifted, not mirrored)."""
+    if pad <= 0:
+        return phantom
+    reps = max(1, -(-pad // phantom.shape[1]))
+    mode = "symmetric"
+    echo = phantom.echogenicity
+    masks = dict(phantom.masks)
+    for _ in range(reps):  # mirror repeatedly if the margin exceeds the width
+        step = min(pad, echo.shape[1])
+        echo = np.pad(echo, ((0, 0), (step, step)), mode=mode)
+        masks = {k: np.pad(m, ((0, 0), (step, step)), mode=mode) for k, m in masks.items()}
+        pad -= step
+        if pad <= 0:
+            break
+    shift = (echo.shape[1] - phantom.shape[1]) / 2 * phantom.spacing_mm
+    return Phantom(
+        echogenicity=echo,
+        spacing_mm=phantom.spacing_mm,
+        masks=masks,
+        wires_mm=[(z, x + shift) for z, x in phantom.wires_mm],
+        name=phantom.name,
+        scatter_seed=phantom.scatter_seed,
+        wire_strength_mm=phantom.wire_strength_mm,
+    )
 
 
 def _resolve(profile: TransducerProfile | str) -> TransducerProfile:
@@ -94,8 +121,10 @@ def simulate_pair(
     if curved:
         # a sector fans out beyond the image width at depth; cover it plus the beam margin
         margin += 0.5 * fov
-    width = fov + 2 * margin
-    tissue = make_phantom(preset, rng, width_mm=width, depth_mm=fov, spacing_mm=spacing)
+    # draw the phantom over the field of view (so its features are in view), then extend it by
+    # mirroring so that beams near the image edges see tissue beyond them
+    tissue = make_phantom(preset, rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing)
+    tissue = _extend_laterally(tissue, int(np.ceil(margin / spacing)))
     region = ImagingRegion(x0_mm=tissue.width_mm / 2.0, z0_mm=0.0, width_mm=fov, depth_mm=fov, angle_deg=0.0)
     low = simulate_bmode(tissue, low_p, np.random.default_rng(s_low), region=region, spacing_mm=spacing)
     high = simulate_bmode(tissue, high_p, np.random.default_rng(s_high), region=region, spacing_mm=spacing)

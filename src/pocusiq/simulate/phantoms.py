@@ -163,14 +163,22 @@ class _Canvas:
         # Work at a reduced resolution (per axis) where the correlation length spans ~3 cells.
         fz = max(1, int(corr_z_mm / self.d / 3))
         fx = max(1, int(corr_x_mm / self.d / 3))
-        hs, ws = -(-self.h // fz) + 1, -(-self.w // fx) + 1
+        hs = self.h if fz == 1 else -(-self.h // fz) + 1
+        ws = self.w if fx == 1 else -(-self.w // fx) + 1
         noise = rng.standard_normal((hs, ws), dtype=np.float32)
         fld = ndimage.gaussian_filter(noise, (corr_z_mm / self.d / fz, corr_x_mm / self.d / fx), mode="wrap")
-        if fz > 1 or fx > 1:
-            # separable bilinear upsampling to the cell grid
-            fld = _upsample_axis(_upsample_axis(fld, self.h, fz, 0), self.w, fx, 1)
+        # separable bilinear upsampling to the cell grid
+        if fz > 1:
+            fld = _upsample_axis(fld, self.h, fz, 0)
+        if fx > 1:
+            fld = _upsample_axis(fld, self.w, fx, 1)
         std = float(fld.std())
         return (fld - fld.mean()) / (std if std > 0 else 1.0)
+
+    def strands(self, rng: np.random.Generator, corr_z_mm: float, corr_x_mm: float, threshold: float) -> np.ndarray:
+        """Thin bright strands (fascia, septa): where a smooth anisotropic field exceeds ``threshold``."""
+        fld = self.smooth_field(rng, corr_z_mm, corr_x_mm)
+        return (2.0 * np.clip(fld - threshold, 0.0, None)).astype(np.float32)
 
     def ellipse(self, zc: float, xc: float, rz: float, rx: float, angle_deg: float = 0.0) -> np.ndarray:
         a = math.radians(angle_deg)
@@ -179,22 +187,31 @@ class _Canvas:
         v = -dx * math.sin(a) + dz * math.cos(a)
         return (u / rx) ** 2 + (v / rz) ** 2 <= 1.0
 
+    def claim(self, region: np.ndarray, key: str | None) -> None:
+        """A shape drawn over ``region``: it leaves every other mask there (the last drawn wins)."""
+        for name, mask in self.masks.items():
+            if name != "wires":
+                mask &= ~region
+        if key is not None:
+            self.masks[key] |= region
+
     def cyst(self, zc: float, xc: float, r: float, level: float = 0.0, rz: float | None = None) -> None:
         m = self.ellipse(zc, xc, rz if rz is not None else r, r)
         self.echo[m] = level
-        self.masks["cysts"] |= m
+        self.claim(m, "cysts")
 
     def hyperechoic(self, zc: float, xc: float, r: float, level: float = 2.5, rz: float | None = None) -> None:
         m = self.ellipse(zc, xc, rz if rz is not None else r, r)
         self.echo[m] = level
-        self.masks["hyperechoic"] |= m
+        self.claim(m, "hyperechoic")
 
     def vessel_transverse(self, zc: float, xc: float, r: float, wall_mm: float = 0.6, wall_level: float = 2.5) -> None:
         wall = self.ellipse(zc, xc, r + wall_mm, r + wall_mm)
         lumen = self.ellipse(zc, xc, r, r)
         self.echo[wall & ~lumen] = wall_level
         self.echo[lumen] = 0.0
-        self.masks["vessels"] |= lumen
+        self.claim(wall, None)
+        self.claim(lumen, "vessels")
 
     def vessel_longitudinal(self, zc: float, r: float, tilt_deg: float, wall_mm: float = 0.6, wall_level: float = 2.5) -> None:
         slope = math.tan(math.radians(tilt_deg))
@@ -204,7 +221,8 @@ class _Canvas:
         wall = (dist <= r + wall_mm) & ~lumen
         self.echo[wall] = wall_level
         self.echo[lumen] = 0.0
-        self.masks["vessels"] |= lumen
+        self.claim(wall, None)
+        self.claim(lumen, "vessels")
 
     def wire(self, z: float, x: float) -> None:
         if 0 <= z < self.depth and 0 <= x < self.width:
@@ -220,17 +238,18 @@ class _Canvas:
         undulate = 0.6 * self.smooth_field(rng, 50.0, 6.0)[0:1, :]
         z = self.z + np.zeros_like(self.x)
         zz = z + undulate  # wavy interfaces
-        tissue = np.exp(0.25 * self.smooth_field(rng, 4.0, 6.0))
+        tissue = np.exp(0.45 * self.smooth_field(rng, 1.5, 3.0))
         skin_m = (zz >= top_mm) & (zz < skin)
         fat_m = (zz >= skin) & (zz < fat)
         muscle_m = (zz >= fat) & (zz < muscle)
         deep_m = zz >= muscle
-        septa = np.clip(self.smooth_field(rng, 0.4, 4.0), 1.2, None) - 1.2  # thin bright strands
+        septa = self.strands(rng, 0.4, 4.0, 1.0)  # thin bright connective-tissue strands
         striation = self.smooth_field(rng, 0.35, 8.0)
+        deep_strands = self.strands(rng, 0.5, 6.0, 1.6)
         self.echo = np.where(skin_m, 2.0 * tissue, self.echo)
-        self.echo = np.where(fat_m, 0.45 * tissue + 1.5 * septa, self.echo)
-        self.echo = np.where(muscle_m, 0.8 * tissue * np.exp(0.35 * striation), self.echo)
-        self.echo = np.where(deep_m, 1.0 * tissue, self.echo)
+        self.echo = np.where(fat_m, 0.45 * tissue + septa, self.echo)
+        self.echo = np.where(muscle_m, 0.8 * tissue * np.exp(0.45 * striation) + deep_strands, self.echo)
+        self.echo = np.where(deep_m, 1.0 * tissue + deep_strands, self.echo)
         if top_mm > 0:
             self.echo[self.z[:, 0] < top_mm, :] = 0.0
         # bright fascia at the fat/muscle interface
@@ -278,7 +297,7 @@ def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
     # thin abdominal wall, then liver-like parenchyma with portal/hepatic vessels and a cyst
     wall_bottom = c.layered_tissue(rng)
     wall_bottom = min(wall_bottom, 0.45 * c.depth)
-    liver = 0.9 * np.exp(0.15 * c.smooth_field(rng, 2.0, 2.0)).astype(np.float32)
+    liver = (0.9 * np.exp(0.35 * c.smooth_field(rng, 1.5, 1.5)) + c.strands(rng, 0.4, 3.0, 1.8)).astype(np.float32)
     below = (c.z >= wall_bottom) & np.ones_like(c.x, dtype=bool)
     c.echo = np.where(below, liver, c.echo).astype(np.float32)
     capsule = np.abs(c.z - wall_bottom) < 0.3
@@ -319,7 +338,7 @@ def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
         zc = rng.uniform(top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
         m = c.ellipse(zc, rng.uniform(r, c.width - r), r * 0.6, r * 1.5)
         c.echo[m] = 2.2
-        c.masks["hyperechoic"] |= m
+        c.claim(m, "hyperechoic")
 
 
 def _resolution(c: _Canvas, rng: np.random.Generator) -> None:

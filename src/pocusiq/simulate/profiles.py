@@ -69,6 +69,9 @@ class TransducerProfile:
         dynamic_range_db: displayed dynamic range of the log compression (dB).
         gain_db: display gain: a pixel shows ``(20 log10(envelope) + gain_db + DR) / DR``
             (clipped to 0..1), where unit-echogenicity speckle has rms envelope 1.
+        display_smoothing_mm: sigma (mm) of the Gaussian post-processing applied to the
+            log-compressed image (speckle-reduction/persistence filters of the scanner and the
+            interpolation of its display); 0 = none.
         bit_depth: bits per pixel of the displayed image (1..8).
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
@@ -95,6 +98,7 @@ class TransducerProfile:
     gain_db: float = -20.0
     bit_depth: int = 8
     jpeg_quality: int | None = None
+    display_smoothing_mm: float = 0.0
     attenuation_db_cm_mhz: float = 0.5
     tgc_compensation: float = 0.9
     geometry: str = "linear"
@@ -197,6 +201,8 @@ def _profile_problems(p: TransducerProfile) -> list[str]:
         problems.append(f"noise_db must be a number <= 0, got {p.noise_db!r}")
     if not isinstance(p.gain_db, (int, float)) or isinstance(p.gain_db, bool):
         problems.append(f"gain_db must be a number, got {p.gain_db!r}")
+    if not isinstance(p.display_smoothing_mm, (int, float)) or not 0 <= p.display_smoothing_mm <= 5:
+        problems.append(f"display_smoothing_mm must be in [0, 5], got {p.display_smoothing_mm!r}")
     if not isinstance(p.attenuation_db_cm_mhz, (int, float)) or p.attenuation_db_cm_mhz < 0:
         problems.append(f"attenuation_db_cm_mhz must be a number >= 0, got {p.attenuation_db_cm_mhz!r}")
     if not isinstance(p.tgc_compensation, (int, float)) or not 0 <= p.tgc_compensation <= 1:
@@ -225,23 +231,25 @@ HIGH_END = TransducerProfile(
     f_number=2.0,  # transmit F#2: 7.5 mm active aperture
     dynamic_receive_focus=True,  # every cart beamformer focuses dynamically on receive
     rx_f_number=1.5,  # receive F# kept constant by an expanding aperture
-    compounding_angles_deg=(-8.0, 0.0, 8.0),  # spatial compounding (SonoCT/CrossXBeam-like)
+    compounding_angles_deg=(-10.0, 0.0, 10.0),  # spatial compounding (SonoCT/CrossXBeam-like)
     noise_db=-60.0,  # low-noise front end, many channels summed
     dynamic_range_db=60.0,  # typical displayed dynamic range of a cart scanner
-    gain_db=-38.0,
+    gain_db=-44.0,  # calibrated: unit-echogenicity tissue at ~0.28 of full scale (dark, as in the carotid data)
+    display_smoothing_mm=0.1,  # speckle-reduction post-processing, on by default on cart scanners
     bit_depth=8,
     jpeg_quality=None,  # lossless DICOM
     attenuation_db_cm_mhz=0.5,  # soft tissue
     tgc_compensation=0.95,  # TGC sliders set by the sonographer
     geometry="linear",
     description="Cart-based scanner, 192-element 8 MHz linear array, dynamic receive focus, "
-    "3-angle spatial compounding, low noise, 60 dB dynamic range, 8-bit lossless.",
+    "3-angle spatial compounding, low noise, 60 dB dynamic range, speckle-reduction smoothing, "
+    "8-bit lossless.",
 )
 
 #: Handheld point-of-care probe (Butterfly/Clarius-class general-purpose probe).
 POCUS = TransducerProfile(
     name="pocus",
-    center_frequency_mhz=3.5,  # general-purpose handheld probes image at ~3-5 MHz in practice
+    center_frequency_mhz=4.0,  # general-purpose handheld probes image at ~3-5 MHz in practice
     fractional_bandwidth=0.5,  # narrower effective bandwidth (CMUT/low-cost front end, filtering)
     n_elements=64,  # fewer channels: small, battery-powered beamformer
     pitch_mm=0.3,
@@ -250,16 +258,16 @@ POCUS = TransducerProfile(
     dynamic_receive_focus=False,  # single (fixed) receive focus, same as transmit
     rx_f_number=3.0,
     compounding_angles_deg=(0.0,),  # no compounding (frame rate/power budget)
-    noise_db=-32.0,  # few channels, low transmit power: noisy, visible at depth
+    noise_db=-38.0,  # few channels, low transmit power: noisy, visible at depth
     dynamic_range_db=48.0,  # lower displayed dynamic range
-    gain_db=-30.0,
+    gain_db=-34.0,  # calibrated with the high_end gain to the paper's SSIM/PSNR between pairs
     bit_depth=6,  # coarser grey levels after the app's processing
     jpeg_quality=60,  # lossy compression of the streamed/stored frames
     attenuation_db_cm_mhz=0.5,
     tgc_compensation=0.8,  # automatic gain, imperfect
     geometry="linear",
-    description="Handheld general-purpose probe, 3.5 MHz, 50 % bandwidth, 6 mm aperture with one "
-    "fixed focus, no compounding, -32 dB noise, 48 dB dynamic range, 6-bit, JPEG q60.",
+    description="Handheld general-purpose probe, 4 MHz, 50 % bandwidth, 6 mm aperture with one "
+    "fixed focus, no compounding, -38 dB noise, 48 dB dynamic range, 6-bit, JPEG q60.",
 )
 
 BUILTIN_PROFILES: dict[str, TransducerProfile] = {"high_end": HIGH_END, "pocus": POCUS}

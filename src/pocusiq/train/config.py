@@ -221,6 +221,15 @@ class TrainConfig:
         if self.data.crop is not None:
             m = 2**self.model.depth
             _check(self.data.crop % m == 0, f"data.crop ({self.data.crop}) must be a multiple of 2**model.depth = {m}")
+            if self.discriminator.norm == "instance":
+                # the last normalised PatchGAN map is crop / 2**n_layers - 1 pixels wide; instance
+                # norm needs more than one pixel
+                min_crop = 3 * 2**self.discriminator.n_layers
+                _check(
+                    self.data.crop >= min_crop,
+                    f"data.crop ({self.data.crop}) is too small for an instance-norm PatchGAN with "
+                    f"n_layers={self.discriminator.n_layers}: need >= {min_crop}",
+                )
 
     @property
     def run_dir(self) -> Path:

@@ -264,6 +264,7 @@ def train(
     train_dataset: Any | None = None,
     val_dataset: Any | None = None,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train the pix2pix cGAN described by ``config``; write ``<out_dir>/<name>/``.
 
@@ -279,6 +280,9 @@ def train(
             default: :class:`pocusiq.data.dataset.PairedDataset` splits of ``config.data.root``.
             A dataset with ``set_epoch(epoch)`` gets it called before each epoch.
         progress: show a tqdm progress bar (rank 0 only).
+        deadline: a ``time.monotonic()`` time; the first step ending after it stops the run
+            (saving ``last``, validating), like ``max_steps_this_run``. Wall-clock dependent, so
+            single-process only (ignored with several processes, where ranks could disagree).
 
     Files (rank 0): ``last.safetensors``, ``best.safetensors`` (best validation SSIM),
     ``config.json``, ``train_log.csv`` (losses every ``log_every`` steps), ``val_log.csv``
@@ -290,7 +294,10 @@ def train(
     config.validate()
     ctx = setup_distributed(config.device)
     try:
-        return _train(config, ctx, resume, max_steps_this_run, callback, train_dataset, val_dataset, progress)
+        if ctx.distributed:
+            deadline = None
+        return _train(config, ctx, resume, max_steps_this_run, callback, train_dataset, val_dataset, progress,
+                      deadline)
     finally:
         teardown_distributed(ctx)
 
@@ -304,6 +311,7 @@ def _train(
     train_dataset: Any | None,
     val_dataset: Any | None,
     progress: bool,
+    deadline: float | None = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     run_dir = config.run_dir
@@ -339,7 +347,8 @@ def _train(
             except (ValueError, KeyError, RuntimeError) as exc:
                 raise CheckpointError(f"{last_path}: optimiser {name} state does not match: {exc}") from exc
         step = int(ckpt.state.get("step", 0))
-        best_ssim = float(ckpt.state.get("best_ssim", float("-inf")))
+        saved_best = ckpt.state.get("best_ssim")
+        best_ssim = float(saved_best) if saved_best is not None else float("-inf")
         restored = trainer.restore_rng(ckpt.rng, int(ckpt.state.get("world_size", 1)))
         if not restored:
             torch.manual_seed(config.seed * 7919 + step * 31 + ctx.rank)
@@ -375,6 +384,7 @@ def _train(
     stop_at = config.max_steps if max_steps_this_run is None else min(config.max_steps, step + max_steps_this_run)
     start_step = step
     loader_gen = torch.Generator().manual_seed(config.seed)
+    timed_out = False
 
     def checkpoint(path: Path) -> Path | None:
         rng = trainer.rng_states()  # collective when distributed
@@ -440,6 +450,9 @@ def _train(
                 lr = trainer.opt_g.param_groups[0]["lr"]
                 losses = trainer.train_step(item["low"], item["high"])
                 step += 1
+                if deadline is not None and time.monotonic() >= deadline and step < stop_at:
+                    stop_at = step  # out of time: finish this step like a planned stop
+                    timed_out = True
                 need_values = callback is not None or step % config.log_every == 0 or step == stop_at
                 values = {k: float(v) for k, v in losses.items()} if need_values else {}
                 if main and step % config.log_every == 0:
@@ -457,7 +470,7 @@ def _train(
                 end_of_epoch = step % steps_per_epoch == 0
                 if (config.val_every and step % config.val_every == 0) or (
                     not config.val_every and end_of_epoch
-                ) or step == config.max_steps:
+                ) or step == config.max_steps or timed_out:
                     validate()
                 if step % config.checkpoint_every == 0 or step == stop_at:
                     last_written = checkpoint(last_path) or last_written
