@@ -189,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         n_params = params.get(name)
         print(f"{name:<10} {n_params if n_params else '-':>10} {row['ssim']:>7.3f} ± {row['ssim_std']:.3f} "
               f"{row['psnr_db']:>8.2f} ± {row['psnr_std']:.2f}")
-    t, s = table["teacher"], table["realtime"]
-    print(f"realtime keeps {100 * (s['ssim'] - table['input']['ssim']) / max(t['ssim'] - table['input']['ssim'], 1e-9):.0f}% "
-          f"of the teacher's SSIM gain and {100 * (s['psnr_db'] - table['input']['psnr_db']) / max(t['psnr_db'] - table['input']['psnr_db'], 1e-9):.0f}% "
-          f"of its PSNR gain; student checkpoint {path}")
+    t, s, i = table["teacher"], table["realtime"], table["input"]
+    if t["ssim"] > i["ssim"] and t["psnr_db"] > i["psnr_db"]:
+        print(f"realtime keeps {100 * (s['ssim'] - i['ssim']) / (t['ssim'] - i['ssim']):.0f}% of the teacher's "
+              f"SSIM gain and {100 * (s['psnr_db'] - i['psnr_db']) / (t['psnr_db'] - i['psnr_db']):.0f}% of its PSNR gain")
+    print(f"student checkpoint {path}")
     return 0
 
 

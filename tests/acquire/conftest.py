@@ -7,7 +7,7 @@ import re
 import select
 import threading
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -147,6 +147,8 @@ class FakeGrbl:
                     self._buffer += byte
 
     def close(self) -> None:
+        if self._stop.is_set():  # closing twice could close someone else's reused fd numbers
+            return
         self._stop.set()
         self._thread.join(timeout=2)
         for fd in (self.master, self.slave):
@@ -157,7 +159,21 @@ class FakeGrbl:
 
 
 @pytest.fixture
-def fake_grbl() -> Iterator[FakeGrbl]:
-    fake = FakeGrbl()
-    yield fake
-    fake.close()
+def make_fake_grbl() -> Iterator[Callable[..., FakeGrbl]]:
+    """Factory ``make_fake_grbl(axes=3, start_in_alarm=False)``; all are closed at teardown."""
+    made: list[FakeGrbl] = []
+
+    def make(**kwargs) -> FakeGrbl:
+        fake = FakeGrbl(**kwargs)
+        made.append(fake)
+        return fake
+
+    yield make
+    for fake in made:
+        fake.close()
+
+
+@pytest.fixture
+def fake_grbl(make_fake_grbl) -> FakeGrbl:
+    """A fake 3-axis GRBL controller, idle, on a fresh pty."""
+    return make_fake_grbl()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeGrbl
 
 from pocusiq.acquire.grbl import GrblStage, parse_status
 from pocusiq.acquire.plan import Pose
@@ -12,7 +11,7 @@ from pocusiq.errors import StageError
 LIMITS = {"x": (0.0, 100.0), "y": (0.0, 50.0), "z": (0.0, 20.0)}
 
 
-def _stage(fake: FakeGrbl, **kwargs) -> GrblStage:
+def _stage(fake, **kwargs) -> GrblStage:
     options = {"reply_timeout_s": 0.5, "move_timeout_s": 3.0, "poll_s": 0.005}
     options.update(kwargs)
     return GrblStage(fake.port, LIMITS, **options)
@@ -103,32 +102,26 @@ def test_soft_limits_refused_before_sending(fake_grbl, pose, message):
         assert b"!" not in fake_grbl.realtime
 
 
-def test_start_in_alarm_requires_homing():
-    fake = FakeGrbl(start_in_alarm=True)
-    try:
-        with _stage(fake) as stage:
-            with pytest.raises(StageError, match="Alarm state"):
-                stage.move_to(Pose(1.0, 1.0, 1.0))
-            stage.home()
+def test_start_in_alarm_requires_homing(make_fake_grbl):
+    fake = make_fake_grbl(start_in_alarm=True)
+    with _stage(fake) as stage:
+        with pytest.raises(StageError, match="Alarm state"):
             stage.move_to(Pose(1.0, 1.0, 1.0))
-            assert stage.position() == Pose(1.0, 1.0, 1.0)
-    finally:
-        fake.close()
+        stage.home()
+        stage.move_to(Pose(1.0, 1.0, 1.0))
+        assert stage.position() == Pose(1.0, 1.0, 1.0)
 
 
-def test_tilt_axis_moves_a():
-    fake = FakeGrbl(axes=4)
-    try:
-        with _stage(fake, tilt_axis="A", tilt_limits_deg=(-10.0, 10.0)) as stage:
-            stage.move_to(Pose(3.0, 4.0, 5.0, -7.5))
-            assert stage.position() == Pose(3.0, 4.0, 5.0, -7.5)
-        assert "G1 X3.000 Y4.000 Z5.000 A-7.500 F1000" in fake.lines
-    finally:
-        fake.close()
+def test_tilt_axis_moves_a(make_fake_grbl):
+    fake = make_fake_grbl(axes=4)
+    with _stage(fake, tilt_axis="A", tilt_limits_deg=(-10.0, 10.0)) as stage:
+        stage.move_to(Pose(3.0, 4.0, 5.0, -7.5))
+        assert stage.position() == Pose(3.0, 4.0, 5.0, -7.5)
+    assert "G1 X3.000 Y4.000 Z5.000 A-7.500 F1000" in fake.lines
 
 
-def test_no_controller_on_port_is_a_clear_error(tmp_path):
-    fake = FakeGrbl()
+def test_no_controller_on_port_is_a_clear_error(make_fake_grbl):
+    fake = make_fake_grbl()
     fake.close()  # nothing answers any more
     with pytest.raises(StageError):
         GrblStage(fake.port, LIMITS, reply_timeout_s=0.2)
@@ -178,4 +171,7 @@ def test_acquisition_on_grbl_stage_visits_every_pose(fake_grbl, tmp_path):
     assert moves == [f"G1 X{x:.3f} Y{y:.3f} Z0.000 F1000" for _ in "ab" for y in (1, 2) for x in (5, 15)]
     # frames were taken where the stage reported it was (after the move finished)
     assert sources["b"].seen == list(plan.poses)
-    assert read_session(tmp_path / "s").paired_poses() == [0, 1, 2, 3]
+    session = read_session(tmp_path / "s")
+    assert session.paired_poses() == [0, 1, 2, 3]
+    frame = session.frames_for(3, "a")[0]
+    assert frame.raw["stage_position"] == {"x_mm": 15.0, "y_mm": 2.0, "z_mm": 0.0, "tilt_deg": 0.0}

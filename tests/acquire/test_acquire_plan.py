@@ -152,3 +152,16 @@ def test_unreadable_and_non_mapping_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match=r"list.yaml: expected a mapping at the top level"):
         load_plan(tmp_path / "list.yaml")
+
+
+def test_real_devices_may_state_their_mount():
+    data = copy.deepcopy(GOOD)
+    data["devices"] = [
+        {"name": "grab", "kind": "video", "source": 1, "mount": {"dx_mm": -2.0, "rotation_deg": 1.5}},
+        {"name": "cart", "kind": "folder", "path": "/tmp", "mount": {"dz_mm": "x"}},
+    ]
+    with pytest.raises(ConfigError, match=r"field 'devices\[1\].mount.dz_mm': expected a number"):
+        plan_from_dict(data, source="p.yaml")
+    data["devices"][1]["mount"] = {"dz_mm": 0.5}
+    grab, cart = plan_from_dict(data, source="p.yaml").devices
+    assert (grab.mount.dx_mm, grab.mount.rotation_deg, cart.mount.dz_mm) == (-2.0, 1.5, 0.5)

@@ -176,3 +176,42 @@ def test_folder_source_never_returns_a_partial_file_simulated_clock(tmp_path):
     frame = source.capture(POSE, 0, 0)
     assert not pieces
     np.testing.assert_array_equal(frame.image, expected)
+
+
+def test_folder_device_session_keeps_the_exported_original(tmp_path):
+    """A folder device through run_acquisition: PNG + byte-exact original + DICOM geometry."""
+    from pocusiq.acquire.acquisition import run_acquisition
+    from pocusiq.acquire.plan import plan_from_dict
+    from pocusiq.acquire.session import read_session
+    from pocusiq.atomic import sha256_file
+
+    export = tmp_path / "export"
+    export.mkdir()
+    exported = []
+
+    def scanner_exports(seconds):  # the "scanner" writes a file whenever the source waits
+        time.sleep(seconds)
+        if len(exported) < 2 and set(exported) <= source._seen:  # the last export was taken
+            name = f"US{len(exported):04d}.dcm"
+            pixels = np.full((40, 50), 30 * (len(exported) + 1), np.uint8)
+            _dicom_bytes_file(export / name, pixels)
+            exported.append(name)
+
+    source = FolderWatchSource("cart", export, pattern="*.dcm", stable_s=0.02, timeout_s=20, poll_s=0.005,
+                               sleep=scanner_exports)
+    plan = plan_from_dict({
+        "specimen": "s",
+        "stage": {"kind": "simulated", "limits_mm": {"x": [0, 10], "y": [0, 1], "z": [0, 1]}},
+        "poses": {"x_mm": [1, 2], "y_mm": [0]},
+        "devices": [{"name": "cart", "kind": "folder", "path": str(export), "pattern": "*.dcm"}],
+    })
+    run_acquisition(plan, tmp_path / "s", sources={"cart": source}, progress=False)
+    assert len(exported) == 2
+    session = read_session(tmp_path / "s")
+    for pose_index, name in enumerate(exported):
+        frame = session.frames_for(pose_index, "cart")[0]
+        assert frame.raw["original_file"] == f"frames/cart/originals/pose{pose_index:04d}_f00.dcm"
+        assert frame.raw["original_sha256"] == sha256_file(export / name)
+        assert frame.raw["metadata"]["source_file"] == name
+        assert frame.pixel_spacing_mm == pytest.approx((0.12, 0.15)) and frame.region == (4, 6, 40, 30)
+        assert int(frame.load().mean()) == 30 * (pose_index + 1)

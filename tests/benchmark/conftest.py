@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import pytest
-from benchmark_synthetic import speckle_image
+
+# pytest runs with --import-mode=importlib, which does not put test folders on sys.path; the
+# helper module must be importable by name (the tests import it, and method-spec tests name it
+# as ``benchmark_synthetic:invert``).
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)
+
+from benchmark_synthetic import speckle_image  # noqa: E402
 
 
 @pytest.fixture

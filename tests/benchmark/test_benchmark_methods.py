@@ -113,3 +113,15 @@ def test_model_spec_loads_an_enhancer(tmp_path, monkeypatch) -> None:
     assert loaded and str(loaded[0]) == str(checkpoint)
     checkpoint.write_bytes(b"v2")  # retrained: new fingerprint, so a resumed benchmark redoes it
     assert parse_method_spec(f"model:{checkpoint}").fingerprint != first.fingerprint
+
+
+def test_editing_a_python_method_changes_its_fingerprint() -> None:
+    def version_1(image):
+        return image + 1
+
+    def version_2(image):
+        return image + 2
+
+    first = resolve_methods({"mine": version_1})[0]
+    assert resolve_methods({"mine": version_1})[0].fingerprint == first.fingerprint
+    assert resolve_methods({"mine": version_2})[0].fingerprint != first.fingerprint

@@ -98,6 +98,22 @@ def test_torch_matches_numpy_and_has_gradients():
     np.testing.assert_allclose(per2.numpy(), per.detach().numpy(), atol=1e-5)
 
 
+def test_torch_low_precision_inputs_computed_in_float32():
+    torch = pytest.importorskip("torch")
+    x, ref = _pair(4, (40, 40))
+    expected = metrics.ssim(x, ref)
+    xt = torch.tensor(x[None, None] / 255.0, dtype=torch.bfloat16)
+    rt = torch.tensor(ref[None, None] / 255.0, dtype=torch.bfloat16)
+    got = metrics.ssim_torch(xt, rt)
+    assert got.dtype == torch.float32
+    # Only the inputs' rounding to bfloat16 (8 significant bits) is left.
+    assert got.item() == pytest.approx(expected, abs=5e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = metrics.ssim_torch(xt.float(), rt.float())
+    assert under_autocast.dtype == torch.float32
+    assert under_autocast.item() == pytest.approx(got.item(), abs=1e-6)
+
+
 def test_torch_input_errors():
     torch = pytest.importorskip("torch")
     a = torch.zeros(1, 1, 8, 8)

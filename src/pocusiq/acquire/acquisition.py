@@ -93,6 +93,8 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def _start_or_resume(plan: AcquisitionPlan, out: Path, plan_file: Path | None) -> SessionLog:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: the session folder is an existing file")
     log_path = out / LOG_NAME
     log: SessionLog | None = None
     if log_path.exists():
@@ -165,7 +167,10 @@ def _frame_record(
     }
     if frame.original is not None:
         original = Path(frame.original)
-        suffix = original.suffix.lower() or ".bin"
+        suffix = original.suffix.lower()
+        if not suffix:
+            with open(original, "rb") as handle:
+                suffix = ".dcm" if handle.read(132)[128:132] == b"DICM" else ".bin"
         original_rel = relative.rsplit("/", 1)[0] + "/originals/" + Path(relative).stem + suffix
         target = out / original_rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +239,9 @@ def run_acquisition(
                     actual = stage.position()
                     for frame_index in range(plan.frames_per_pose):
                         frame = source.capture(actual, pose_index, frame_index)
-                        log.append(_frame_record(out, device.name, pose_index, frame_index, plan, frame))
+                        record = _frame_record(out, device.name, pose_index, frame_index, plan, frame)
+                        record["stage_position"] = actual.as_dict()
+                        log.append(record)
                         captured_frames += 1
                     log.append(
                         {"event": "pose_done", "device": device.name, "pose_index": pose_index, "time": utc_now()}

@@ -57,7 +57,11 @@ Device kinds and their fields:
 
 ``video`` and ``folder`` devices may state a known ``pixel_spacing_mm`` ([col, row] or one
 number) and ``region`` ([col0, row0, width, height], the imaging region inside the frame);
-both are copied into every frame record of the session.
+both are copied into every frame record of the session. Every device may give its ``mount``
+on the probe holder (``dx_mm``, ``dz_mm``, ``rotation_deg``: the probe face centre's offset
+from the stage pose and the in-plane rotation, same sign as ``tilt_deg``); the simulated
+scanner applies it, and for real devices it is the nominal placement the pairing starts from
+(``session.plan.device(name).mount``).
 """
 
 from __future__ import annotations
@@ -166,12 +170,14 @@ class PhantomConfig:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """Fields shared by every device: its name and (if known) pixel spacing and imaging region."""
+    """Fields shared by every device: its name, (if known) pixel spacing and imaging region,
+    and the probe's mounting on the holder (offset/rotation relative to the stage pose)."""
 
     name: str
     kind: str
     pixel_spacing_mm: tuple[float, float] | None = None  # (col, row) mm per pixel
     region: tuple[int, int, int, int] | None = None  # (col0, row0, width, height) in pixels
+    mount: MountConfig = field(default_factory=MountConfig)
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,6 @@ class SimulatedDeviceConfig(DeviceConfig):
     depth_mm: float = 50.0
     image_spacing_mm: float = 0.125
     overlay: bool = True
-    mount: MountConfig = field(default_factory=MountConfig)
 
 
 @dataclass(frozen=True)
@@ -344,7 +349,8 @@ class _Fields:
             num = self.integer(value["num"], f"{where}.num", minimum=1)
             if num == 1:
                 return [start]
-            return [start + (stop - start) * i / (num - 1) for i in range(num)]
+            # rounded to 1 nm (6 decimals of a mm) so that e.g. the last value equals ``stop`` exactly
+            return [round(start + (stop - start) * i / (num - 1), 6) for i in range(num)]
         if isinstance(value, Sequence) and not isinstance(value, str):
             if not value:
                 raise self.fail(where, "is empty")
@@ -497,7 +503,7 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
     if not DEVICE_NAME_RE.match(name):
         raise f.fail(f"{where}.name", f"{name!r} may only contain letters, digits, '_' and '-'")
     kind = f.string(data.get("kind"), f"{where}.kind", choices=("simulated", "video", "folder"))
-    common = ("name", "kind", "pixel_spacing_mm", "region")
+    common = ("name", "kind", "pixel_spacing_mm", "region", "mount")
     if kind == "simulated":
         allowed = common + (
             "profile",
@@ -507,7 +513,6 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
             "depth_mm",
             "image_spacing_mm",
             "overlay",
-            "mount",
         )
     elif kind == "video":
         allowed = common + ("source", "flush_frames", "color")
@@ -521,6 +526,10 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
         kwargs["region"] = _parse_region(f, data["region"], f"{where}.region")
     if "color" in data:
         kwargs["color"] = f.string(data["color"], f"{where}.color", choices=("rgb", "grey"))
+    if "mount" in data:
+        mount = f.mapping(data["mount"], f"{where}.mount")
+        f.no_unknown(mount, f"{where}.mount", ("dx_mm", "dz_mm", "rotation_deg"))
+        kwargs["mount"] = MountConfig(**{k: f.number(v, f"{where}.mount.{k}") for k, v in mount.items()})
 
     if kind == "simulated":
         if "pixel_spacing_mm" in data or "region" in data:
@@ -546,12 +555,6 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
                 kwargs[key] = f.number(data[key], f"{where}.{key}", positive=True)
         if "overlay" in data:
             kwargs["overlay"] = f.boolean(data["overlay"], f"{where}.overlay")
-        if "mount" in data:
-            mount = f.mapping(data["mount"], f"{where}.mount")
-            f.no_unknown(mount, f"{where}.mount", ("dx_mm", "dz_mm", "rotation_deg"))
-            kwargs["mount"] = MountConfig(
-                **{k: f.number(v, f"{where}.mount.{k}") for k, v in mount.items()}
-            )
         width, height = kwargs["frame_size"]
         cols = int(round(kwargs["fov_mm"] / kwargs["image_spacing_mm"]))
         rows = int(round(kwargs["depth_mm"] / kwargs["image_spacing_mm"]))

@@ -24,7 +24,8 @@ Every log line has an ``"event"`` key. Readers must ignore events and keys they 
 ``frame`` (one per captured frame)::
 
     {"event": "frame", "device": "pocus", "pose_index": 3, "frame_index": 0,
-     "pose": {"x_mm": 30.0, "y_mm": 5.0, "z_mm": 0.0, "tilt_deg": 0.0},
+     "pose": {"x_mm": 30.0, "y_mm": 5.0, "z_mm": 0.0, "tilt_deg": 0.0},   # as planned
+     "stage_position": {"x_mm": 30.0, ...},             # as the stage reported it after the move
      "file": "frames/pocus/pose0003_f00.png",          # relative to SESSION_DIR, '/'-separated
      "sha256": "<hex sha256 of the file's bytes>",
      "time": "2026-11-25T11:40:01.5+00:00",             # ISO 8601 UTC, time of capture
@@ -53,8 +54,9 @@ itself, as on a real screen capture.
 
 Coordinates: ``col``/``row`` are 0-based pixel-centre coordinates in the saved frame (pixel
 (0, 0)'s centre is ``col = row = 0``). World ``x_mm`` runs laterally along the specimen and
-``z_mm`` is depth below the specimen's top surface, both in the phantom's frame; two frames
-of the same pose and slice are therefore related by ``inv(M_a) @ M_b`` (as 3x3 matrices).
+``z_mm`` is depth below the specimen's top surface, both in the phantom's frame; for two frames
+of the same pose and slice, ``inv(M_a) @ M_b`` (as 3x3 matrices) maps frame b's pixels onto
+frame a's.
 Angles (pose ``tilt_deg``, mounting rotation, ``image_angle_deg``): positive turns the
 image's lateral axis from +x towards +z, so ``M = [[s cos a, -s sin a, tx], [s sin a,
 s cos a, tz]]``. The probe face centre (``probe_origin_mm``) is at frame pixel

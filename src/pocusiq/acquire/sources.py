@@ -310,7 +310,7 @@ class FolderWatchSource(FrameSource):
             except FileNotFoundError:
                 continue
             if path.is_file():
-                found[name] = info
+                found[path.relative_to(self.folder).as_posix()] = info  # patterns may recurse (**)
         return found
 
     def start_pass(self) -> None:
@@ -367,5 +367,5 @@ class FolderWatchSource(FrameSource):
             pixel_spacing_mm=self.pixel_spacing_mm or spacing,
             region=self.region or region,
             original=path,
-            metadata={"source_file": path.name},
+            metadata={"source_file": path.relative_to(self.folder).as_posix()},
         )

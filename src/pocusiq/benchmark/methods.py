@@ -15,8 +15,9 @@ Method spec strings (``pocusiq benchmark --method SPEC``)::
                                  in the CSV and the report; by default the spec itself)
 
 Built-in names: see :data:`pocusiq.benchmark.baselines.BASELINES`. Each resolved method carries a
-*fingerprint* that identifies the computation (the spec, the pocusiq version for built-ins, the
-checkpoint's sha256 for models), so a resumed benchmark redoes work whose method changed.
+*fingerprint* that identifies the computation (the spec and parameters; the pocusiq version for
+built-ins; the checkpoint's sha256 for models; the bytecode of Python functions), so a resumed
+benchmark redoes work whose method changed.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ class Method:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def _code_digest(obj: Any) -> str:
+    """Digest of a Python callable's bytecode and constants ("" where there is none).
+
+    Part of the fingerprint of user methods, so that editing a function makes a resumed
+    benchmark recompute its results.
+    """
+    target = obj.func if isinstance(obj, functools.partial) else obj
+    code = getattr(target, "__code__", None)
+    if code is None:
+        call = getattr(type(target), "__call__", None)
+        code = getattr(call, "__code__", None)
+    if code is None:
+        return ""
+    return _digest(code.co_code.hex(), repr(code.co_consts), repr(code.co_names))
 
 
 def available_methods() -> list[str]:
@@ -220,7 +237,7 @@ def parse_method_spec(spec: str, name: str | None = None) -> Method:
         target = _import_method(head, attr.strip(), spec)
         params = parse_params(param_text, spec) if sep2 else {}
         function = _bind_params(target, params, spec, f"{head}:{attr.strip()}")
-        fingerprint = _digest("import", head, attr.strip(), repr(sorted(params.items())))
+        fingerprint = _digest("import", head, attr.strip(), repr(sorted(params.items())), _code_digest(target))
     else:
         raise ConfigError(
             f"unknown method {body!r}: built-in methods are {', '.join(BASELINES)}; "
@@ -244,7 +261,7 @@ def _callable_method(name: str, function: Callable[..., Any]) -> Method:
     extra = ""
     if isinstance(function, functools.partial):
         extra = repr(sorted(function.keywords.items()))
-    return Method(name=name, function=function, spec=spec, fingerprint=_digest("python", spec, extra))
+    return Method(name=name, function=function, spec=spec, fingerprint=_digest("python", spec, extra, _code_digest(function)))
 
 
 def resolve_methods(methods: Sequence[str | Method] | Mapping[str, str | Callable[..., Any]]) -> list[Method]:

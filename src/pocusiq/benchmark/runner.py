@@ -597,9 +597,7 @@ def run_benchmark(
                 bar.set_postfix_str(f"{name} / {row.id}", refresh=False)
                 record: dict[str, Any] = {**base, "method": name, "method_fingerprint": fingerprint}
                 if name == TARGET:
-                    values, metric_errors = score_image(
-                        target_c, None, regions, proto, functions
-                    )
+                    values, metric_errors = score_image(target_c, None, regions, proto, functions)
                     record.update(status="ok", error="", seconds=0.0, metric_errors="; ".join(metric_errors))
                     record.update({m: (values[m] if m in no_reference else math.nan) for m in proto.metrics.names})
                     output = pair.high
@@ -609,10 +607,11 @@ def run_benchmark(
                     started = time.perf_counter()
                     try:
                         output = method(pair.low.copy())
+                        seconds = time.perf_counter() - started
                         problem = check_method_output(output, pair.low)
                     except Exception as exc:  # any method failure is recorded, not fatal
+                        seconds = time.perf_counter() - started
                         output, problem = None, f"raised {type(exc).__name__}: {exc}"
-                    seconds = time.perf_counter() - started
                     if problem is not None:
                         record.update(status="error", error=f"method {name!r} failed on pair {row.id!r}: {problem}",
                                       seconds=seconds, metric_errors="")

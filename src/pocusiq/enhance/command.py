@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write <name>_side_by_side (input | enhanced) for viewing")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--tile-size", type=int, default=None, metavar="PX",
-                        help="images larger than this are enhanced in blended tiles (default 1024)")
+                        help="images larger than this are enhanced in blended tiles (default 2048)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for inference (0: library default)")
 

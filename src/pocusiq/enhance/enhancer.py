@@ -39,12 +39,14 @@ NOT_FOR_DIAGNOSIS = (
 
 
 def default_tiling(multiple: int) -> TilingConfig:
-    """Tiling used unless told otherwise: one pass up to 1024 px (or 2 multiples), else tiles.
+    """Tiling used unless told otherwise: one padded pass up to 2048 px a side, else tiles.
 
-    Overlap is a quarter tile but at least one multiple; tiles are run two at a time.
+    Screenshots and their imaging regions (<= 2048 px) thus run in one pass (no tiling cost);
+    larger images are cut into 2048 px tiles overlapping by 256 px (at least one multiple),
+    run one at a time to bound memory.
     """
-    tile = max(1024, 2 * multiple)
-    return TilingConfig(multiple=multiple, tile_size=tile, overlap=max(tile // 8, multiple), batch_size=2)
+    tile = max(2048, 2 * multiple)
+    return TilingConfig(multiple=multiple, tile_size=tile, overlap=max(256, multiple), batch_size=1)
 
 
 def multiple_from_config(config: Any) -> int:

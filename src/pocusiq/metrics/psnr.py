@@ -21,7 +21,8 @@ __all__ = ["psnr", "mse"]
 
 def _mse_checked(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Per-image MSE of validated same-shape arrays, as a float64 array over the leading axes."""
-    diff = np.subtract(x, ref, dtype=np.float64)
+    diff = x.astype(np.float64)  # a fresh copy: subtract in place
+    diff -= ref
     if diff.ndim == 2:
         flat = diff.reshape(-1)
         return np.asarray(np.einsum("i,i->", flat, flat) / flat.size)

@@ -150,14 +150,15 @@ def ssim_torch(
             batch; ``"none"`` -> ``(N,)`` per-image SSIM (each the mean over C, H, W).
 
     Returns:
-        A tensor in [-1, 1] on ``x``'s device and dtype, differentiable w.r.t. ``x`` and ``y``.
+        A tensor in [-1, 1] on ``x``'s device, differentiable w.r.t. ``x`` and ``y``; float64 for
+        float64 inputs, else float32 (half/bfloat16 inputs and autocast regions are computed in
+        float32, because the local variances lose too much precision in 16-bit floats).
 
     Raises:
         TypeError: not tensors, or not floating point.
         ValueError: wrong rank, mismatched shapes, bad ``data_range`` or ``reduction``.
     """
     import torch
-    import torch.nn.functional as F
 
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"x and y must be torch tensors, got {type(x).__name__} and {type(y).__name__}")
@@ -172,6 +173,23 @@ def ssim_torch(
     rng = float(data_range)
     if not np.isfinite(rng) or rng <= 0:
         raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+
+    # Low-precision inputs (fp16/bf16, or autocast) lose the variance E[x^2] - E[x]^2 to
+    # cancellation, so the moments are always computed in at least float32 with autocast off.
+    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        per_image = _ssim_per_image_torch(x.to(work_dtype), y.to(work_dtype), rng)
+    if reduction == "none":
+        return per_image
+    if reduction == "sum":
+        return per_image.sum()
+    return per_image.mean()
+
+
+def _ssim_per_image_torch(x: "torch.Tensor", y: "torch.Tensor", rng: float) -> "torch.Tensor":
+    """Per-image SSIM ``(N,)`` of ``(N, C, H, W)`` tensors (MATLAB definition, replicate padding)."""
+    import torch
+    import torch.nn.functional as F
 
     n, c = x.shape[0], x.shape[1]
     win = torch.as_tensor(gaussian_window_1d(), dtype=x.dtype, device=x.device)
@@ -194,9 +212,4 @@ def ssim_torch(
     s_yy = e_yy - mu_yy
     s_xy = e_xy - mu_xy
     smap = ((2 * mu_xy + c1) * (2 * s_xy + c2)) / ((mu_xx + mu_yy + c1) * (s_xx + s_yy + c2))
-    per_image = smap.reshape(n, -1).mean(dim=1)
-    if reduction == "none":
-        return per_image
-    if reduction == "sum":
-        return per_image.sum()
-    return per_image.mean()
+    return smap.reshape(n, -1).mean(dim=1)

@@ -8,7 +8,7 @@ in the specimen's frame. An affine map is a (2, 3) float64 array ``A`` with
 The *nominal* placement of a frame is what a lab knows without registration: the pixel
 spacing, where the probe face centre is in the world (stage pose plus the probe's mounting
 offset on the holder) and the in-plane angle (stage tilt plus mounting rotation). The probe
-face centre is taken as the top-centre of the imaging region's bounding box. Registration
+face centre is taken as the top-centre of the imaging region's bounding box (its top edge). Registration
 then corrects what the nominal placement gets wrong.
 
 Hand-written (a few lines of NumPy) because SimpleITK transforms are not convenient for
@@ -101,7 +101,8 @@ def nominal_world_from_pixel(
 
     Args:
         region: imaging region ``(x, y, w, h)`` in frame pixels; the probe face centre is
-            placed at its top-centre pixel ``(x + (w - 1) / 2, y)``.
+            placed at the top edge of its first row, centred: ``(x + (w - 1) / 2, y - 0.5)``
+            (as the simulated scanner, :mod:`pocusiq.acquire.scanner`, places it).
         placement: spacing, probe position and angle.
 
     Returns:
@@ -114,6 +115,6 @@ def nominal_world_from_pixel(
     a = math.radians(placement.angle_deg)
     ca, sa = math.cos(a), math.sin(a)
     linear = np.array([[sx * ca, -sy * sa], [sx * sa, sy * ca]])
-    anchor = np.array([x + (w - 1) / 2.0, float(y)])
+    anchor = np.array([x + (w - 1) / 2.0, y - 0.5])
     offset = np.asarray(placement.probe_mm, dtype=np.float64) - linear @ anchor
     return np.hstack([linear, offset[:, None]])

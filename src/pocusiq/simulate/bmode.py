@@ -63,7 +63,11 @@ from PIL import Image
 from scipy import ndimage
 
 from pocusiq.simulate.phantoms import Phantom, point_target_phantom
-from pocusiq.simulate.profiles import ONE_WAY_FWHM_PER_LAMBDA_FNUMBER, TransducerProfile
+from pocusiq.simulate.profiles import (
+    GEOMETRIC_DEFOCUS_FACTOR,
+    ONE_WAY_FWHM_PER_LAMBDA_FNUMBER,
+    TransducerProfile,
+)
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
@@ -143,9 +147,10 @@ class BModeImage:
 def lateral_fwhm_mm(profile: TransducerProfile, depth_mm: float | np.ndarray) -> np.ndarray:
     """Pulse-echo lateral amplitude FWHM (mm) of the beam at ``depth_mm``.
 
-    Transmit: ``w_tx = sqrt(w_f^2 + (D |z - z_f| / z_f)^2)`` with ``w_f = 1.207 lambda F#``
-    (one-way |sinc| width at the focus) and ``D`` the active aperture: the diffraction-limited
-    waist plus the geometric cone of the focused aperture. Receive: the same without dynamic
+    Transmit: ``w_tx = sqrt(w_f^2 + (g D |z - z_f| / z_f)^2)`` with ``w_f = 1.207 lambda F#``
+    (one-way |sinc| width at the focus), ``D`` the active aperture and ``g = 0.7``
+    (:data:`~pocusiq.simulate.profiles.GEOMETRIC_DEFOCUS_FACTOR`, fitted to PyMUST): the
+    diffraction-limited waist plus the geometric cone of the focused aperture. Receive: the same without dynamic
     receive focus; with it, ``1.207 lambda z / D_rx(z)`` with ``D_rx = min(z / F#_rx, array
     width)``. Pulse-echo = transmit x receive (Gaussian approximation):
     ``1 / w^2 = 1 / w_tx^2 + 1 / w_rx^2``.
@@ -155,7 +160,7 @@ def lateral_fwhm_mm(profile: TransducerProfile, depth_mm: float | np.ndarray) ->
     c1 = ONE_WAY_FWHM_PER_LAMBDA_FNUMBER
     d_tx = profile.tx_aperture_mm
     zf = profile.tx_focus_mm
-    w_tx = np.sqrt((c1 * lam * zf / d_tx) ** 2 + (d_tx * np.abs(z - zf) / zf) ** 2)
+    w_tx = np.sqrt((c1 * lam * zf / d_tx) ** 2 + (GEOMETRIC_DEFOCUS_FACTOR * d_tx * np.abs(z - zf) / zf) ** 2)
     if profile.dynamic_receive_focus:
         d_rx = np.minimum(z / profile.rx_f_number, profile.array_width_mm)
         w_rx = c1 * lam * z / d_rx

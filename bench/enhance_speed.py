@@ -1,0 +1,143 @@
+"""Enhancement speed on the CPU: frames/s and peak memory per preset and engine, in one run.
+
+For each preset (realtime, cpu, paper) and engine (torch, onnx) a child process (so that peak
+memory is per configuration) pins itself to ``--cores`` CPU cores (default 2: the first two it
+may use), builds the generator with random weights (speed does not depend on the weights),
+wraps it in :class:`pocusiq.Enhancer` (torch with ``torch.set_num_threads(cores)``, or ONNX
+Runtime with ``cores`` intra-op threads, BatchNorm folded by the exporter) and times whole
+``Enhancer`` calls on uint8 images, conversion and padding included:
+
+* a 256 x 256 frame (the live-capture case; target >= 30 frames/s for ``realtime``);
+* a 1280 x 960 screenshot, whole frame (padded to the model's multiple, one pass).
+
+Each figure is the median over timed calls after 3 warm-up calls (at least ``--min-calls``,
+at most ``--seconds`` per case). Peak memory is the child's peak resident set size
+(``ru_maxrss``), which includes the Python/torch baseline printed in the first line.
+
+Usage:  python bench/enhance_speed.py [--cores 2] [--presets realtime,cpu,paper] [--engines torch,onnx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SIZES = {"256x256": (256, 256), "1280x960": (960, 1280)}
+
+
+def model_config(preset: str):
+    from pocusiq.enhance.realtime import realtime_model_config
+    from pocusiq.train.presets import preset_config
+
+    if preset == "realtime":
+        return realtime_model_config()
+    return preset_config(preset).model
+
+
+def measure_one(preset: str, engine: str, cores: int, seconds: float, min_calls: int) -> dict:
+    available = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, available[:cores])
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(cores)
+    from pocusiq import Enhancer
+    from pocusiq.enhance.engines import OnnxEngine
+    from pocusiq.enhance.onnx_export import export_onnx_bytes
+    from pocusiq.models.unet import UNetGenerator
+
+    torch.manual_seed(0)
+    config = model_config(preset)
+    module = UNetGenerator(config).eval()
+    multiple = 2**config.depth
+    if engine == "onnx":
+        enhancer = Enhancer(OnnxEngine(export_onnx_bytes(module, multiple=multiple), intra_op_threads=cores),
+                            multiple=multiple)
+    else:
+        enhancer = Enhancer(module, multiple=multiple)
+    rng = np.random.default_rng(0)
+    result = {
+        "preset": preset, "engine": engine, "cores": cores, "cpus": available[:cores],
+        "ngf": config.ngf, "depth": config.depth, "norm": config.norm,
+        "params": sum(p.numel() for p in module.parameters()),
+    }
+    for name, shape in SIZES.items():
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        for _ in range(3 if name == "256x256" else 1):
+            enhancer(image)
+        times = []
+        start = time.perf_counter()
+        while len(times) < min_calls or (time.perf_counter() - start < seconds and len(times) < 500):
+            t0 = time.perf_counter()
+            enhancer(image)
+            times.append(time.perf_counter() - t0)
+            if time.perf_counter() - start > 4 * seconds:  # very slow model: stop early
+                break
+        median = statistics.median(times)
+        result[name] = {"fps": 1.0 / median, "ms": 1000 * median, "calls": len(times)}
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def baseline_rss(cores: int) -> float:
+    code = ("import resource, torch, onnxruntime, numpy; import pocusiq.enhance.enhancer; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--presets", default="realtime,cpu,paper")
+    parser.add_argument("--engines", default="torch,onnx")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per case")
+    parser.add_argument("--min-calls", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--one", nargs=2, metavar=("PRESET", "ENGINE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure_one(*args.one, args.cores, args.seconds, args.min_calls)))
+        return 0
+
+    import platform
+
+    print(f"pocusiq enhance speed: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs visible, pinned to {args.cores}; "
+          f"Python+torch+onnxruntime baseline RSS {baseline_rss(args.cores):.0f} MiB")
+    header = f"{'preset':<9} {'engine':<6} {'params':>10} {'256x256 fps':>12} {'1280x960 fps':>13} {'(ms)':>8} {'peak RSS MiB':>13}"
+    print(header)
+    rows = []
+    for preset in args.presets.split(","):
+        for engine in args.engines.split(","):
+            cmd = [sys.executable, __file__, "--one", preset, engine, "--cores", str(args.cores),
+                   "--seconds", str(args.seconds), "--min-calls", str(args.min_calls)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{preset:<9} {engine:<6} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{preset:<9} {engine:<6} {row['params']:>10} {row['256x256']['fps']:>12.1f} "
+                  f"{row['1280x960']['fps']:>13.2f} {row['1280x960']['ms']:>8.0f} {row['peak_rss_mib']:>13.0f}",
+                  flush=True)
+    realtime = [r for r in rows if r["preset"] == "realtime"]
+    if realtime:
+        best = max(realtime, key=lambda r: r["256x256"]["fps"])
+        verdict = "meets" if best["256x256"]["fps"] >= 30 else "MISSES"
+        print(f"realtime {verdict} the 30 frames/s target at 256x256 on {args.cores} cores "
+              f"({best['256x256']['fps']:.1f} fps with {best['engine']})")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
