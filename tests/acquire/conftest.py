@@ -22,15 +22,19 @@ class FakeGrbl:
     answer the next G1 with ``error:N``; ``alarm_next`` answer the next G1 with ``ok`` then
     push ``ALARM:N`` and enter Alarm; ``drop_next`` swallow the next G1 without a reply;
     ``home_alarm`` answer ``$H`` with ``ALARM:N`` (homing failed);
-    ``start_in_alarm`` start in Alarm state (homing required); ``axes`` 3 or 4 (A axis).
+    ``start_in_alarm`` start in Alarm state (homing required); ``axes`` 3 or 4 (A axis);
+    ``wco`` a work coordinate offset: status reports give ``MPos`` and, every ``wco_every``-th
+    report starting with the first, ``WCO`` (GRBL 1.1 with ``$10=1``).
     Everything received is recorded in ``lines`` (G-code/$ lines) and ``realtime`` (bytes).
     """
 
-    def __init__(self, axes: int = 3, start_in_alarm: bool = False) -> None:
+    def __init__(self, axes: int = 3, start_in_alarm: bool = False, wco: tuple[float, ...] | None = None) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
         self.axes = axes
+        self.wco = list(wco) if wco is not None else [0.0] * axes
+        self.wco_every = 3
         self.pos = [0.0] * axes
         self.target = list(self.pos)
         self.state = "Alarm" if start_in_alarm else "Idle"
@@ -60,10 +64,14 @@ class FakeGrbl:
             else:
                 self.pos = list(self.target)
                 self.state = "Idle"
-        mpos = ",".join(f"{v:.3f}" for v in self.pos)
+        # positions are kept in work coordinates; MPos = WPos + WCO as GRBL reports it
+        mpos = ",".join(f"{v + o:.3f}" for v, o in zip(self.pos, self.wco))
         feed = 500 if self.state == "Run" else 0
         self.status_states.append(self.state)
-        self._send(f"<{self.state}|MPos:{mpos}|FS:{feed},0>\r\n".encode())
+        extra = ""
+        if any(self.wco) and len(self.status_states) % self.wco_every == 1:  # now and then, as GRBL
+            extra = "|WCO:" + ",".join(f"{o:.3f}" for o in self.wco)
+        self._send(f"<{self.state}|MPos:{mpos}|FS:{feed},0{extra}>\r\n".encode())
 
     def _line(self, line: str) -> None:
         self.lines.append(line)

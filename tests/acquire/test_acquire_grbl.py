@@ -120,6 +120,15 @@ def test_tilt_axis_moves_a(make_fake_grbl):
     assert "G1 X3.000 Y4.000 Z5.000 A-7.500 F1000" in fake.lines
 
 
+def test_work_position_from_mpos_minus_wco(make_fake_grbl):
+    fake = make_fake_grbl(wco=(-100.0, -50.0, -20.0))
+    fake.wco_every = 10**6  # only the very first status report (read on connect) carries WCO
+    with _stage(fake) as stage:
+        stage.move_to(Pose(12.0, 3.0, 1.5))
+        assert stage.position() == Pose(12.0, 3.0, 1.5)
+    assert "G1 X12.000 Y3.000 Z1.500 F1000" in fake.lines
+
+
 def test_no_controller_on_port_is_a_clear_error(make_fake_grbl):
     fake = make_fake_grbl()
     fake.close()  # nothing answers any more

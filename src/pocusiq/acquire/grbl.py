@@ -228,9 +228,12 @@ class GrblStage(Stage):
         while (line := self._readline(deadline)) is not None:
             if line.startswith("<"):
                 try:
-                    return parse_status(line)
+                    status = parse_status(line)
                 except ValueError:
                     continue
+                if status.wco is not None:
+                    self._wco = status.wco
+                return status
         raise StageError(
             f"no status report from {self.port_name!r} within {self.reply_timeout_s:g} s "
             "(is a GRBL 1.1 controller connected, at the right baud rate?)"

@@ -302,14 +302,15 @@ def _gather(phantom: Phantom, region: ImagingRegion, grid: _Grid):
     if i1 > i0 and j1 > j0:
         echo = phantom.echogenicity[i0:i1, j0:j1]
         amp, off = phantom.scatterers()
-        sel = echo > 0
-        if np.any(sel):
-            ii, jj = np.nonzero(sel)
-            a = (amp[i0:i1, j0:j1][sel] * echo[sel]).astype(np.complex64)
-            z = (ii + i0 + 0.5).astype(np.float32) * np.float32(d) + off[0, i0:i1, j0:j1][sel]
-            x = (jj + j0 + 0.5).astype(np.float32) * np.float32(d) + off[1, i0:i1, j0:j1][sel]
-            # one scatterer stands for a d x d cell of tissue
-            parts.append((x, z, a * np.float32(d)))
+        if echo.any():
+            # one scatterer stands for a d x d cell of tissue (amplitude ~ d: variance ~ area);
+            # cells with zero echogenicity contribute zero, no need to select them
+            a = (amp[i0:i1, j0:j1] * (echo * np.float32(d))).ravel()
+            zc = ((np.arange(i0, i1, dtype=np.float32) + np.float32(0.5)) * np.float32(d))[:, None]
+            xc = ((np.arange(j0, j1, dtype=np.float32) + np.float32(0.5)) * np.float32(d))[None, :]
+            z = (off[0, i0:i1, j0:j1] + zc).ravel()
+            x = (off[1, i0:i1, j0:j1] + xc).ravel()
+            parts.append((x, z, a))
     if phantom.wires_mm:
         wz, wx = np.array(phantom.wires_mm, dtype=np.float32).T
         parts.append((wx, wz, np.full(len(wz), phantom.wire_strength_mm, dtype=np.complex64)))
@@ -333,7 +334,11 @@ def _gather(phantom: Phantom, region: ImagingRegion, grid: _Grid):
     ir = np.floor(row).astype(np.int64)
     ic = np.floor(col).astype(np.int64)
     ok = (ir >= 0) & (ir < grid.nz) & (ic >= 0) & (ic < grid.nx)
-    return (ir[ok] * grid.nx + ic[ok], a[ok], depth[ok].astype(np.float32), lateral[ok].astype(np.float32))
+    flat = ir * grid.nx + ic
+    depth, lateral = depth.astype(np.float32, copy=False), lateral.astype(np.float32, copy=False)
+    if ok.all():
+        return flat, a, depth, lateral
+    return flat[ok], a[ok], depth[ok], lateral[ok]
 
 
 # ---------------------------------------------------------------------------------------
@@ -404,8 +409,16 @@ def simulate_bmode(
     noise_rms = 10.0 ** (profile.noise_db / 20.0)
     add_noise = noise and rng is not None and noise_rms > 0
 
+    n_angles = len(profile.compounding_angles_deg)
+    if add_noise:
+        # electronic noise, white before the receive (pulse) filter and not attenuated. One field
+        # with n_angles spare rows/cols; frame k takes the window offset by k, so every frame sees
+        # different (independent) samples at each pixel for the cost of one draw.
+        rows_c, cols_c = len(depths), cs.stop - cs.start
+        noise_field = rng.standard_normal((2, rows_c + n_angles, cols_c + n_angles), dtype=np.float32)
+        noise_field *= np.float32(noise_rms / math.sqrt(2.0))
     envelope_sum = None
-    for angle in profile.compounding_angles_deg:
+    for k, angle in enumerate(profile.compounding_angles_deg):
         a = math.radians(angle)
         w = amp * _phasor(k2 * (np.float32(math.cos(a)) * depth + np.float32(math.sin(a)) * lateral))
         field_ = _bin(flat, w, grid.nz, grid.nx)
@@ -414,10 +427,8 @@ def simulate_bmode(
         iq = scipy.fft.ifft(scipy.fft.fft(field_, axis=1) * lateral_tf, axis=1)[:, cs]
         iq *= attenuation
         if add_noise:
-            # electronic noise: white before the receive (pulse) filter, not attenuated
-            n = rng.standard_normal((2,) + iq.shape, dtype=np.float32) * np.float32(noise_rms / math.sqrt(2.0))
-            iq.real += n[0]
-            iq.imag += n[1]
+            iq.real += noise_field[0, k : k + iq.shape[0], k : k + iq.shape[1]]
+            iq.imag += noise_field[1, k : k + iq.shape[0], k : k + iq.shape[1]]
         if axial is not None:
             # the pulse envelope; applied after attenuation (which varies over cm, the pulse over
             # ~0.1 mm, so the two commute) so that it also band-limits the noise
@@ -428,7 +439,7 @@ def simulate_bmode(
             iq = iq[rs]
         env = np.abs(iq) * tgc
         envelope_sum = env if envelope_sum is None else envelope_sum + env
-    envelope = (envelope_sum / len(profile.compounding_angles_deg)).astype(np.float32)
+    envelope = (envelope_sum / n_angles).astype(np.float32)
 
     rows, cols = region.output_shape(spacing)
     if polar:

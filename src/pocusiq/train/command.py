@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"run: {result.run_dir}  steps: {result.step}/{config.max_steps}  ({result.steps_this_run} this run, "
           f"{result.seconds:.1f} s)")
+    procs = f"{result.world_size} DDP process(es), {result.backend}" if result.backend else "1 process, no DDP"
+    print(f"device: {result.device}, {procs}")
     if result.validations:
         v = result.validations[-1]
         print(f"validation ({v['n']} images): SSIM {v['ssim_input']:.3f} -> {v['ssim']:.3f}, "

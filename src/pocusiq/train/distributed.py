@@ -1,8 +1,8 @@
 """Process-group setup for ``torchrun`` (DistributedDataParallel) and device selection.
 
 ``pocusiq train`` reads the standard ``torchrun`` environment (``WORLD_SIZE``, ``RANK``,
-``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``). With ``WORLD_SIZE > 1`` it joins a process
-group: NCCL when the device is CUDA, gloo on CPU. Each process uses ``cuda:LOCAL_RANK`` when CUDA
+``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``); launched that way (any number of
+processes) it joins a process group: NCCL when the device is CUDA, gloo on CPU. Each process uses ``cuda:LOCAL_RANK`` when CUDA
 is available and the device is "auto". Checkpoints, logs and the progress bar are rank 0's.
 """
 
@@ -27,6 +27,7 @@ class DistributedContext:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
     owns_group: bool = False
+    in_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -34,7 +35,8 @@ class DistributedContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """True when this process is part of a process group (DDP), even a group of one."""
+        return self.in_group
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -50,22 +52,28 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def setup_distributed(device_name: str = "auto") -> DistributedContext:
-    """Join the ``torchrun`` process group if ``WORLD_SIZE > 1`` (gloo on CPU, NCCL on CUDA)."""
+    """Join the ``torchrun`` process group (gloo on CPU, NCCL on CUDA).
+
+    A process is distributed when ``torchrun`` launched it (``WORLD_SIZE`` and ``MASTER_ADDR``
+    set, even with one process) or a process group is already initialised; otherwise it trains
+    alone without DDP.
+    """
+    launched = "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if world <= 1:
-        return DistributedContext(0, 1, 0, device, False)
+    if not launched and not dist.is_initialized():
+        return DistributedContext(0, 1, 0, device, False, False)
     owns = False
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(backend=backend, rank=rank, world_size=world, **kwargs)
         owns = True
-    return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, device, owns)
+    return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, device, owns, True)
 
 
 def teardown_distributed(ctx: DistributedContext) -> None:

@@ -83,7 +83,7 @@ class Pix2PixTrainer:
         config: the run's :class:`TrainConfig` (uses ``model``, ``discriminator``, ``loss``,
             ``optim``, ``seed``, ``max_steps``).
         device: where the models live.
-        ctx: distributed context; with ``world_size > 1`` G and D are wrapped in DDP.
+        ctx: distributed context; in a process group G and D are wrapped in DDP.
 
     Weights are initialised from ``torch.manual_seed(config.seed)`` (same on every rank).
     """
@@ -211,6 +211,9 @@ class TrainResult:
     steps_this_run: int = 0
     generator: nn.Module | None = None
     discriminator: nn.Module | None = None
+    device: str = "cpu"
+    world_size: int = 1
+    backend: str | None = None
 
 
 def _read_log(path: Path, max_step: int) -> list[dict[str, str]]:
@@ -489,4 +492,6 @@ def _train(
         best_checkpoint=best_written, best_ssim=best_ssim if math.isfinite(best_ssim) else float("nan"),
         validations=validations, seconds=time.perf_counter() - t0, steps_this_run=step - start_step,
         generator=trainer.generator, discriminator=trainer.discriminator,
+        device=str(ctx.device), world_size=ctx.world_size,
+        backend=dist.get_backend() if ctx.distributed else None,
     )
