@@ -109,6 +109,17 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _print_row(row) -> None:
+    variant, pre, s, secs = row
+    print(f"| {variant} | {pre} | {s['ssim_input_mean']:.3f} ± {s['ssim_input_std']:.3f} -> "
+          f"{s['ssim_enhanced_mean']:.3f} ± {s['ssim_enhanced_std']:.3f} | "
+          f"{s['psnr_input_mean']:.2f} ± {s['psnr_input_std']:.2f} -> "
+          f"{s['psnr_enhanced_mean']:.2f} ± {s['psnr_enhanced_std']:.2f} | {secs:.0f} |", flush=True)
+
+
+from pocusiq.atomic import atomic_write_text  # noqa: E402
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="pocusiq ablation: loss terms x simulation pretraining")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -129,6 +140,7 @@ def main() -> int:
 
     import torch
 
+    from pocusiq.atomic import atomic_write_text
     from pocusiq.train.presets import preset_config
     from pocusiq.train.trainer import train
 
@@ -136,7 +148,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     profiles_path = args.out / "target_profiles.yaml"
-    profiles_path.write_text(yaml.safe_dump(target_profiles(), sort_keys=False))
+    atomic_write_text(profiles_path, yaml.safe_dump(target_profiles(), sort_keys=False))
     pre_root = simulate(args.out / "data_pretrain", args.n_pretrain, args.size, args.seed + 1000, args.workers, None)
     tgt_root = simulate(args.out / "data_target", args.n_target, args.size, args.seed, args.workers, profiles_path)
     print(f"simulated {args.n_pretrain} pretraining + {args.n_target} target pairs in {time.perf_counter() - t0:.0f} s",
@@ -151,7 +163,7 @@ def main() -> int:
         scratch = train(make_config(args, f"{tag}_scratch", tgt_root, args.finetune_steps, lam, None),
                         resume=True, progress=False)
         rows.append((variant, "no", evaluate(scratch.run_dir, tgt_root), time.perf_counter() - t1))
-        print(f"{variant} scratch done in {time.perf_counter() - t1:.0f} s", flush=True)
+        _print_row(rows[-1])
         t1 = time.perf_counter()
         pre = train(make_config(args, f"{tag}_pretrain", pre_root, args.pretrain_steps, lam, None),
                     resume=True, progress=False)
@@ -159,7 +171,7 @@ def main() -> int:
         fine = train(make_config(args, f"{tag}_finetune", tgt_root, args.finetune_steps, lam, init),
                      resume=True, progress=False)
         rows.append((variant, "yes", evaluate(fine.run_dir, tgt_root), time.perf_counter() - t1))
-        print(f"{variant} pretrain+finetune done in {time.perf_counter() - t1:.0f} s", flush=True)
+        _print_row(rows[-1])
 
     device = "cuda:" + torch.cuda.get_device_name(0) if _cuda() and args.device != "cpu" else "cpu"
     print()
@@ -169,12 +181,9 @@ def main() -> int:
     print()
     print("| loss | sim. pretraining | SSIM input -> enhanced | PSNR (dB) input -> enhanced | time (s) |")
     print("|---|---|---|---|---|")
-    for variant, pre, s, secs in rows:
-        print(f"| {variant} | {pre} | {s['ssim_input_mean']:.3f} ± {s['ssim_input_std']:.3f} -> "
-              f"{s['ssim_enhanced_mean']:.3f} ± {s['ssim_enhanced_std']:.3f} | "
-              f"{s['psnr_input_mean']:.2f} ± {s['psnr_input_std']:.2f} -> "
-              f"{s['psnr_enhanced_mean']:.2f} ± {s['psnr_enhanced_std']:.2f} | {secs:.0f} |")
-    (args.out / "ablation.json").write_text(json.dumps(
+    for row in rows:
+        _print_row(row)
+    atomic_write_text(args.out / "ablation.json", json.dumps(
         [{"loss": v, "pretrained": p, **s, "seconds": t} for v, p, s, t in rows], indent=2))
     return 0
 

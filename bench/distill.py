@@ -78,15 +78,22 @@ def train_teacher(args: argparse.Namespace, low: np.ndarray, high: np.ndarray, o
     budget = args.teacher_minutes * 60.0
     start = time.perf_counter()
     step = 0
-    warmup = 20
-    while True:
+    warmup, timed = 20, 60  # steps 20..60 (after CUDA/cuDNN start-up) set the speed estimate
+    for step in range(timed):
         if step == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            rate = warmup / (time.perf_counter() - start)
-            cfg.max_steps = max(warmup + 1, int(rate * budget))
-            print(f"teacher: {rate:.1f} steps/s -> {cfg.max_steps} steps "
-                  f"(batch {cfg.data.batch_size}, crop {crop})", flush=True)
+            t_warm = time.perf_counter()
+        trainer.set_step_lr(0)
+        trainer.train_step(*batch())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rate = (timed - warmup) / (time.perf_counter() - t_warm)
+    cfg.max_steps = max(timed + 1, int(rate * (budget - (time.perf_counter() - start))) + timed)
+    print(f"teacher: {rate:.1f} steps/s -> {cfg.max_steps} steps (batch {cfg.data.batch_size}, crop {crop})",
+          flush=True)
+    step = timed
+    while True:
         if step >= cfg.max_steps:
             break
         trainer.set_step_lr(step)

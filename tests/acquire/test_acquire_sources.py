@@ -144,6 +144,8 @@ def test_read_image_file_rejects_garbage(tmp_path):
     bad.write_bytes(b"not an image at all")
     with pytest.raises(ImageFileError, match="bad.png: cannot read image"):
         read_image_file(bad)
+    with pytest.raises(ImageFileError, match="gone.dcm: cannot open"):
+        read_image_file(tmp_path / "gone.dcm")
 
 
 def test_folder_source_never_returns_a_partial_file_simulated_clock(tmp_path):

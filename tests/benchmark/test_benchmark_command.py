@@ -51,3 +51,9 @@ def test_cli_unknown_method_is_a_clear_error(make_dataset, tmp_path: Path, capsy
 def test_cli_missing_dataset(tmp_path: Path, capsys) -> None:
     assert main(["benchmark", "--data", str(tmp_path / "none"), "--method", "median", "--out", str(tmp_path / "o")]) == 2
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_cli_bad_limit_exits_2_with_a_message(make_dataset, tmp_path: Path, capsys) -> None:
+    ds = make_dataset(n=1, size=64)
+    assert main(["benchmark", "--data", str(ds), "--method", "median", "--limit", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "pocusiq benchmark: error: limit must be a positive number of pairs, got 0" in capsys.readouterr().err

@@ -123,3 +123,15 @@ def test_cyst_contrast_on_speckle(speckle_image):
     ring = metrics.background_ring((yy - 60) ** 2 + (xx - 60) ** 2 < 20**2, width=10, gap=3)
     assert metrics.gcnr(img, cyst, ring) > 0.9
     assert metrics.cnr(img, cyst, ring) > 2.0
+
+
+def test_gcnr_does_not_depend_on_bit_depth():
+    # The same image as uint8 and as uint16 (x 257): one bin per uint16 value would leave
+    # almost every bin with one pixel, so the two histograms would barely overlap (gCNR ~ 1).
+    target, background = _halves((40, 40))
+    rng = np.random.default_rng(2)
+    img8 = np.where(target, rng.integers(0, 200, target.shape), rng.integers(50, 256, target.shape)).astype(np.uint8)
+    img16 = img8.astype(np.uint16) * np.uint16(257)
+    value8 = metrics.gcnr(img8, target, background)
+    assert 0.1 < value8 < 0.5
+    assert metrics.gcnr(img16, target, background) == pytest.approx(value8, abs=0.03)

@@ -157,6 +157,11 @@ def test_resample_masks_identity_and_shift():
     assert np.array_equal(same, masks["m"])
     shifted = resample_masks(ph.masks, ph, ImagingRegion(6.0 + 1.0, 0.0, 12.0, 10.0), 0.2)["m"]
     assert np.array_equal(shifted[:, :-5], masks["m"][:, 5:])
+    assert not shifted[:, -5:].any()  # beyond the phantom: nothing
+    # the crop fast path and the general (rotated by ~0) path agree
+    region = ImagingRegion(5.0, 1.0, 8.0, 6.0)
+    tilted = ImagingRegion(5.0, 1.0, 8.0, 6.0, angle_deg=1e-9)
+    assert np.array_equal(resample_masks(ph.masks, ph, region, 0.2)["m"], resample_masks(ph.masks, ph, tilted, 0.2)["m"])
 
 
 def test_bad_arguments():

@@ -96,7 +96,6 @@ is the validated :class:`~pocusiq.acquire.plan.AcquisitionPlan` (poses, device s
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -107,7 +106,8 @@ import numpy as np
 
 from pocusiq.acquire.plan import AcquisitionPlan, Pose, load_plan
 from pocusiq.atomic import sha256_file
-from pocusiq.errors import DatasetError
+from pocusiq.errors import DatasetError, ImageFileError
+from pocusiq.journal import JsonLinesJournal
 
 __all__ = [
     "FRAMES_DIR",
@@ -220,11 +220,17 @@ class FrameRecord:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def load(self) -> np.ndarray:
-        """The frame as uint8, (H, W) for grey or (H, W, 3) RGB."""
+        """The frame as uint8, (H, W) for grey or (H, W, 3) RGB.
+
+        Raises ImageFileError naming the file if it is missing or cannot be decoded.
+        """
         from PIL import Image
 
-        with Image.open(self.path) as img:
-            return np.asarray(img.convert("RGB") if self.channels == 3 else img.convert("L"))
+        try:
+            with Image.open(self.path) as img:
+                return np.asarray(img.convert("RGB") if self.channels == 3 else img.convert("L"))
+        except (OSError, SyntaxError, ValueError) as exc:  # missing, truncated, not an image
+            raise ImageFileError(f"{self.path}: cannot read frame ({exc})") from exc
 
     @classmethod
     def from_log(cls, root: Path, data: Mapping[str, Any]) -> FrameRecord:
@@ -250,35 +256,27 @@ class FrameRecord:
         )
 
 
+def _check_event(record: dict[str, Any]) -> None:
+    if "event" not in record:
+        raise ValueError("not an object with an 'event' key")
+
+
+def _log_journal(path: str | os.PathLike[str]) -> JsonLinesJournal:
+    """The log file as a :class:`pocusiq.journal.JsonLinesJournal` (keys in record order, no NaN)."""
+    return JsonLinesJournal(path, check=_check_event, sort_keys=False, allow_nan=False, what="log")
+
+
 def parse_log(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int, int]:
     """Parse a session log: ``(records, good_bytes, torn_bytes)``.
 
     ``good_bytes`` is the length of the intact prefix (whole, parsable lines); ``torn_bytes``
-    the size of a torn tail after it (0 if none). Raises DatasetError for an unparsable line
-    that is not the last one (that is corruption, not a crash mid-write).
+    the size of a torn tail after it (0 if none). Raises DatasetError if the log is missing or
+    a line that is not the last one is unparsable (that is corruption, not a crash mid-write).
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: session log not found") from None
-    records: list[dict[str, Any]] = []
-    offset = 0
-    lines = data.split(b"\n")
-    # lines[-1] is whatever follows the last newline: b"" for a clean file, else a torn tail.
-    for number, line in enumerate(lines[:-1], start=1):
-        end = offset + len(line) + 1
-        try:
-            record = json.loads(line.decode("utf-8"))
-            if not isinstance(record, dict) or "event" not in record:
-                raise ValueError("not an object with an 'event' key")
-        except (ValueError, UnicodeDecodeError) as exc:
-            if number == len(lines) - 1 and lines[-1] == b"":
-                return records, offset, len(data) - offset  # unparsable final line: torn
-            raise DatasetError(f"{path}: line {number} is not a valid log record ({exc})") from exc
-        records.append(record)
-        offset = end
-    return records, offset, len(data) - offset
+    if not Path(path).exists():
+        raise DatasetError(f"{path}: session log not found")
+    contents = _log_journal(path).read()
+    return contents.records, contents.good_bytes, contents.torn_bytes
 
 
 class SessionLog:
@@ -290,28 +288,18 @@ class SessionLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._journal = _log_journal(self.path)
         self.records: list[dict[str, Any]] = []
         self.dropped_bytes = 0
         if self.path.exists():
-            self.records, good, torn = parse_log(self.path)
-            if torn:
-                with open(self.path, "rb+") as handle:
-                    handle.truncate(good)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                self.dropped_bytes = torn
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "ab")
+            self.records = _log_journal(self.path).read().records
+            self.dropped_bytes = self._journal.repair()
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Append one record (must have an ``event`` key) durably."""
         if "event" not in record:
             raise ValueError("a log record needs an 'event' key")
-        line = json.dumps(record, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-        self._handle.write(line.encode("ascii") + b"\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        self._journal.append(record)
         self.records.append(dict(record))
 
     def completed(self) -> set[tuple[str, int]]:
@@ -321,8 +309,7 @@ class SessionLog:
         }
 
     def close(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
+        self._journal.close()
 
     def __enter__(self) -> SessionLog:
         return self

@@ -156,8 +156,11 @@ def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[flo
     Raises ImageFileError for unreadable files.
     """
     path = Path(path)
-    with open(path, "rb") as handle:
-        head = handle.read(132)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError as exc:  # missing, a folder, no permission
+        raise ImageFileError(f"{path}: cannot open ({exc.strerror or exc})") from exc
     if head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom"):
         return _read_dicom(path)
     from PIL import Image, UnidentifiedImageError

@@ -12,6 +12,7 @@ results already in ``OUT/journal.jsonl`` for the same protocol are kept (``--fre
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pocusiq.benchmark.methods import available_methods
 from pocusiq.benchmark.runner import run_benchmark
@@ -44,20 +45,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print the summary table and output paths; 0 on success, 1 if any method failed."""
+    """Run the benchmark and print the summary table and output paths.
+
+    Returns 0 on success, 1 if any method failed on any pair, 2 for bad arguments.
+    """
     from pocusiq.benchmark.report import results_table
 
-    result = run_benchmark(
-        args.data,
-        args.method or available_methods(),
-        args.protocol,
-        args.out,
-        split=args.split,
-        limit=args.limit,
-        resume=not args.fresh,
-        progress=not args.no_progress,
-        report=not args.no_report,
-    )
+    try:
+        result = run_benchmark(
+            args.data,
+            args.method or available_methods(),
+            args.protocol,
+            args.out,
+            split=args.split,
+            limit=args.limit,
+            resume=not args.fresh,
+            progress=not args.no_progress,
+            report=not args.no_report,
+        )
+    except ValueError as exc:  # bad arguments (e.g. --limit 0); library errors are reported by the CLI
+        print(f"pocusiq benchmark: error: {exc}", file=sys.stderr)
+        return 2
     summary = result.summary
     header, rows = results_table(summary)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]

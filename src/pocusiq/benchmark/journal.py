@@ -5,19 +5,22 @@ written, and a re-run skips every record already there with the same key (method
 fingerprint, pair id and content digest, protocol hash). The per-image CSV and the summary are
 derived from the journal and rewritten atomically (:mod:`pocusiq.atomic`).
 
-An append of one short line is the journal's unit of atomicity. If a process is killed in the
-middle of a line, the torn tail is ignored when reading and cut off before the next append, so
-the file always holds whole records only. Later records with the same key replace earlier ones
-(a method that failed and then succeeded on a re-run keeps its success).
+An append of one short line is the journal's unit of atomicity; the file handling (fsync per
+append, a torn tail ignored when reading and cut off before the next append) is the shared
+:class:`pocusiq.journal.JsonLinesJournal`. Later records with the same key replace earlier ones
+(a method that failed and then succeeded on a re-run keeps its success). A damaged line other
+than the last raises :class:`pocusiq.errors.DatasetError` naming the file and line (delete the
+journal to start the benchmark afresh).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from pocusiq.journal import JsonLinesJournal
 
 __all__ = ["ResultJournal", "record_key"]
 
@@ -34,59 +37,30 @@ class ResultJournal:
 
     Args:
         path: the journal file, e.g. ``OUT/journal.jsonl``.
+
+    Records may hold NaN (a metric that is n/a or failed); they are written as JSON ``NaN``.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
+    def _journal(self) -> JsonLinesJournal:
+        return JsonLinesJournal(self.path, sort_keys=True, allow_nan=True)
+
     def read(self) -> list[dict[str, Any]]:
-        """All whole records in file order (a torn or unparseable line is skipped)."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        records: list[dict[str, Any]] = []
-        for line in data.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        """All whole records in file order (a torn last line is skipped).
+
+        Raises:
+            DatasetError: naming the file and line if a line other than the last is damaged.
+        """
+        return self._journal().read().records
 
     def latest(self) -> dict[tuple[str, ...], dict[str, Any]]:
         """Records by :func:`record_key`; the last record of each key wins."""
         return {record_key(record): record for record in self.read()}
 
-    def _cut_torn_tail(self) -> None:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return
-        if size == 0:
-            return
-        with open(self.path, "rb+") as handle:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) == b"\n":
-                return
-            handle.seek(0)
-            data = handle.read()
-            handle.truncate(data.rfind(b"\n") + 1)
-            handle.flush()
-            os.fsync(handle.fileno())
-
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Append records (one JSON line each) and fsync before returning."""
-        lines = [json.dumps(record, sort_keys=True, allow_nan=True, separators=(",", ":")) for record in records]
-        if not lines:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._cut_torn_tail()
-        payload = ("\n".join(lines) + "\n").encode("utf-8")
-        with open(self.path, "ab") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append records (one JSON line each) and fsync before returning; a torn tail is cut first."""
+        with self._journal() as journal:
+            journal.repair()
+            journal.extend(records)

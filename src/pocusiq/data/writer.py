@@ -41,6 +41,7 @@ from pocusiq.data.manifest import (
     write_manifest,
 )
 from pocusiq.errors import DatasetError
+from pocusiq.journal import JsonLinesJournal
 
 PathLike = str | os.PathLike[str]
 
@@ -48,26 +49,17 @@ __all__ = ["PairedDatasetWriter", "read_journal"]
 
 
 def read_journal(root: PathLike) -> list[ManifestRow]:
-    """Rows in ``root/manifest.journal.jsonl`` (later rows for an id win); an incomplete last line is ignored.
+    """Rows in ``root/manifest.journal.jsonl`` (later rows for an id win); a torn last line is ignored.
 
-    Raises DatasetError naming the journal and line if a complete line is malformed.
+    Raises DatasetError naming the journal and line if another line is malformed.
     """
     path = Path(root) / JOURNAL_NAME
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+    contents = JsonLinesJournal(path).read()
     rows: list[ManifestRow] = []
-    for number, line in enumerate(lines, start=1):
-        complete = number < len(lines)  # the piece after the last newline is incomplete
-        if not line.strip():
-            continue
+    for number, record in zip(contents.line_numbers, contents.records):
         try:
-            record = json.loads(line.decode("utf-8"))
-            rows.append(ManifestRow.from_record(record, f"{path}, line {number}"))
-        except (UnicodeDecodeError, json.JSONDecodeError, DatasetError, AttributeError) as exc:
-            if not complete:
-                break  # killed while appending: this pair will be written again
+            rows.append(ManifestRow.from_record(record, "row"))
+        except (DatasetError, AttributeError, TypeError) as exc:  # also: a value that is not a string
             raise DatasetError(f"{path}, line {number}: malformed journal entry ({exc})") from exc
     return rows
 
@@ -87,7 +79,7 @@ class PairedDatasetWriter:
     def __init__(self, root: PathLike, *, resume: bool = True) -> None:
         self.root = Path(root)
         self._rows: dict[str, ManifestRow] = {}
-        self._journal = None
+        self._journal = JsonLinesJournal(self.root / JOURNAL_NAME)
         self._closed = False
         if self.root.exists() and not self.root.is_dir():
             raise DatasetError(f"{self.root}: exists and is not a folder")
@@ -247,25 +239,15 @@ class PairedDatasetWriter:
             high_device=str(high_device),
             params=params,
         )
-        self._append_journal(row)
+        self._journal.append(row.to_record())
         self._rows[pair_id] = row
         return row
-
-    def _append_journal(self, row: ManifestRow) -> None:
-        if self._journal is None:
-            self._journal = open(self.root / JOURNAL_NAME, "ab")  # noqa: SIM115 - closed in close()
-        line = json.dumps(row.to_record(), sort_keys=True, separators=(",", ":")) + "\n"
-        self._journal.write(line.encode("utf-8"))
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
 
     def close(self) -> None:
         """Write ``manifest.csv`` atomically (rows sorted by id) and remove the journal. Idempotent."""
         if self._closed:
             return
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        self._journal.close()
         self._compact()
         self._closed = True
 

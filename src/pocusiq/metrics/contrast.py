@@ -27,6 +27,9 @@ from pocusiq.metrics.validation import as_float_image, as_image_array
 
 __all__ = ["cnr", "gcnr", "background_ring"]
 
+DEFAULT_BINS = 256
+"""gCNR histogram bins when ``bins`` is None and one bin per integer value would be more."""
+
 
 def _check_mask(mask: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
     if not isinstance(mask, np.ndarray):
@@ -91,8 +94,10 @@ def gcnr(
         target_mask: bool ``(H, W)`` target region.
         background_mask: bool ``(H, W)`` background region, disjoint from the target.
         bins: histogram bins over the two regions' joint value range. ``None``: one bin per
-            integer value for integer images, 256 equal bins for float images. An int gives that
-            many equal bins; a sequence gives explicit bin edges.
+            integer value for integer images whose joint range spans at most 256 values (e.g.
+            uint8), otherwise 256 equal bins (float images, and uint16 images, where one bin per
+            value would leave most bins holding one pixel and push gCNR towards 1). An int gives
+            that many equal bins; a sequence gives explicit bin edges.
 
     Returns:
         gCNR in [0, 1]: 0 when the two distributions are identical, 1 when they do not overlap.
@@ -104,10 +109,11 @@ def gcnr(
     lo = float(min(t.min(), b.min()))
     hi = float(max(t.max(), b.max()))
     if bins is None:
-        if np.issubdtype(t.dtype, np.integer) or t.dtype == bool:
+        integer = np.issubdtype(t.dtype, np.integer) or t.dtype == bool
+        if integer and hi - lo < DEFAULT_BINS:
             edges: np.ndarray | int = np.arange(lo, hi + 2) - 0.5
         else:
-            edges = 256
+            edges = DEFAULT_BINS
     elif isinstance(bins, (int, np.integer)):
         if bins < 1:
             raise ValueError(f"bins must be >= 1, got {bins}")

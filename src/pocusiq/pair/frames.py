@@ -303,7 +303,7 @@ def pair_frames(
     high_sp = tuple(float(v) for v in high_placement.spacing_mm)
     coarser = max(*low_sp, *high_sp)
     rcfg = cfg.registration
-    reg_spacing = float(rcfg.spacing_mm or max(coarser, 0.4 * rcfg.smoothing_mm))
+    reg_spacing = max(coarser, float(rcfg.spacing_mm or 0.0))
     fixed = _registration_image(high_grey, high_reg, high_world, high_sp, reg_spacing, rcfg.smoothing_mm)
     moving = _registration_image(low_grey, low_reg, low_world, low_sp, reg_spacing, rcfg.smoothing_mm)
     reg = register_images(fixed, moving, rcfg)

@@ -40,6 +40,7 @@ import numpy as np
 
 from pocusiq.acquire.session import FrameRecord, Session, read_session
 from pocusiq.atomic import atomic_write_text
+from pocusiq.data.manifest import SPLITS
 from pocusiq.data.writer import PairedDatasetWriter
 from pocusiq.errors import ConfigError, DatasetError, PocusiqError
 from pocusiq.pair.frames import PairingConfig, PairResult, pair_frames
@@ -299,6 +300,8 @@ def pair_session(
         ValueError: a bad ``split``.
     """
     cfg = config or PairingConfig()
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     session = read_session(session_dir)
     low_name, high_name = choose_devices(session, low_device, high_device)
     out = Path(out_dir)

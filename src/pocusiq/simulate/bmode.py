@@ -333,7 +333,8 @@ def _gather(phantom: Phantom, region: ImagingRegion, grid: _Grid):
     row = (depth - grid.z_start) / grid.dz
     ir = np.floor(row).astype(np.int64)
     ic = np.floor(col).astype(np.int64)
-    ok = (ir >= 0) & (ir < grid.nz) & (ic >= 0) & (ic < grid.nx)
+    # in the grid, and not behind the probe face (the grid's top margin rows)
+    ok = (ir >= 0) & (ir < grid.nz) & (ic >= 0) & (ic < grid.nx) & (depth >= 0)
     flat = ir * grid.nx + ic
     depth, lateral = depth.astype(np.float32, copy=False), lateral.astype(np.float32, copy=False)
     if ok.all():
@@ -551,13 +552,21 @@ def resample_masks(
 ) -> dict[str, np.ndarray]:
     """Nearest-neighbour resampling of phantom masks onto the output image grid of ``region``."""
     rows, cols = region.output_shape(spacing_mm)
+    d = phantom.spacing_mm
+    h, w = phantom.shape
+    j0 = (region.x0_mm - region.width_mm / 2.0) / d
+    i0 = region.z0_mm / d
+    if (region.angle_deg == 0.0 and abs(spacing_mm - d) < 1e-9 * d and abs(i0 - round(i0)) < 1e-6
+            and abs(j0 - round(j0)) < 1e-6 and 0 <= round(i0) and round(i0) + rows <= h
+            and 0 <= round(j0) and round(j0) + cols <= w):
+        # same grid, whole cells, inside the phantom: a plain crop
+        r0, c0 = int(round(i0)), int(round(j0))
+        return {key: m[r0 : r0 + rows, c0 : c0 + cols].copy() for key, m in masks.items()}
     v = ((np.arange(rows) + 0.5) * spacing_mm)[:, None] + np.zeros((1, cols))
     u = ((np.arange(cols) + 0.5) * spacing_mm - region.width_mm / 2.0)[None, :] + np.zeros((rows, 1))
     x, z = region.to_phantom(u, v)
-    d = phantom.spacing_mm
     i = np.floor(z / d).astype(np.int64)
     j = np.floor(x / d).astype(np.int64)
-    h, w = phantom.shape
     inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
     ic, jc = np.clip(i, 0, h - 1), np.clip(j, 0, w - 1)
     return {key: (m[ic, jc] & inside) for key, m in masks.items()}
