@@ -279,3 +279,24 @@ def test_model_checkpoint_method_end_to_end(make_dataset, tmp_path: Path) -> Non
     assert result.failures == []
     assert result.summary["methods"]["gan"]["n_ok"] == 2
     assert result.summary["methods"]["gan"]["spec"] == f"model:{checkpoint}"
+
+
+def test_native_protocol_scores_a_mixed_bit_depth_pair_on_16_bits(tmp_path: Path) -> None:
+    from pocusiq.benchmark.runner import load_pair
+    from pocusiq.data.manifest import read_manifest
+    from pocusiq.data.writer import PairedDatasetWriter
+
+    rng = np.random.default_rng(5)
+    high8 = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    low16 = high8.astype(np.uint16) * np.uint16(257)  # the same image, stored on 16 bits
+    with PairedDatasetWriter(tmp_path / "ds") as writer:
+        writer.add("p0", low16, high8, split="test", source="real", specimen="s0")
+    native = protocol_from_dict({"name": "n", "version": 1, "preprocessing": {"dtype": "native"},
+                                 "metrics": {"names": ["ssim", "psnr"]}})
+    pair = load_pair(tmp_path / "ds", read_manifest(tmp_path / "ds")[0], native)
+    assert pair.low.dtype == pair.high.dtype == np.uint16
+    np.testing.assert_array_equal(pair.high, low16)
+    # The identity method's output equals the target: SSIM 1, PSNR inf (not n/a from a dtype clash).
+    result = run_benchmark(tmp_path / "ds", ["identity"], native, tmp_path / "out", report=False)
+    [record] = [r for r in result.records if r["method"] == "identity"]
+    assert record["ssim"] == pytest.approx(1.0) and record["psnr"] == np.inf and record["metric_errors"] == ""

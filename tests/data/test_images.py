@@ -102,3 +102,16 @@ def test_unit_float_scaling_and_inverse():
     np.testing.assert_array_equal(from_unit_float(np.array([-0.5, 1.5])), [0, 255])
     with pytest.raises(TypeError, match="expects uint8, uint16 or bool, got float64"):
         to_unit_float(np.zeros(3))
+
+
+def test_common_bit_depth_promotes_8_bit_exactly():
+    from pocusiq.data.images import common_bit_depth
+
+    a8 = np.array([[0, 1, 255]], np.uint8)
+    b16 = np.array([[0, 257, 65535]], np.uint16)
+    low, high = common_bit_depth(a8, b16)
+    assert low.dtype == np.uint16 and np.array_equal(low, b16) and high is b16
+    same = common_bit_depth(a8, a8)
+    assert same[0] is a8 and same[1].dtype == np.uint8
+    with pytest.raises(TypeError, match="uint8 or uint16 images, got float32"):
+        common_bit_depth(a8, np.zeros((1, 3), np.float32))

@@ -171,6 +171,9 @@ def test_import_resume_restores_only_what_is_missing(tmp_path):
     assert {p.name: p.read_bytes() for p in out.rglob("*.png")} == reference
     assert (out / "low" / "c2_0.png").stat().st_mtime_ns == before  # complete pairs are not rewritten
     assert validate_dataset(out) == []
+    # A resume that records another pixel spacing updates every row (no stale spacing left).
+    import_folder(src, out, ImportOptions(resume=True, spacing_mm=0.2))
+    assert [row.spacing_mm for row in read_manifest(out)] == [0.2, 0.2, 0.2]
 
 
 @pytest.mark.shared_data

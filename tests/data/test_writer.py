@@ -103,6 +103,7 @@ def test_resume_false_refuses_an_existing_dataset(tmp_path):
         (dict(masks={"m": np.zeros((3, 3), bool)}), ValueError, "mask 'm' shape"),
         (dict(params={"x": object()}), TypeError, "params must be JSON-serialisable"),
         (dict(spacing_mm=0.0), ValueError, "spacing_mm must be positive"),
+        (dict(spacing_mm=float("inf")), ValueError, r"spacing_mm must be positive and finite \(or None\), got inf"),
     ],
 )
 def test_add_rejects_bad_arguments_and_writes_nothing(tmp_path, kwargs, error, match):

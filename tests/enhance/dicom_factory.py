@@ -79,21 +79,32 @@ def write_ybr_full_422(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def write_jpeg_baseline(path: Path, rgb: np.ndarray) -> Path:
-    """JPEG Baseline (Process 1) compressed RGB image: YBR_FULL_422, encoded with Pillow."""
+def write_jpeg_baseline(path: Path, rgb: np.ndarray, frame_time_ms: float | None = None) -> Path:
+    """JPEG Baseline (Process 1) compressed RGB: YBR_FULL_422, encoded with Pillow.
+
+    ``rgb`` is (H, W, 3) for a single frame or (F, H, W, 3) with ``frame_time_ms`` for a cine loop.
+    """
     from PIL import Image
 
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
-    ds = _base(False, JPEGBaseline8Bit)
-    h, w = rgb.shape[:2]
+    multi = frame_time_ms is not None
+    frames = rgb if multi else rgb[None]
+    encoded = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    ds = _base(multi, JPEGBaseline8Bit)
+    h, w = frames.shape[1:3]
     ds.Rows, ds.Columns = h, w
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "YBR_FULL_422"
     ds.PlanarConfiguration = 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.LossyImageCompression = "01"
-    ds.PixelData = encapsulate([buffer.getvalue()])
+    if multi:
+        ds.NumberOfFrames = len(frames)
+        ds.FrameTime = frame_time_ms
+    ds.PixelData = encapsulate(encoded)
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -116,6 +116,17 @@ def test_jpeg_baseline_is_decoded_and_written_uncompressed(negate_enhancer, tmp_
     np.testing.assert_allclose(luma_out, 255 - luma_in, atol=1.5)
 
 
+def test_jpeg_baseline_multi_frame_cine(identity_enhancer, tmp_path):
+    frames = np.stack([np.roll(_smooth_rgb(), 5 * i, axis=1) for i in range(3)])
+    src = write_jpeg_baseline(tmp_path / "cine.dcm", frames, frame_time_ms=25.0)
+    decoded = read_dicom(src)
+    assert decoded.frames.shape == (3, 32, 48, 3)
+    result = identity_enhancer.enhance_file(src, tmp_path / "o.dcm", roi="full")
+    out = _check_derived(result.output, src, identity_enhancer.model_name)
+    assert int(out.NumberOfFrames) == 3 and float(out.FrameTime) == 25.0
+    np.testing.assert_array_equal(out.pixel_array, decoded.frames)
+
+
 def test_monochrome1_polarity_is_kept(negate_enhancer, tmp_path):
     image = np.random.default_rng(3).integers(0, 256, (8, 8)).astype(np.uint8)
     src = write_native(tmp_path / "m1.dcm", image, "MONOCHROME1")

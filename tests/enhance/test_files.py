@@ -108,7 +108,7 @@ def test_cli_processes_good_files_reports_bad_ones(mixed_inputs, tiny_checkpoint
 def test_cli_all_good_exit_zero_no_overwrite_then_overwrite(tiny_checkpoint, tmp_path, capsys):
     Image.fromarray(speckle_frame(40, 48)).save(tmp_path / "a.png")
     args = ["enhance", str(tmp_path / "a.png"), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "o"),
-            "--roi", "full"]
+            "--roi", "full", "--engine", "torch"]
     assert main(args) == 0
     target = tmp_path / "o" / "a.png"
     before = target.read_bytes()
@@ -127,8 +127,9 @@ def test_cli_region_not_found_and_bad_roi(tiny_checkpoint, tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--engine", "torch"])
     err = capsys.readouterr().err
     assert code == 1 and "blank.png" in err and "imaging region not found" in err
+    assert "pass --roi full to enhance the whole frame" in err
     code = main(["enhance", str(tmp_path / "blank.png"), "--model", str(tiny_checkpoint),
-                 "--out", str(tmp_path / "o"), "--roi", "1,2,3"])
+                 "--out", str(tmp_path / "o"), "--roi", "1,2,3", "--engine", "torch"])
     assert code == 2 and "four integers" in capsys.readouterr().err
 
 

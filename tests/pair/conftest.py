@@ -89,6 +89,7 @@ def make_sim_pair(
     low_shift_mm: tuple[float, float] = (0.8, -0.5),
     low_angle_deg: float = 2.0,
     phantom_shift_mm: float = 0.0,
+    high_probe_mm: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[SimFrame, SimFrame]:
     """(pocus, high_end): POCUS 40x46 mm at 0.125 mm in an RGB screen capture, high-end 36x40 mm
     at 0.1 mm. The POCUS probe truly sits at ``low_shift_mm`` / ``low_angle_deg`` from the
@@ -110,6 +111,7 @@ def make_sim_pair(
         frame_shape=(410, 380),
         region=(10, 4, 360, 400),
         spacing_mm=0.1,
+        probe_mm=high_probe_mm,
         psf_px=(0.8, 1.2),
     )
     return low, high
@@ -118,3 +120,45 @@ def make_sim_pair(
 @pytest.fixture
 def sim_pair():
     return make_sim_pair
+
+
+TINY_PLAN = {
+    "specimen": "tiny-sim",
+    "stage": {"kind": "simulated", "limits_mm": {"x": [0, 80], "y": [0, 20], "z": [0, 5]},
+              "tilt_limits_deg": [-10, 10], "speed_mm_s": 0},
+    "poses": {"x_mm": [30, 36], "y_mm": [0], "z_mm": [0], "tilt_deg": [0]},
+    "settle_s": 0.0,
+    "frames_per_pose": 1,
+    "phantom": {"preset": "abdominal", "seed": 3, "width_mm": 80, "depth_mm": 30, "spacing_mm": 0.1},
+    "devices": [
+        {"name": "pocus", "kind": "simulated", "profile": "pocus", "frame_size": [240, 230],
+         "color": "rgb", "fov_mm": 20, "depth_mm": 22, "image_spacing_mm": 0.125, "overlay": True},
+        {"name": "high_end", "kind": "simulated", "profile": "high_end", "frame_size": [210, 200],
+         "color": "grey", "fov_mm": 19, "depth_mm": 18, "image_spacing_mm": 0.1, "overlay": False,
+         "mount": {"dx_mm": 0.6, "dz_mm": 0.2, "rotation_deg": 1.0}},
+    ],
+}
+
+
+def make_session(root, plan: dict | None = None):
+    """Acquire a tiny simulated session (2 poses, small frames) into ``root``; returns its path."""
+    from pathlib import Path
+
+    import yaml
+
+    from pocusiq.acquire.acquisition import run_acquisition
+    from pocusiq.acquire.plan import load_plan
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    plan_file = root / "plan_src.yaml"
+    plan_file.write_text(yaml.safe_dump(plan or TINY_PLAN, sort_keys=False), encoding="utf-8")
+    session = root / "session"
+    run_acquisition(load_plan(plan_file), session, plan_file=plan_file, progress=False)
+    return session
+
+
+@pytest.fixture(scope="session")
+def tiny_session(tmp_path_factory):
+    """A finished 2-pose simulated session (read-only: copy it before changing it)."""
+    return make_session(tmp_path_factory.mktemp("pair_session"))

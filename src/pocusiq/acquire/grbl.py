@@ -25,6 +25,9 @@ StageError with the code's meaning.
 
 The position reported is the work position: ``WPos`` if the controller reports it, else
 ``MPos - WCO`` with the last ``WCO`` seen (zero until one is reported).
+
+The protocol is spoken here on pyserial directly: it is a few line types, and the stage needs
+its own stop-on-error and arrival checks, which a G-code file streamer does not give.
 """
 
 from __future__ import annotations
@@ -290,11 +293,7 @@ class GrblStage(Stage):
             if line == "ok":
                 return
             if line.startswith("error:"):
-                code = _code(line)
-                meaning = GRBL_ERRORS.get(code, "unknown error code")
-                raise self._fail(
-                    f"GRBL controller on {self.port_name} rejected {command!r}: error:{code} ({meaning})"
-                )
+                raise self._fail(f"GRBL controller on {self.port_name} rejected {command!r}: {_describe_error(line)}")
             self._check_push(line, repr(command))
             # status reports and [MSG:...] lines in between are not the answer; keep reading
 
@@ -318,11 +317,7 @@ class GrblStage(Stage):
                     self._wco = status.wco
                 return status
             if line.startswith("error:"):
-                code = _code(line)
-                raise self._fail(
-                    f"GRBL controller on {self.port_name} reported error:{code} "
-                    f"({GRBL_ERRORS.get(code, 'unknown error code')})"
-                )
+                raise self._fail(f"GRBL controller on {self.port_name} reported {_describe_error(line)}")
             self._check_push(line, "a status query")
 
     def _work_position(self, status: GrblStatus) -> tuple[float, ...]:
@@ -414,6 +409,12 @@ class GrblStage(Stage):
     def close(self) -> None:
         if self._serial.is_open:
             self._serial.close()
+
+
+def _describe_error(line: str) -> str:
+    """``error:N`` -> ``error:N (meaning)`` (:data:`GRBL_ERRORS`)."""
+    code = _code(line)
+    return f"error:{code} ({GRBL_ERRORS.get(code, 'unknown error code')})"
 
 
 def _code(line: str) -> int:

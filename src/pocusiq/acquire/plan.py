@@ -76,8 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pocusiq.config_file import read_config_file
 from pocusiq.errors import ConfigError
 
 __all__ = [
@@ -699,14 +698,5 @@ def plan_from_dict(
 def load_plan(path: str | Path) -> AcquisitionPlan:
     """Read and validate a plan YAML file. Raises ConfigError naming the file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: plan file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read plan file ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    data = read_config_file(path, "plan file")
     return plan_from_dict(data, source=str(path), base_dir=path.resolve().parent)

@@ -292,7 +292,7 @@ class SessionLog:
         self.records: list[dict[str, Any]] = []
         self.dropped_bytes = 0
         if self.path.exists():
-            self.records = _log_journal(self.path).read().records
+            self.records = self._journal.read().records
             self.dropped_bytes = self._journal.repair()
 
     def append(self, record: Mapping[str, Any]) -> None:

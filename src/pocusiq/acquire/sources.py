@@ -172,7 +172,7 @@ def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[flo
                 return _to_uint8(np.asarray(img), 16 if img.mode.startswith("I;16") else None), None, None
             mode = "RGB" if img.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else "L"
             return np.asarray(img.convert(mode)), None, None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow: truncated/broken files
         raise ImageFileError(f"{path}: cannot read image ({exc})") from exc
 
 

@@ -97,22 +97,21 @@ class SimulatedStage(Stage):
         self.tilt_limits_deg = (float(tilt_limits_deg[0]), float(tilt_limits_deg[1]))
         self.speed_mm_s = float(speed_mm_s)
         self._sleep = sleep
-        self._pose = Pose(
-            self.limits_mm.get("x", (0.0, 0.0))[0],
-            self.limits_mm.get("y", (0.0, 0.0))[0],
-            self.limits_mm.get("z", (0.0, 0.0))[0],
-            min(max(0.0, self.tilt_limits_deg[0]), self.tilt_limits_deg[1]),
-        )
+        self._pose = self._home_pose()
         self.homed = False
         self.moves = 0
 
-    def home(self) -> None:
-        self._pose = Pose(
+    def _home_pose(self) -> Pose:
+        """The home position: each axis at its lower soft limit, tilt 0 (clamped into its limits)."""
+        return Pose(
             self.limits_mm.get("x", (0.0, 0.0))[0],
             self.limits_mm.get("y", (0.0, 0.0))[0],
             self.limits_mm.get("z", (0.0, 0.0))[0],
             min(max(0.0, self.tilt_limits_deg[0]), self.tilt_limits_deg[1]),
         )
+
+    def home(self) -> None:
+        self._pose = self._home_pose()
         self.homed = True
 
     def move_to(self, pose: Pose) -> None:

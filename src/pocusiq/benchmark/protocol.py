@@ -22,8 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pocusiq.config_file import read_config_file
 from pocusiq.errors import ConfigError
 
 __all__ = [
@@ -313,14 +312,5 @@ def load_protocol(path: str | os.PathLike[str] | BenchmarkProtocol | None = None
     is_default = path is None
     file = default_protocol_path() if is_default else Path(path)
     source = "<package default>" if is_default else str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{file}: protocol file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read protocol file ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc})") from exc
+    data = read_config_file(file, "protocol file")
     return protocol_from_dict(data, source)

@@ -147,11 +147,15 @@ def _pair_digest(row: Any) -> str:
 def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: BenchmarkProtocol) -> PreparedPair:
     """Read and prepare one pair (low, high and its target masks) of a paired dataset.
 
+    Under ``preprocessing.dtype: native`` a pair whose images differ in bit depth (the dataset
+    format allows it) is brought to 16 bits (8-bit values x 257), so that the full-reference
+    metrics compare images on one scale; under ``uint8`` both are converted to 8 bits.
+
     Raises:
         DatasetError: naming the pair, if the images differ in shape or a mask is missing.
         ImageFileError: an image file cannot be read.
     """
-    from pocusiq.data.images import read_grey_image
+    from pocusiq.data.images import common_bit_depth, read_grey_image
     from pocusiq.data.manifest import high_path, low_path, mask_path
 
     low = read_grey_image(low_path(dataset_dir, row.id))
@@ -159,6 +163,8 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
     if low.shape != high.shape:
         raise DatasetError(f"{dataset_dir}: pair {row.id!r}: low image {low.shape} and high image {high.shape} differ in size")
     settings = protocol.preprocessing
+    if settings.dtype == "native":
+        low, high = common_bit_depth(low, high)  # an 8-bit/16-bit pair is scored on 16 bits
     masks: dict[str, np.ndarray] = {}
     valid: np.ndarray | None = None
     if "gcnr" in protocol.metrics.names or "cnr" in protocol.metrics.names:

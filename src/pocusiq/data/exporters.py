@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pocusiq.data.images import read_grey_image, write_grey_png
+from pocusiq.data.images import common_bit_depth, read_grey_image, write_grey_png
 from pocusiq.data.manifest import SPLITS, high_path, low_path, read_manifest
 from pocusiq.errors import DatasetError, ImageFileError
 
@@ -40,8 +40,7 @@ def side_by_side(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``(H, W)`` low and high -> ``(H, 2W)`` ``low | high`` (8-bit half promoted if the other is 16-bit)."""
     if low.shape != high.shape:
         raise ValueError(f"low {low.shape} and high {high.shape} differ in size")
-    if low.dtype != high.dtype:
-        low, high = (a.astype(np.uint16) * np.uint16(257) if a.dtype == np.uint8 else a for a in (low, high))
+    low, high = common_bit_depth(low, high)
     return np.concatenate([low, high], axis=1)
 
 

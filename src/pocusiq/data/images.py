@@ -39,6 +39,7 @@ PNG_COLOUR_TYPES: dict[int, tuple[str, int]] = {
 __all__ = [
     "PNG_COLOUR_TYPES",
     "PngHeader",
+    "common_bit_depth",
     "from_unit_float",
     "png_header",
     "read_png_text",
@@ -236,3 +237,21 @@ def from_unit_float(image: np.ndarray, dtype: type | np.dtype = np.uint8) -> np.
     top = float(np.iinfo(dtype).max)
     scaled = np.rint(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * top)
     return scaled.astype(dtype)
+
+
+def common_bit_depth(*images: np.ndarray) -> list[np.ndarray]:
+    """``uint8``/``uint16`` images on one scale: if any is 16-bit, 8-bit ones become 16-bit.
+
+    An 8-bit value ``v`` becomes ``257 v`` (0 -> 0, 255 -> 65535), exactly the same fraction of
+    full scale, so metrics and side-by-side images compare like with like. Images that already
+    share a dtype are returned as they are.
+
+    Raises:
+        TypeError: an image is not ``uint8`` or ``uint16``.
+    """
+    for image in images:
+        if image.dtype not in (np.uint8, np.uint16):
+            raise TypeError(f"common_bit_depth expects uint8 or uint16 images, got {image.dtype}")
+    if len({image.dtype for image in images}) <= 1:
+        return list(images)
+    return [image.astype(np.uint16) * np.uint16(257) if image.dtype == np.uint8 else image for image in images]

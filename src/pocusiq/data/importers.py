@@ -28,6 +28,7 @@ where stems repeat across folders, the folder path is prefixed (``train-1``, ``v
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -259,6 +260,11 @@ def _load(candidate: _Candidate, options: ImportOptions) -> tuple[np.ndarray, np
     return low, high
 
 
+def _same_spacing(recorded: float, wanted: float | None) -> bool:
+    """True if a resumed row's ``spacing_mm`` (NaN = unknown) is the one this import records."""
+    return math.isnan(recorded) if wanted is None else recorded == float(wanted)
+
+
 def _write(out: PathLike, candidates: list[_Candidate], options: ImportOptions, summary: ImportSummary) -> ImportSummary:
     from tqdm.auto import tqdm
 
@@ -272,7 +278,12 @@ def _write(out: PathLike, candidates: list[_Candidate], options: ImportOptions, 
         ):
             split = splits[candidate.specimen]
             row = writer.row(pair_id)
-            done = row is not None and row.split == split and row.params == candidate.params
+            done = (
+                row is not None
+                and row.split == split
+                and row.params == candidate.params
+                and _same_spacing(row.spacing_mm, options.spacing_mm)
+            )
             if not (done and writer.has(pair_id)):
                 low, high = _load(candidate, options)
                 writer.add(

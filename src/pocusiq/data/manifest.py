@@ -229,8 +229,8 @@ class ManifestRow:
                 check_pair_id(name, "mask name")
             except ValueError as exc:
                 found.append(str(exc))
-        if not (math.isnan(self.spacing_mm) or self.spacing_mm > 0):
-            found.append(f"spacing_mm {self.spacing_mm} must be positive (or empty if unknown)")
+        if not (math.isnan(self.spacing_mm) or (math.isfinite(self.spacing_mm) and self.spacing_mm > 0)):
+            found.append(f"spacing_mm {self.spacing_mm} must be positive and finite (or empty if unknown)")
         return found
 
 

@@ -7,6 +7,10 @@ a non-zero fraction gets at least one specimen when there are enough specimens.
 
 :func:`specimen_from_name` is the rule the importers use when a source does not say which
 specimen a file shows.
+
+Written here (a shuffle and a count rule) rather than with scikit-learn's
+``GroupShuffleSplit``: scikit-learn is not a dependency, and that splitter makes two-way splits
+sized by samples, whereas pocusiq needs three splits with exact per-specimen counts.
 """
 
 from __future__ import annotations

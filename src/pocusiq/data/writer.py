@@ -198,8 +198,8 @@ class PairedDatasetWriter:
         if low.shape != high.shape:
             raise ValueError(f"pair {pair_id}: low shape {low.shape} differs from high shape {high.shape}")
         spacing = math.nan if spacing_mm is None else float(spacing_mm)
-        if not (math.isnan(spacing) or spacing > 0):
-            raise ValueError(f"pair {pair_id}: spacing_mm must be positive, got {spacing_mm}")
+        if not (math.isnan(spacing) or (math.isfinite(spacing) and spacing > 0)):
+            raise ValueError(f"pair {pair_id}: spacing_mm must be positive and finite (or None), got {spacing_mm}")
         params = dict(params or {})
         try:
             json.dumps(params)

@@ -55,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
                                         onnx_threads=max(args.threads, 0))
     if args.tile_size is not None:
         base = default_tiling(enhancer.multiple)
-        enhancer.tiling = TilingConfig(multiple=base.multiple, tile_size=args.tile_size,
-                                       overlap=min(base.overlap, max(args.tile_size // 4, 1)),
-                                       batch_size=base.batch_size)
+        try:
+            enhancer.tiling = TilingConfig(multiple=base.multiple, tile_size=args.tile_size,
+                                           overlap=min(base.overlap, max(args.tile_size // 4, 1)),
+                                           batch_size=base.batch_size)
+        except ValueError as exc:
+            print(f"pocusiq enhance: error: --tile-size {args.tile_size}: {exc}", file=sys.stderr)
+            return 2
     print(f"pocusiq enhance: model {enhancer.model_name}, engine {enhancer.engine_name}")
 
     def show(result) -> None:

@@ -28,7 +28,7 @@ from pocusiq.enhance.dicom_io import DICOM_SUFFIXES, is_dicom_file, read_dicom, 
 from pocusiq.enhance.image_io import IMAGE_SUFFIXES, read_image, write_image
 from pocusiq.enhance.region import FrameRegion, RegionSpec, resolve_region
 from pocusiq.enhance.video_io import VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
-from pocusiq.errors import ImageFileError, PocusiqError
+from pocusiq.errors import ImageFileError, PocusiqError, RegionNotFoundError
 
 README_NAME = "README-pocusiq.txt"
 SIDE_BY_SIDE_SUFFIX = "_side_by_side"
@@ -191,8 +191,12 @@ def enhance_file(
             _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
     except PocusiqError as exc:
         message = str(exc)
+        if isinstance(exc, RegionNotFoundError) and isinstance(roi, str) and roi == "auto":
+            message += "; pass --roi full to enhance the whole frame, or --roi x,y,w,h"
         if str(source) not in message:
-            raise type(exc)(f"{source}: {message}") from exc
+            message = f"{source}: {message}"
+        if message != str(exc):
+            raise type(exc)(message) from exc
         raise
     result.output = target
     result.side_by_side = sbs

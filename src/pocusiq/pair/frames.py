@@ -6,7 +6,8 @@
 2. the nominal pixel -> world map of each frame from its spacing and placement
    (:func:`pocusiq.pair.geometry.nominal_world_from_pixel`);
 3. both regions smoothed (``registration.smoothing_mm``, masked so black margins do not bleed
-   in) and resampled to one spacing (the coarser of the two unless set);
+   in) and resampled to one spacing (``registration.spacing_mm``, default 0.2 mm, never finer
+   than the coarser device);
 4. registration of POCUS (moving) to high-end (fixed), rigid then affine
    (:func:`pocusiq.pair.register.register_images`);
 5. the common field of view: the largest axis-aligned rectangle (in the high-end frame) inside
@@ -215,7 +216,6 @@ def _registration_image(
         crop = masked_gaussian(crop, crop_mask, (smoothing_mm / sy, smoothing_mm / sx))
     image = resample_to_spacing(crop, (sx, sy), reg_spacing)
     mask = resample_to_spacing(crop_mask.astype(np.float64), (sx, sy), reg_spacing, order=0) > 0.5
-    # erode by the smoothing radius: the margin's edge is unreliable
     world = compose(world_from_pixel, scale_translate((reg_spacing / sx, reg_spacing / sy), (region.x, region.y)))
     return PlacedImage(image=image, world_from_pixel=world, mask=mask)
 

@@ -61,6 +61,10 @@ class PlacedImage:
 class RegistrationConfig:
     """Settings of :func:`register_images` (and of the smoothing applied before it).
 
+    The defaults were chosen on simulated gantry sessions (``bench/pairing.py``): smoothing
+    0.15 mm and 16 histogram bins gave the lowest 95th-percentile TRE of the settings tried
+    (smoothing 0.15/0.3/0.5/1.0 mm, 16/32/64 bins, MI or correlation, 0.125/0.2 mm spacing).
+
     Attributes:
         smoothing_mm: Gaussian sigma (mm) applied to both images before registration.
         spacing_mm: registration pixel spacing (mm), at least the coarser input spacing;
@@ -85,10 +89,10 @@ class RegistrationConfig:
             against the nominal alignment (shift of the fixed image centre, rotation, |scale - 1|).
     """
 
-    smoothing_mm: float = 0.3
+    smoothing_mm: float = 0.15
     spacing_mm: float | None = 0.2
     metric: str = "mattes"
-    histogram_bins: int = 32
+    histogram_bins: int = 16
     sampling_fraction: float = 1.0
     seed: int = 0
     shrink_factors: tuple[int, ...] = (4, 2, 1)
@@ -97,7 +101,7 @@ class RegistrationConfig:
     affine_iterations: int = 100
     learning_rate_mm: float = 1.0
     affine: bool = True
-    affine_min_ncc_gain: float = 0.005
+    affine_min_ncc_gain: float = 0.01
     threads: int = 1
     max_shift_mm: float = 12.0
     max_rotation_deg: float = 15.0
@@ -271,6 +275,17 @@ def register_images(
             result is implausible (see ``max_*`` limits).
     """
     cfg = config or RegistrationConfig()
+    # the metric's threads follow ITK's global default, not only the method's own setting;
+    # set it for this call (reproducible sums) and put the caller's value back afterwards.
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(cfg.threads))
+    try:
+        return _register(fixed, moving, cfg)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+
+
+def _register(fixed: PlacedImage, moving: PlacedImage, cfg: RegistrationConfig) -> RegistrationResult:
     f_img = to_sitk(fixed.image, fixed.world_from_pixel)
     m_img = to_sitk(moving.image, moving.world_from_pixel)
     h, w = np.shape(fixed.image)
