@@ -59,7 +59,10 @@ def test_scale_error_needs_affine(sim_pair):
     affine = pair_frames(low.frame, high.frame, wrong, HIGH_NOMINAL, PairingConfig(output_size=96))
     assert rigid.registration.kind == "rigid"
     assert affine.registration.kind == "affine"
-    assert np.percentile(_tre(affine, low, high), 95) < 0.6 < np.percentile(_tre(rigid, low, high), 95)
+    rigid_p95 = np.percentile(_tre(rigid, low, high), 95)
+    assert rigid_p95 > 0.8  # a rigid map cannot absorb a 5 % scale error (1 mm over 20 mm)
+    assert np.percentile(_tre(affine, low, high), 95) < 0.7 * rigid_p95
+    assert affine.registration.ncc["affine"] > affine.registration.ncc["rigid"] + 0.005
 
 
 def test_deterministic(sim_pair):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from pocusiq.errors import RegistrationError
 
@@ -101,7 +102,8 @@ class RegistrationConfig:
     affine_iterations: int = 100
     learning_rate_mm: float = 1.0
     affine: bool = True
-    affine_min_ncc_gain: float = 0.01
+    affine_min_ncc_gain: float = 0.005
+    affine_check_smoothing_mm: float = 0.5
     threads: int = 1
     max_shift_mm: float = 12.0
     max_rotation_deg: float = 15.0
@@ -235,8 +237,9 @@ def _check_plausible(moving_from_fixed: np.ndarray, centre: np.ndarray, config: 
 
 
 def _registered_ncc(f_img: sitk.Image, m_img: sitk.Image, f_mask: np.ndarray | None,
-                    m_mask: np.ndarray | None, params: np.ndarray) -> float:
-    """NCC of the fixed image and the moving image resampled through ``params`` (2, 3)."""
+                    m_mask: np.ndarray | None, params: np.ndarray, sigma_mm: float) -> float:
+    """NCC of the fixed image and the moving image resampled through ``params`` (2, 3), both
+    smoothed by a further Gaussian of ``sigma_mm`` (structure, not speckle, decides)."""
     tx = sitk.AffineTransform(2)
     tx.SetMatrix(tuple(float(v) for v in params[:, :2].ravel()))
     tx.SetTranslation(tuple(float(v) for v in params[:, 2]))
@@ -247,8 +250,15 @@ def _registered_ncc(f_img: sitk.Image, m_img: sitk.Image, f_mask: np.ndarray | N
     valid = sitk.GetArrayFromImage(sitk.Resample(valid_img, f_img, tx, sitk.sitkNearestNeighbor, 0.0)) > 0.5
     if f_mask is not None:
         valid &= f_mask
-    fixed = sitk.GetArrayFromImage(f_img)
-    a, b = fixed[valid].astype(np.float64), moved[valid].astype(np.float64)
+    fixed = sitk.GetArrayFromImage(f_img).astype(np.float64)
+    moved = moved.astype(np.float64)
+    if sigma_mm > 0:
+        sigma_px = sigma_mm / float(f_img.GetSpacing()[0])
+        weights = ndi.gaussian_filter(valid.astype(np.float64), sigma_px)
+        safe = np.maximum(weights, 1e-6)
+        fixed = ndi.gaussian_filter(fixed * valid, sigma_px) / safe
+        moved = ndi.gaussian_filter(moved * valid, sigma_px) / safe
+    a, b = fixed[valid], moved[valid]
     if a.size < 16:
         return float("nan")
     a -= a.mean()
@@ -338,8 +348,9 @@ def _register(fixed: PlacedImage, moving: PlacedImage, cfg: RegistrationConfig) 
             ) from exc
         iterations.append(int(method.GetOptimizerIteration()))
         affine_params = transform_parameters(affine)
-        ncc["rigid"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, rigid_params)
-        ncc["affine"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, affine_params)
+        sigma = cfg.affine_check_smoothing_mm
+        ncc["rigid"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, rigid_params, sigma)
+        ncc["affine"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, affine_params, sigma)
         if ncc["affine"] >= ncc["rigid"] + cfg.affine_min_ncc_gain:
             kind = "affine"
             result = affine_params

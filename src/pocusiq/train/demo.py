@@ -43,7 +43,8 @@ class DemoConfig:
     Attributes:
         out: output folder (the run folder; the dataset goes to ``out/data``).
         n_pairs: simulated pairs (split 80/10/10 by specimen).
-        size: image side in pixels (>= 64; NIQE needs >= 192).
+        size: image side in pixels (>= 64; below the cpu preset's 128 crop, the crop and U-Net
+            depth shrink to the largest power of two that fits; NIQE needs >= 192).
         seed: dataset and training seed.
         steps: training steps (``max_steps``); ``None``: the cpu preset's.
         minutes: wall-clock budget of the whole demo.
@@ -64,7 +65,7 @@ class DemoConfig:
         if self.n_pairs < 20:
             raise ValueError(f"n_pairs must be >= 20 (train/val/test splits), got {self.n_pairs}")
         if self.size < 64:
-            raise ValueError(f"size must be >= 64 pixels (the cpu preset's crop), got {self.size}")
+            raise ValueError(f"size must be >= 64 pixels, got {self.size}")
         if self.minutes <= 0:
             raise ValueError(f"minutes must be > 0, got {self.minutes}")
         if self.steps is not None and self.steps < 1:
@@ -235,6 +236,10 @@ def run_demo(demo: DemoConfig) -> DemoResult:
     config.seed = demo.seed
     config.data.root = str(data_dir)
     config.device = "cpu"
+    if config.data.crop and demo.size < config.data.crop:  # small demo images: shrink crop and depth
+        crop = 1 << (demo.size.bit_length() - 1)
+        config.data.crop = crop
+        config.model.depth = min(config.model.depth, crop.bit_length() - 1)
     if demo.steps is not None:
         config.max_steps = demo.steps
         config.checkpoint_every = min(config.checkpoint_every, demo.steps)
