@@ -7,7 +7,6 @@ known exactly and registration accuracy can be measured as a TRE in mm.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

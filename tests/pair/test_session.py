@@ -32,6 +32,12 @@ def test_pair_session_writes_dataset_and_report(tiny_session, tmp_path):
         assert np.asarray(reg).shape == (2, 3)
         assert row.params["quality"]["ncc"] >= 0.3
         assert row.spacing_mm == pytest.approx(row.params["low_frame_from_out"][0][0] * 0.125, rel=0.05)
+    # the imaging regions were detected (the log has none) and match the simulator's truth
+    truth = {(f.device, f.pose_index): f.truth.region for f in read_session(tiny_session).frames}
+    for row in rows:
+        pose = row.params["pose_index"]
+        assert tuple(row.params["low_region"][:4]) == truth[("pocus", pose)]
+        assert tuple(row.params["high_region"][:4]) == truth[("high_end", pose)]
     report = read_pair_report(out / "pair_report.csv")
     assert [r["status"] for r in report] == ["accepted", "accepted"]
     # simulated truth: the pairing is accurate (ground truth TRE in the report)

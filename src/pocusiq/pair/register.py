@@ -10,7 +10,8 @@ registration only corrects it. Steps (SimpleITK ``ImageRegistrationMethod``):
    smoothing sigmas), regular-step gradient descent with scales from physical shift;
 2. affine: an ``AffineTransform`` initialised from the rigid result, refined the same way
    (off with ``RegistrationConfig.affine = False``). It is kept only if it raises the NCC of
-   the registered (smoothed) images by ``affine_min_ncc_gain``: with independent speckle in
+   the registered images (smoothed by a further ``affine_check_smoothing_mm``, so structure
+   rather than speckle decides) by ``affine_min_ncc_gain``: with independent speckle in
    the two images, a free affine also fits speckle noise and PSF-dependent blob sizes (on
    simulated pairs whose true relation is rigid it made the TRE worse), so the extra degrees
    of freedom must earn their keep, as a real scale error (e.g. a mis-set speed of sound) does.
@@ -102,8 +103,9 @@ class RegistrationConfig:
     affine_iterations: int = 100
     learning_rate_mm: float = 1.0
     affine: bool = True
-    affine_min_ncc_gain: float = 0.005
+    affine_min_ncc_gain: float = 0.01
     affine_check_smoothing_mm: float = 0.5
+    affine_max_deviation: float = 0.08
     threads: int = 1
     max_shift_mm: float = 12.0
     max_rotation_deg: float = 15.0
@@ -274,7 +276,7 @@ def register_images(
 
     Args:
         fixed, moving: :class:`PlacedImage` (already smoothed and at the registration spacing;
-            :func:`pocusiq.pair.pairing.pair_frames` prepares them).
+            :func:`pocusiq.pair.frames.pair_frames` prepares them).
         config: :class:`RegistrationConfig`.
 
     Returns:
@@ -351,7 +353,9 @@ def _register(fixed: PlacedImage, moving: PlacedImage, cfg: RegistrationConfig) 
         sigma = cfg.affine_check_smoothing_mm
         ncc["rigid"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, rigid_params, sigma)
         ncc["affine"] = _registered_ncc(f_img, m_img, fixed.mask, moving.mask, affine_params, sigma)
-        if ncc["affine"] >= ncc["rigid"] + cfg.affine_min_ncc_gain:
+        update = affine_params[:, :2] @ np.linalg.inv(rigid_params[:, :2])
+        deviation = float(np.max(np.abs(np.linalg.svd(update, compute_uv=False) - 1.0)))
+        if ncc["affine"] >= ncc["rigid"] + cfg.affine_min_ncc_gain and deviation <= cfg.affine_max_deviation:
             kind = "affine"
             result = affine_params
             metric = float(method.GetMetricValue())

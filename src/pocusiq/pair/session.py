@@ -59,6 +59,7 @@ __all__ = [
     "frame_spacing",
     "pair_session",
     "read_pair_report",
+    "write_pair_report",
 ]
 
 REPORT_NAME = "pair_report.csv"
