@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pocusiq import Enhancer
+    from pocusiq.atomic import atomic_write_text
     from pocusiq.data.simulated import SimulatedDatasetConfig, write_simulated_dataset
     from pocusiq.enhance.distill import DistillConfig, config_dict, distill, save_student, teacher_targets
     from pocusiq.enhance.intensity import from_unit
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     path = save_student(args.out / "realtime" / "best.safetensors", result.student,
                         info={k: summary[k] for k in ("teacher_model", "distill_config", "metrics", "test_pairs")})
-    (args.out / "distill_results.json").write_text(json.dumps(summary, indent=2, default=str))
+    atomic_write_text(args.out / "distill_results.json", json.dumps(summary, indent=2, default=str))
     print(f"\n{'model':<10} {'params':>10} {'SSIM':>14} {'PSNR (dB)':>16}   on {len(low_te)} simulated test pairs")
     for name, row in table.items():
         n_params = params.get(name)

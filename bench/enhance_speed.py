@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"realtime {verdict} the 30 frames/s target at 256x256 on {args.cores} cores "
               f"({best['256x256']['fps']:.1f} fps with {best['engine']})")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(rows, handle, indent=2)
+        from pocusiq.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=2))
     return 0
 
 

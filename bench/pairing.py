@@ -52,6 +52,8 @@ def main() -> int:
     from pocusiq.acquire.acquisition import run_acquisition
     from pocusiq.acquire.plan import load_plan
     from pocusiq.acquire.session import read_session
+    from pocusiq.atomic import atomic_write_text
+    from pocusiq.config_file import read_config_file
     from pocusiq.data.manifest import read_manifest
     from pocusiq.pair.frames import PairingConfig
     from pocusiq.pair.register import RegistrationConfig
@@ -60,14 +62,14 @@ def main() -> int:
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pocusiq-pairing-"))
     try:
-        data = yaml.safe_load(Path(args.plan).read_text(encoding="utf-8"))
+        data = read_config_file(args.plan, "plan file")
         if args.tilts:
             data["poses"]["tilt_deg"] = list(args.tilts)
             lo, hi = data["stage"].get("tilt_limits_deg", [0, 0])
             data["stage"]["tilt_limits_deg"] = [min(lo, *args.tilts), max(hi, *args.tilts)]
         work.mkdir(parents=True, exist_ok=True)
         plan_file = work / "plan.yaml"
-        plan_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        atomic_write_text(plan_file, yaml.safe_dump(data, sort_keys=False))
         plan = load_plan(plan_file)
         session_dir, dataset_dir = work / "session", work / "dataset"
         shutil.rmtree(dataset_dir, ignore_errors=True)

@@ -28,6 +28,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, stats
 
+from pocusiq.data.images import read_grey_image
+
 DEFAULT_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "carotid" / "images"
 
 
@@ -38,8 +40,9 @@ def load_real(folder: Path, size: int) -> tuple[list[np.ndarray], list[np.ndarra
         raise SystemExit(f"no images in {folder}")
     resized, native = [], []
     for path in files:
-        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-        grey = np.round(0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.uint8)
+        grey = read_grey_image(path, convert=True)  # BT.601 luma for colour files
+        if grey.dtype != np.uint8:
+            grey = np.rint(grey / 257.0).astype(np.uint8)
         native.append(grey)
         resized.append(np.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR)))
     return resized, native

@@ -18,8 +18,6 @@ Needs the ``bench`` extra (``pymust``) for part 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import multiprocessing as mp
 import os
 import time

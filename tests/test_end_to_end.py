@@ -1,4 +1,4 @@
-"""End to end, tiny: ``acquire`` (simulated gantry) -> ``pair`` -> ``dataset validate`` -> ``train``.
+"""End to end, tiny: ``acquire`` (simulated gantry) -> ``pair`` -> ``dataset validate`` -> ``train`` -> ``enhance``.
 
 Uses ``examples/sim_gantry.yaml`` with fewer poses and smaller frames so that the whole chain
 runs in well under a minute on 2 CPU cores, through the real command line entry point.
@@ -8,18 +8,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from pocusiq.cli import main as cli_main
-from pocusiq.data.manifest import read_manifest
+from pocusiq.data.images import read_grey_image
+from pocusiq.data.manifest import low_path, read_manifest
 from pocusiq.pair.session import read_pair_report
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one torch thread is faster than two on a shared 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.mark.slow
-def test_acquire_pair_validate_train(tmp_path, capsys):
+def test_acquire_pair_validate_train(tmp_path, capsys, one_torch_thread):
     plan = yaml.safe_load((REPO / "examples" / "sim_gantry.yaml").read_text(encoding="utf-8"))
     plan["poses"] = {"x_mm": [30, 40], "y_mm": [5], "z_mm": [0], "tilt_deg": [0]}
     plan["devices"][0].update(frame_size=[240, 230], fov_mm=20, depth_mm=22)
@@ -47,3 +60,12 @@ def test_acquire_pair_validate_train(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "steps: 2/2" in out
     assert (runs / "tiny" / "last.safetensors").is_file()
+
+    # the trained generator enhances a pair's POCUS image: same size and dtype, not a copy
+    low = low_path(dataset, rows[0].id)
+    enhanced_dir = tmp_path / "enhanced"
+    assert cli_main(["enhance", str(low), "--model", str(runs / "tiny"), "--out", str(enhanced_dir),
+                     "--roi", "full", "--engine", "torch"]) == 0
+    before, after = read_grey_image(low), read_grey_image(enhanced_dir / low.name)
+    assert after.shape == before.shape == (64, 64) and after.dtype == before.dtype
+    assert not np.array_equal(after, before)

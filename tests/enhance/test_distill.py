@@ -90,7 +90,11 @@ def test_distill_argument_errors():
 
 def test_saved_student_loads_as_an_enhancer(tmp_path):
     student = UNetGenerator(realtime_model_config()).eval()
-    path = save_student(tmp_path / "realtime" / "best.safetensors", student, info={"teacher": "t"})
+    caller_config = realtime_train_config()
+    caller_model = caller_config.model
+    path = save_student(tmp_path / "realtime" / "best.safetensors", student, train_config=caller_config,
+                        info={"teacher": "t"})
+    assert caller_config.model is caller_model  # the caller's config is not modified
     enhancer = Enhancer.from_checkpoint(tmp_path / "realtime")  # the run folder works too
     assert enhancer.multiple == 32
     image = speckle_frame(50, 70)

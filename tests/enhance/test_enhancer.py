@@ -90,6 +90,8 @@ def test_enhance_batch_matches_single_calls(negate_enhancer):
     out = negate_enhancer.enhance_batch(stack)
     assert isinstance(out, np.ndarray) and out.shape == stack.shape
     np.testing.assert_array_equal(out, 255 - stack)
+    empty = negate_enhancer.enhance_batch(np.zeros((0, 5, 6), np.uint16))
+    assert empty.shape == (0, 5, 6) and empty.dtype == np.uint16
     mixed = [stack[0], rng.random((7, 9)).astype(np.float32), np.zeros((4, 4, 3), np.uint8)]
     outs = negate_enhancer.enhance_batch(mixed)
     assert [o.shape for o in outs] == [m.shape for m in mixed]

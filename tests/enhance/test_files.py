@@ -155,3 +155,22 @@ def test_cli_no_inputs_found(tiny_checkpoint, tmp_path, capsys):
     assert main(["enhance", str(tmp_path / "empty"), "--model", str(tiny_checkpoint), "--out",
                  str(tmp_path / "o")]) == 2
     assert "no image, DICOM or video files found" in capsys.readouterr().err
+
+
+def test_read_image_greyscale_goes_through_the_dataset_reader(tmp_path):
+    from pocusiq.data.images import read_grey_image
+    from pocusiq.enhance.image_io import read_image
+
+    bits = speckle_frame(12, 16) > 100
+    Image.fromarray(bits).convert("1").save(tmp_path / "bw.png")
+    still = read_image(tmp_path / "bw.png")
+    assert still.format == "PNG" and still.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(still.pixels, bits.astype(np.uint8) * 255)
+    grey16 = speckle_frame(12, 16).astype(np.uint16) * 257
+    Image.fromarray(grey16).save(tmp_path / "g16.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "g16.tif").pixels, read_grey_image(tmp_path / "g16.tif"))
+    # a PNG whose header is intact but whose pixel data is cut off
+    Image.fromarray(speckle_frame(64, 64)).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:200])
+    with pytest.raises(ImageFileError, match=r"cut\.png: cannot decode image, truncated or corrupt"):
+        read_image(tmp_path / "cut.png")

@@ -44,6 +44,8 @@ def test_sector_mask_only_changes_inside_the_mask(negate_enhancer):
     out = negate_enhancer.enhance_region(frame, region)
     full = region.full_mask(frame.shape)
     assert np.all(out[full] == 155) and np.all(out[~full] == 100)
+    with pytest.raises(ValueError, match=r"region mask has shape \(40, 50\), expected the box's \(40, 49\)"):
+        resolve_region(frame, FrameRegion((15, 10, 49, 40), mask, "sector"))
 
 
 def test_imaging_region_object_with_full_frame_mask(negate_enhancer):

@@ -7,7 +7,7 @@ import pytest
 
 from pocusiq.errors import RegistrationError
 from pocusiq.pair.frames import PairingConfig, inner_rectangle, pair_frames
-from pocusiq.pair.geometry import FramePlacement
+from pocusiq.pair.geometry import FramePlacement, compose, invert
 from pocusiq.pair.register import RegistrationConfig
 from pocusiq.pair.tre import target_registration_error
 
@@ -30,8 +30,12 @@ def test_rigid_offset_recovered(sim_pair):
     low, high = sim_pair(seed=0)
     result = pair_frames(low.frame, high.frame, LOW_NOMINAL, HIGH_NOMINAL, PairingConfig(output_size=128))
     tre = _tre(result, low, high)
-    nominal = target_registration_error(  # what the nominal placement alone would give
-        result.low_frame_from_out @ np.eye(3),
+    # what the nominal placement alone would give: low frame pixel via the nominal maps only
+    nominal_low_from_out = compose(
+        invert(result.low_world_from_pixel), result.high_world_from_pixel, result.high_frame_from_out
+    )
+    nominal = target_registration_error(
+        nominal_low_from_out,
         result.high_frame_from_out,
         low.world_from_pixel,
         high.world_from_pixel,
@@ -42,7 +46,8 @@ def test_rigid_offset_recovered(sim_pair):
     assert result.accepted and result.reason == ""
     assert result.low.shape == result.high.shape == (128, 128)
     assert result.low.dtype == np.uint8
-    assert nominal.max() < 0.2  # sanity: the registered maps are what the TRE measured
+    # registration found the 0.8 mm / 0.5 mm / 2 degree offset the nominal placement misses
+    assert np.percentile(nominal, 95) > 0.5 > np.percentile(tre, 95)
     # output spacing: the largest square of the common field of view over 128 pixels
     x, y, w, h = result.overlap_box
     assert result.spacing_mm == pytest.approx(min(w, h) * 0.1 / 128)

@@ -83,6 +83,8 @@ def test_json_round_trip(tmp_path):
         ("- 1\n- 2\n", r"p\.yaml: expected a non-empty mapping of profile name -> fields"),
         ("mine: {base: pocus\n", r"p\.yaml: not valid YAML"),
         ("mine:\n  base: pocus\n  jpeg_quality: 100\n", r"jpeg_quality must be null or an integer in 1\.\.95, got 100"),
+        ("mine:\n  base: pocus\n  tgc_compensation: true\n", r"tgc_compensation must be in \[0, 1\], got True"),
+        ("mine:\n  base: pocus\n  fractional_bandwidth: wide\n", r"fractional_bandwidth must be a positive number, got 'wide'"),
     ],
 )
 def test_bad_profile_files_raise_config_error(tmp_path, text, message):
@@ -93,12 +95,14 @@ def test_bad_profile_files_raise_config_error(tmp_path, text, message):
 
 
 def test_missing_file_raises_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"absent\.yaml: cannot read profile file"):
+    with pytest.raises(ConfigError, match=r"absent\.yaml: profile file not found"):
         load_profiles(tmp_path / "absent.yaml")
 
 
 def test_profiles_are_hashable_and_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         HIGH_END.center_frequency_mhz = 3.0  # type: ignore[misc]
-    assert hash(HIGH_END) != hash(POCUS)
-    assert isinstance(TransducerProfile(name="t", center_frequency_mhz=5, fractional_bandwidth=0.5), TransducerProfile)
+    # equal profiles hash equal (bmode caches beam transfer functions keyed by the profile)
+    twin = TransducerProfile(**{**HIGH_END.to_dict(), "compounding_angles_deg": HIGH_END.compounding_angles_deg})
+    assert twin == HIGH_END and hash(twin) == hash(HIGH_END)
+    assert dataclasses.replace(HIGH_END, gain_db=-45.0) != HIGH_END

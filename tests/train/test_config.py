@@ -85,3 +85,10 @@ def test_example_files_match_presets(name):
     expected.name = config.name
     assert config == expected
     assert yaml.safe_load(path.read_text())["preset"] == name
+
+
+def test_realtime_preset_comes_from_the_enhance_area():
+    realtime = pytest.importorskip("pocusiq.enhance.realtime")
+    config = preset_config("realtime")
+    config.validate()
+    assert config.model == realtime.realtime_model_config()

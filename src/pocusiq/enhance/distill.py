@@ -18,6 +18,7 @@ images from :func:`pocusiq.simulate.pairs.simulate_pair` or a paired dataset's `
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -46,7 +47,7 @@ class DistillConfig:
         lambda_ssim: weight of (1 - SSIM) to the teacher output.
         lambda_gt: weight of L1 to the high-end image (0: teacher only).
         flip: random left-right flips.
-        seed: seeds the student's initialisation draws (if done here) and the crop sampling.
+        seed: seeds the crop/flip sampling (the student's initial weights are the caller's).
         device: torch device ("cpu", "cuda").
         teacher_batch: images per teacher call when computing targets.
     """
@@ -253,7 +254,7 @@ def save_student(
 
     config = train_config or realtime_train_config()
     if hasattr(student, "config"):
-        config.model = student.config
+        config = dataclasses.replace(config, model=student.config)  # leave the caller's config as it is
     return save_checkpoint(path, generator=student, config=config, state={"distillation": info or {}})
 
 

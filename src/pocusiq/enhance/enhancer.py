@@ -230,6 +230,8 @@ class Enhancer:
         if isinstance(images, np.ndarray):
             if images.ndim != 3:
                 raise ValueError(f"enhance_batch expects an (N, H, W) array or a list, got shape {images.shape}")
+            if images.shape[0] == 0:
+                return images.copy()
             self._check(images[0])
             unit = to_unit(images, max_value)
             out = self._enhance_unit(unit)

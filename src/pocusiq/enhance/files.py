@@ -325,7 +325,8 @@ def write_readme(out_dir: Path, report: BatchReport, enhancer: Any) -> Path:
     from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
 
     path = out_dir / README_NAME
-    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    # an edited/foreign README with stray bytes must not lose this run's lines
+    previous = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
     lines = []
     if not previous:
         lines += [

@@ -2,10 +2,15 @@
 
 Reading gives a NumPy array the :class:`~pocusiq.enhance.enhancer.Enhancer` accepts:
 
-* ``L`` -> uint8 ``(H, W)``; ``I;16*`` / ``I`` (values <= 65535) -> uint16 ``(H, W)``;
+* ``1`` / ``L`` -> uint8 ``(H, W)`` (``1`` as 0/255); ``I;16*`` / ``I`` (values <= 65535) ->
+  uint16 ``(H, W)``: these greyscale files are read by :func:`pocusiq.data.images.read_grey_image`,
+  the project's one greyscale reader;
 * ``F`` (float TIFF) -> float32 ``(H, W)``, which must lie in [0, 1];
 * ``RGB`` / ``RGBA`` -> uint8 ``(H, W, 3|4)``; ``LA`` -> uint8 ``(H, W, 2)`` (grey + alpha);
-* ``P`` (palette) and ``CMYK`` are converted to RGB(A) (written back as RGB(A)); ``1`` is rejected.
+* ``P`` (palette) and ``CMYK`` are converted to RGB(A) (written back as RGB(A)).
+
+This module exists beside :mod:`pocusiq.data.images` because enhancement must keep what a
+dataset reader drops: colour channels, alpha, float TIFFs, the file's format and metadata.
 
 Writing uses the input's format and mode, and stores :data:`NOT_FOR_DIAGNOSIS`-style notes:
 a PNG ``tEXt`` chunk (``Comment``, ``Software``), the JPEG comment (COM segment, quality 95,
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import atomic_path
+from pocusiq.data.images import read_grey_image
 from pocusiq.errors import ImageFileError
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -43,43 +49,50 @@ class StillImage:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+#: Pillow modes decoded by :func:`pocusiq.data.images.read_grey_image` (one greyscale reader for
+#: the whole project); the other modes (colour, grey + alpha, float) are decoded here.
+_GREY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L")
+
+
 def read_image(path: str | os.PathLike[str]) -> StillImage:
     """Decode a PNG/JPEG/TIFF file (first page of a multi-page TIFF).
 
+    Greyscale files go through :func:`pocusiq.data.images.read_grey_image` (``1``/``L`` ->
+    uint8, 16-bit -> uint16); colour, grey + alpha and float files are decoded here because
+    enhancement keeps their channels.
+
     Raises:
-        ImageFileError: unreadable, truncated, an unsupported mode, or float data outside [0, 1].
+        ImageFileError: naming ``path``: unreadable, truncated, an unsupported mode or format,
+            or float data outside [0, 1].
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
+        with Image.open(path) as img:  # reads the header only; pixels are decoded below
             fmt = img.format or IMAGE_SUFFIXES.get(path.suffix.lower(), "PNG")
+            if fmt not in ("PNG", "JPEG", "TIFF", "MPO"):
+                raise ImageFileError(f"{path}: unsupported image format {fmt} (expected PNG, JPEG or TIFF)")
             info: dict[str, Any] = {}
             if "dpi" in img.info:
                 info["dpi"] = tuple(float(v) for v in img.info["dpi"])
             if fmt == "TIFF":
                 info["compression"] = img.info.get("compression", "raw")
-            pixels = _to_array(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageFileError):
-            raise
+            pixels = None if img.mode in _GREY_MODES else _multichannel_array(img, path)
+    except FileNotFoundError as exc:
+        raise ImageFileError(f"{path}: file not found") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageFileError(f"{path}: cannot read image: {exc}") from exc
-    if fmt not in ("PNG", "JPEG", "TIFF", "MPO"):
-        raise ImageFileError(f"{path}: unsupported image format {fmt} (expected PNG, JPEG or TIFF)")
+    if pixels is None:
+        pixels = read_grey_image(path)
     return StillImage(pixels=pixels, format="JPEG" if fmt == "MPO" else fmt, info=info)
 
 
-def _to_array(img: Any, path: Path) -> np.ndarray:
+def _multichannel_array(img: Any, path: Path) -> np.ndarray:
+    """Decode a non-greyscale Pillow image: RGB(A)/LA -> uint8 (H, W, C); F -> float32 (H, W)."""
     mode = img.mode
-    if mode in ("L", "RGB", "RGBA", "LA"):
+    if mode in ("RGB", "RGBA", "LA"):
         return np.asarray(img, dtype=np.uint8).copy()
-    if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(img)
-        if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise ImageFileError(f"{path}: 32-bit integer image with values outside 0..65535 is not supported")
-        return arr.astype(np.uint16)
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32).copy()
         if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
@@ -87,7 +100,7 @@ def _to_array(img: Any, path: Path) -> np.ndarray:
         return arr
     if mode in ("P", "PA"):
         return np.asarray(img.convert("RGBA" if "transparency" in img.info or mode == "PA" else "RGB")).copy()
-    if mode == "CMYK" or mode == "YCbCr":
+    if mode in ("CMYK", "YCbCr"):
         return np.asarray(img.convert("RGB")).copy()
     raise ImageFileError(f"{path}: unsupported image mode {mode!r} (expected greyscale, 16-bit grey or RGB)")
 

@@ -8,7 +8,13 @@ float32 rounding (<= 1e-6).
 
 Colour (RGB) images are enhanced on their BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B``:
 the enhanced luma ``Y'`` is put back by adding ``Y' - Y`` to every channel, which keeps the
-BT.601 chroma (Cb, Cr) unchanged and maps grey (R = G = B) pixels to grey.
+BT.601 chroma (Cb, Cr) unchanged and maps grey (R = G = B) pixels to grey. :func:`luma` is
+also the colour -> grey conversion of the pairing code (:func:`pocusiq.pair.frames.frame_to_grey`).
+
+:func:`to_unit` / :func:`from_unit` generalise :func:`pocusiq.data.images.to_unit_float` /
+:func:`~pocusiq.data.images.from_unit_float` (same rounding) to a full-scale value other than
+the dtype's maximum (12-bit DICOM stored in uint16) and to float images, which enhancement
+must keep and a dataset never holds.
 """
 
 from __future__ import annotations

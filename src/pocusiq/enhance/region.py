@@ -128,6 +128,8 @@ def resolve_region(frame: np.ndarray, spec: RegionSpec) -> FrameRegion:
         raise RegionNotFoundError(
             f"region (x={x}, y={y}, w={w}, h={h}) does not fit inside the {width}x{height} frame"
         )
+    if region.mask is not None and np.shape(region.mask) != (h, w):
+        raise ValueError(f"region mask has shape {np.shape(region.mask)}, expected the box's {(h, w)}")
     if region.mask is not None and not region.mask.any():
         raise RegionNotFoundError(f"region (x={x}, y={y}, w={w}, h={h}) has an empty mask")
     return region

@@ -6,8 +6,9 @@ container (by suffix), frame size, frame count and frame rate (the stream's aver
 e.g. 30000/1001), with frame ``i`` at ``pts = i`` in a time base of ``1 / rate``.
 
 Codecs written: H.264 (libx264, CRF 17, yuv420p; yuv444p when a side is odd) for .mp4/.mov/
-.m4v/.mkv, MPEG-4 part 2 (high quality, qscale 2) for .avi, falling back to MPEG-4 part 2 if
-libx264 is absent. Encoding is lossy, so outside the ROI pixels match the input only up to
+.m4v/.mkv, MPEG-4 part 2 (high quality, qscale 2, yuv420p) for .avi and wherever libx264 is
+absent, except that frames with an odd side (which yuv420p cannot hold) go to Motion JPEG
+(yuvj444p, q 2) instead. Encoding is lossy, so outside the ROI pixels match the input only up to
 codec error; the not-for-diagnosis note goes into the container's ``comment`` metadata.
 """
 

@@ -19,6 +19,10 @@
    on that grid and the POCUS frame through the registration (one interpolation each, linear,
    after a masked anti-aliasing blur when the grid is coarser than the frame);
 7. the quality score (:func:`pocusiq.pair.quality.pair_quality`) and the verdict.
+
+:func:`inner_rectangle` (step 5) is a few lines of NumPy because neither SciPy nor
+scikit-image offers a largest-inscribed-rectangle search; an exact one is not needed for the
+convex, nearly rectangular overlaps met here.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from pocusiq.enhance.intensity import luma
 from pocusiq.errors import RegionNotFoundError, RegistrationError
 from pocusiq.pair.geometry import (
     FramePlacement,
@@ -140,7 +145,7 @@ def frame_to_grey(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return frame.astype(np.float64)
     if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        return frame[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        return luma(frame)
     raise ValueError(f"frame must be (H, W) or (H, W, 3|4), got shape {frame.shape}")
 
 

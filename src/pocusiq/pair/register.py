@@ -218,14 +218,14 @@ def _method(config: RegistrationConfig, iterations: int, levels: slice) -> sitk.
 
 
 def _check_plausible(moving_from_fixed: np.ndarray, centre: np.ndarray, config: RegistrationConfig) -> None:
+    if not np.all(np.isfinite(moving_from_fixed)):  # before the SVD, which fails on NaN/inf
+        raise RegistrationError("registration diverged from the nominal alignment: non-finite transform")
     linear = moving_from_fixed[:, :2]
     shift = float(np.linalg.norm(linear @ centre + moving_from_fixed[:, 2] - centre))
     u, s, vt = np.linalg.svd(linear)
     rot = u @ vt
     angle = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
     problems = []
-    if not np.all(np.isfinite(moving_from_fixed)):
-        problems.append("non-finite transform")
     if shift > config.max_shift_mm:
         problems.append(f"shift {shift:.1f} mm > {config.max_shift_mm:g} mm")
     if abs(angle) > config.max_rotation_deg:

@@ -30,7 +30,6 @@ import csv
 import io
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 
 from pocusiq.acquire.session import FrameRecord, Session, read_session
 from pocusiq.atomic import atomic_write_text
+from pocusiq.data.importers import sanitise_id
 from pocusiq.data.manifest import SPLITS
 from pocusiq.data.writer import PairedDatasetWriter
 from pocusiq.errors import ConfigError, DatasetError, PocusiqError
@@ -171,6 +171,8 @@ def read_pair_report(path: PathLike) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DatasetError(f"{path}: pair report not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read pair report ({exc})") from exc
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or tuple(reader.fieldnames) != REPORT_COLUMNS:
         raise DatasetError(f"{path}: unexpected columns {reader.fieldnames}")
@@ -178,10 +180,11 @@ def read_pair_report(path: PathLike) -> list[dict[str, str]]:
 
 
 def _device_config(session: Session, name: str) -> Any:
-    for device in session.plan.devices:
-        if device.name == name:
-            return device
-    return None
+    """The plan's device section named ``name``, or None if the plan has none."""
+    try:
+        return session.plan.device(name)
+    except KeyError:
+        return None
 
 
 def choose_devices(session: Session, low: str | None = None, high: str | None = None) -> tuple[str, str]:
@@ -247,10 +250,7 @@ def frame_placement(record: FrameRecord, session: Session, use_mount: bool = Tru
 
 
 def _pair_id(specimen: str, pose_index: int, frame_index: int, frames_per_pose: int) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", specimen).strip("-._") or "pair"
-    if not stem[0].isalnum():
-        stem = "s" + stem
-    pid = f"{stem}_p{pose_index:04d}"
+    pid = f"{sanitise_id(specimen)}_p{pose_index:04d}"
     return pid if frames_per_pose <= 1 else f"{pid}_f{frame_index:02d}"
 
 

@@ -62,6 +62,7 @@ import scipy.fft
 from PIL import Image
 from scipy import ndimage
 
+from pocusiq.data.images import from_unit_float
 from pocusiq.simulate.phantoms import Phantom, point_target_phantom
 from pocusiq.simulate.profiles import (
     GEOMETRIC_DEFOCUS_FACTOR,
@@ -487,13 +488,26 @@ def _scan_convert(envelope: np.ndarray, grid: _Grid, region: ImagingRegion, spac
 
 
 def log_compress(envelope: np.ndarray, profile: TransducerProfile) -> np.ndarray:
-    """Envelope -> display value in [0, 1]: ``(20 log10(env) + gain_db + DR) / DR``, clipped."""
+    """Envelope -> display value in [0, 1]: ``(20 log10(env) + gain_db + DR) / DR``, clipped.
+
+    ``envelope`` is any-shape, >= 0 (unit-echogenicity speckle has rms 1); the result is float32
+    of the same shape (``DR`` = ``profile.dynamic_range_db``).
+    """
     db = 20.0 * np.log10(np.maximum(envelope, 1e-12)) + profile.gain_db
     return np.clip((db + profile.dynamic_range_db) / profile.dynamic_range_db, 0.0, 1.0).astype(np.float32)
 
 
 def quantise(image: np.ndarray, bit_depth: int, jpeg_quality: int | None) -> np.ndarray:
-    """Quantise a [0, 1] image to ``bit_depth`` bits, then JPEG round trip if ``jpeg_quality``."""
+    """Quantise a [0, 1] image to ``bit_depth`` bits, then JPEG round trip if ``jpeg_quality``.
+
+    Args:
+        image: (rows, cols) float in [0, 1] (clipped).
+        bit_depth: 1..8 bits: ``2**bit_depth`` grey levels.
+        jpeg_quality: Pillow JPEG quality (1..95), or None for no compression.
+
+    Returns:
+        (rows, cols) float32 in [0, 1].
+    """
     levels = (1 << bit_depth) - 1
     q = np.round(np.clip(image, 0.0, 1.0) * levels) / levels
     if jpeg_quality is None:
@@ -505,8 +519,11 @@ def quantise(image: np.ndarray, bit_depth: int, jpeg_quality: int | None) -> np.
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """[0, 1] float image -> uint8 (round half to even)."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """(rows, cols) float image in [0, 1] -> uint8 0..255 (clipped, rounded to nearest).
+
+    :func:`pocusiq.data.images.from_unit_float`, the project's one float -> integer conversion.
+    """
+    return from_unit_float(image, np.uint8)
 
 
 def point_spread_image(
@@ -550,7 +567,18 @@ def point_spread_image(
 def resample_masks(
     masks: dict[str, np.ndarray], phantom: Phantom, region: ImagingRegion, spacing_mm: float
 ) -> dict[str, np.ndarray]:
-    """Nearest-neighbour resampling of phantom masks onto the output image grid of ``region``."""
+    """Nearest-neighbour resampling of phantom masks onto the output image grid of ``region``.
+
+    Args:
+        masks: ``{name: bool (H, W)}`` on the phantom's grid (``phantom.shape``).
+        phantom: gives the grid (cell size ``phantom.spacing_mm``).
+        region: probe pose and field of view (mm, degrees).
+        spacing_mm: output pixel spacing (mm).
+
+    Returns:
+        ``{name: bool (rows, cols)}`` with ``(rows, cols) = region.output_shape(spacing_mm)``;
+        False where the output pixel's centre lies outside the phantom.
+    """
     rows, cols = region.output_shape(spacing_mm)
     d = phantom.spacing_mm
     h, w = phantom.shape

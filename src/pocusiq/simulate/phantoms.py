@@ -74,12 +74,13 @@ class Phantom:
         if not self.spacing_mm > 0:
             raise ValueError(f"phantom {self.name!r}: spacing_mm must be > 0, got {self.spacing_mm!r}")
         self.echogenicity = echo
-        for key, mask in self.masks.items():
+        masks = {key: np.asarray(mask, dtype=bool) for key, mask in self.masks.items()}
+        for key, mask in masks.items():
             if mask.shape != echo.shape:
                 raise ValueError(
                     f"phantom {self.name!r}: mask {key!r} has shape {mask.shape}, expected {echo.shape}"
                 )
-        self.masks = {key: np.asarray(mask, dtype=bool) for key, mask in self.masks.items()}
+        self.masks = masks
         self.wires_mm = [(float(z), float(x)) for z, x in self.wires_mm]
 
     @property
@@ -437,7 +438,16 @@ def point_target_phantom(depth_mm: float, x_mm: float, *, width_mm: float, total
                          spacing_mm: float, background: float = 0.0) -> Phantom:
     """A phantom with a single wire at ``(depth_mm, x_mm)`` in a uniform background.
 
-    With ``background=0`` the image is the system's point-spread function (PSF).
+    Args:
+        depth_mm, x_mm: wire position (mm) from the top-left corner.
+        width_mm, total_depth_mm: phantom extent (mm).
+        spacing_mm: cell size (mm).
+        background: echogenicity of every cell (>= 0); with 0 the image is the system's
+            point-spread function (PSF).
+
+    Returns:
+        A :class:`Phantom` named ``"point_target"`` (scatter seed 0) with the wire in its
+        ``"wires"`` mask.
     """
     canvas = _Canvas(total_depth_mm, width_mm, spacing_mm)
     canvas.echo[:] = background

@@ -31,13 +31,13 @@ YAML/JSON file (:func:`load_profiles`, example in ``examples/profiles.yaml``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pocusiq.config_file import read_config_file
 from pocusiq.errors import ConfigError
 
 GEOMETRIES = ("linear", "curvilinear")
@@ -171,18 +171,24 @@ class TransducerProfile:
         return out
 
 
+def _is_number(value: Any) -> bool:
+    """A real number given as int or float (YAML ``true``/``false`` are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _profile_problems(p: TransducerProfile) -> list[str]:
     problems: list[str] = []
 
     def positive(field: str) -> None:
         value = getattr(p, field)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        if not _is_number(value) or not value > 0:
             problems.append(f"{field} must be a positive number, got {value!r}")
 
     if not isinstance(p.name, str) or not p.name:
         problems.append(f"name must be a non-empty string, got {p.name!r}")
     for field in (
         "center_frequency_mhz",
+        "fractional_bandwidth",
         "pitch_mm",
         "tx_focus_mm",
         "f_number",
@@ -208,15 +214,15 @@ def _profile_problems(p: TransducerProfile) -> list[str]:
         not isinstance(p.jpeg_quality, int) or isinstance(p.jpeg_quality, bool) or not 1 <= p.jpeg_quality <= 95
     ):
         problems.append(f"jpeg_quality must be null or an integer in 1..95, got {p.jpeg_quality!r}")
-    if not isinstance(p.noise_db, (int, float)) or not p.noise_db <= 0:
+    if not _is_number(p.noise_db) or not p.noise_db <= 0:
         problems.append(f"noise_db must be a number <= 0, got {p.noise_db!r}")
-    if not isinstance(p.gain_db, (int, float)) or isinstance(p.gain_db, bool):
+    if not _is_number(p.gain_db):
         problems.append(f"gain_db must be a number, got {p.gain_db!r}")
-    if not isinstance(p.display_smoothing_mm, (int, float)) or not 0 <= p.display_smoothing_mm <= 5:
+    if not _is_number(p.display_smoothing_mm) or not 0 <= p.display_smoothing_mm <= 5:
         problems.append(f"display_smoothing_mm must be in [0, 5], got {p.display_smoothing_mm!r}")
-    if not isinstance(p.attenuation_db_cm_mhz, (int, float)) or p.attenuation_db_cm_mhz < 0:
+    if not _is_number(p.attenuation_db_cm_mhz) or not p.attenuation_db_cm_mhz >= 0:
         problems.append(f"attenuation_db_cm_mhz must be a number >= 0, got {p.attenuation_db_cm_mhz!r}")
-    if not isinstance(p.tgc_compensation, (int, float)) or not 0 <= p.tgc_compensation <= 1:
+    if not _is_number(p.tgc_compensation) or not 0 <= p.tgc_compensation <= 1:
         problems.append(f"tgc_compensation must be in [0, 1], got {p.tgc_compensation!r}")
     if p.geometry not in GEOMETRIES:
         problems.append(f"geometry must be one of {GEOMETRIES}, got {p.geometry!r}")
@@ -362,19 +368,7 @@ def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
         ConfigError: missing/unreadable/malformed file, unknown fields, invalid values.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read profile file: {exc.strerror or exc}") from exc
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+    data = read_config_file(path, "profile file")
     if isinstance(data, Mapping) and "profiles" in data:
         data = data["profiles"]
     if not isinstance(data, Mapping) or not data:

@@ -18,7 +18,7 @@ import os
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", nargs="?", default=None, help="paired dataset folder (with manifest.csv)")
     parser.add_argument("--config", default=None, help="YAML/JSON TrainConfig file (may name a preset)")
-    parser.add_argument("--preset", choices=("paper", "cpu"), default=None, help="start from a preset (default: cpu unless --config is given)")
+    parser.add_argument("--preset", choices=("paper", "cpu", "realtime"), default=None, help="start from a preset (default: cpu unless --config is given)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
     parser.add_argument("--name", default=None, help="run name (folder under --out)")
