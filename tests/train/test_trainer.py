@@ -111,3 +111,16 @@ def test_cli_train_on_dataset_folder(tmp_path, disk_dataset, capsys):
     assert load_checkpoint(run / "last.safetensors").config.data.root == str(disk_dataset)
     assert cli_main(["train", str(disk_dataset), "--set", "optim.lr=x"]) == 2
     assert "optim.lr: expected a number" in capsys.readouterr().err
+
+
+def test_deadline_stops_after_one_step_saving_and_validating(tmp_path, make_config, pairs_train, pairs_val):
+    import time
+
+    config = make_config(tmp_path, "late", max_steps=10, checkpoint_every=5, val_every=5)
+    result = train(config, train_dataset=pairs_train, val_dataset=pairs_val, progress=False,
+                   deadline=time.monotonic() - 1.0)
+    assert (result.step, result.steps_this_run) == (1, 1)
+    assert load_checkpoint(result.last_checkpoint).state["step"] == 1
+    assert [v["step"] for v in result.validations] == [1]
+    resumed = train(config, resume=True, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+    assert resumed.step == 10
