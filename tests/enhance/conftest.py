@@ -13,16 +13,6 @@ from pocusiq.enhance.tiling import TilingConfig
 from .synthetic import Identity, Negate
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run torch on one thread: these networks are tiny, and on a shared 2-core machine a
-    second thread's synchronisation made a 24-step distillation 60x slower (7.9 s vs 0.13 s)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def identity_enhancer() -> Enhancer:
     return Enhancer(Identity(), multiple=16, tiling=TilingConfig(multiple=16, tile_size=None))

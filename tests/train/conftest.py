@@ -95,15 +95,3 @@ def make_config():
 def make_pairs():
     """The :class:`TensorPairs` factory: ``make_pairs(n, size, seed)``."""
     return TensorPairs
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 spinning OpenMP threads per process are
-    several times slower than one for these tiny models."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
