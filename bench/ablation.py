@@ -31,7 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 
@@ -88,16 +87,20 @@ def make_config(args, name: str, root: Path, steps: int, lambda_ssim: float, ini
     config.init_discriminator = init_from is not None
     config.device = args.device
     config.data.crop = min(config.data.crop or args.size, args.size)
+    if config.data.crop % 2**config.model.depth:  # images smaller than the preset's crop: as the demo,
+        config.data.crop = 1 << (config.data.crop.bit_length() - 1)  # a power-of-two crop and a
+        config.model.depth = min(config.model.depth, config.data.crop.bit_length() - 1)  # U-Net to fit
     config.validate()
     return config
 
 
-def evaluate(run_dir: Path, root: Path) -> dict:
+def evaluate(run_dir: Path, root: Path, device_name: str = "auto") -> dict:
     from pocusiq.data.dataset import PairedDataset
     from pocusiq.train.checkpoints import load_generator
+    from pocusiq.train.distributed import resolve_device
     from pocusiq.train.evaluation import evaluate_generator
 
-    device = "cuda" if _cuda() else "cpu"
+    device = resolve_device(device_name)  # the training device (--device), not CUDA regardless
     generator, _ = load_generator(run_dir, map_location=device)
     result, _ = evaluate_generator(generator, PairedDataset(root, "test"))
     return result.summary()
@@ -117,9 +120,6 @@ def _print_row(row) -> None:
           f"{s['psnr_enhanced_mean']:.2f} ± {s['psnr_enhanced_std']:.2f} | {secs:.0f} |", flush=True)
 
 
-from pocusiq.atomic import atomic_write_text  # noqa: E402
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="pocusiq ablation: loss terms x simulation pretraining")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -135,7 +135,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
-    parser.add_argument("--variants", nargs="+", default=["gan+l1", "gan+l1+ssim"])
+    parser.add_argument("--variants", nargs="+", default=["gan+l1", "gan+l1+ssim"], choices=("gan+l1", "gan+l1+ssim"))
     args = parser.parse_args()
 
     import torch
@@ -162,7 +162,7 @@ def main() -> int:
         t1 = time.perf_counter()
         scratch = train(make_config(args, f"{tag}_scratch", tgt_root, args.finetune_steps, lam, None),
                         resume=True, progress=False)
-        rows.append((variant, "no", evaluate(scratch.run_dir, tgt_root), time.perf_counter() - t1))
+        rows.append((variant, "no", evaluate(scratch.run_dir, tgt_root, args.device), time.perf_counter() - t1))
         _print_row(rows[-1])
         t1 = time.perf_counter()
         pre = train(make_config(args, f"{tag}_pretrain", pre_root, args.pretrain_steps, lam, None),
@@ -170,7 +170,7 @@ def main() -> int:
         init = str(pre.run_dir / "best.safetensors") if (pre.run_dir / "best.safetensors").is_file() else str(pre.last_checkpoint)
         fine = train(make_config(args, f"{tag}_finetune", tgt_root, args.finetune_steps, lam, init),
                      resume=True, progress=False)
-        rows.append((variant, "yes", evaluate(fine.run_dir, tgt_root), time.perf_counter() - t1))
+        rows.append((variant, "yes", evaluate(fine.run_dir, tgt_root, args.device), time.perf_counter() - t1))
         _print_row(rows[-1])
 
     device = "cuda:" + torch.cuda.get_device_name(0) if _cuda() and args.device != "cpu" else "cpu"

@@ -45,6 +45,7 @@ def test_conditioned_on_input_and_output_shape():
     out = d(cond, cand)
     assert out.shape == (2, 1, 30, 30)  # pix2pix: 30x30 patches at 256^2
     assert torch.equal(out, d(torch.cat([cond, cand], 1)))
+    assert not torch.allclose(out, d(torch.rand(2, 1, 256, 256), cand))  # the condition matters
     assert d.model[0].in_channels == 2
     with pytest.raises(ValueError, match=r"expects \(N, 2, H, W\)"):
         d(cond)

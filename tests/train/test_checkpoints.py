@@ -120,3 +120,23 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, make_config):
         save_checkpoint(path, generator=UNetGenerator(config.model), config=config, state={"step": object()})
     assert load_checkpoint(path).state == {"step": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors", "config.json"]
+
+
+def test_refuses_invalid_metadata(tmp_path, make_config):
+    from safetensors.torch import save_file
+
+    config = make_config(tmp_path)
+    good = {"generator.w": torch.zeros(2)}
+    meta = {"format": "pocusiq.checkpoint/1", "config": config.to_json(), "state": "{}", "optimizers": "{}"}
+    path = tmp_path / "m.safetensors"
+    save_file(good, str(path), metadata={**meta, "state": "[1, 2]"})
+    with pytest.raises(CheckpointError, match="m.safetensors: checkpoint metadata is invalid: state is not a JSON"):
+        load_checkpoint(path)
+    bad_model = json.loads(config.to_json())
+    bad_model["model"]["depth"] = 0
+    save_file(good, str(path), metadata={**meta, "config": json.dumps(bad_model)})
+    with pytest.raises(CheckpointError, match=r"m.safetensors: checkpoint metadata is invalid: model.depth must be"):
+        load_checkpoint(path)
+    save_file(good, str(path), metadata={**meta, "optimizers": '{"G": [1]}'})
+    with pytest.raises(CheckpointError, match="m.safetensors: optimiser state is invalid"):
+        load_checkpoint(path)

@@ -92,3 +92,25 @@ def test_realtime_preset_comes_from_the_enhance_area():
     config = preset_config("realtime")
     config.validate()
     assert config.model == realtime.realtime_model_config()
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing.yaml: training config not found"):
+        load_config(tmp_path / "missing.yaml")
+    path = tmp_path / "c.json"
+    path.write_text('{"model": ')
+    with pytest.raises(ConfigError, match=r"c.json: not valid JSON"):
+        load_config(path)
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: top level must be a mapping, got list"):
+        load_config(path)
+    path.write_text("preset: gpu\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: unknown preset 'gpu'"):
+        load_config(path)
+    path.write_text("preset: [cpu]\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: preset: expected a preset name, got \['cpu'\]"):
+        load_config(path)
+    path.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: cannot read training config"):
+        load_config(path)

@@ -37,6 +37,10 @@ def test_learning_rate_constant_then_linear():
     f = [learning_rate_factor(s, 10, 0.5) for s in range(10)]
     assert f[:5] == [1.0] * 5
     assert f[5:] == pytest.approx([5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert [learning_rate_factor(s, 4, 0.0) for s in range(4)] == pytest.approx([4 / 5, 3 / 5, 2 / 5, 1 / 5])
+    assert [learning_rate_factor(s, 3, 1.0) for s in range(3)] == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="got step=10, max_steps=10"):
+        learning_rate_factor(10, 10, 0.5)
 
 
 def _weights(path):
@@ -44,10 +48,13 @@ def _weights(path):
     return {**{f"g.{k}": v for k, v in ck.generator.items()}, **{f"d.{k}": v for k, v in ck.discriminator.items()}}, ck
 
 
-def test_kill_and_resume_equals_uninterrupted(tmp_path, make_config, pairs_train, pairs_val):
-    # dropout on, random crops and flips on: every source of randomness must be restored
-    kw = dict(max_steps=11, checkpoint_every=3, data__crop=16, data__flip=True, val_every=4)
-    full = train(make_config(tmp_path, "full", **kw), train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+def test_kill_and_resume_equals_uninterrupted(tmp_path, make_config, disk_dataset, pairs_val):
+    # dropout on, and the on-disk PairedDataset with random crops and flips (8 train pairs, batch 2:
+    # 4 steps per epoch, so the kill at 8 and the resume at 6 sit at and inside epoch boundaries):
+    # every source of randomness must be restored
+    kw = dict(max_steps=11, checkpoint_every=3, data__crop=16, data__flip=True, val_every=4,
+              data__root=str(disk_dataset))
+    full = train(make_config(tmp_path, "full", **kw), val_dataset=pairs_val, progress=False)
 
     config = make_config(tmp_path, "killed", **kw)
 
@@ -56,11 +63,11 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, make_config, pairs_train
             raise StopTraining("simulated kill")
 
     with pytest.raises(StopTraining):
-        train(config, train_dataset=pairs_train, val_dataset=pairs_val, progress=False, callback=kill_at_8)
+        train(config, val_dataset=pairs_val, progress=False, callback=kill_at_8)
     assert load_checkpoint(config.run_dir / "last.safetensors").state["step"] == 6  # last save before the kill
-    part = train(config, resume=True, max_steps_this_run=2, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+    part = train(config, resume=True, max_steps_this_run=2, val_dataset=pairs_val, progress=False)
     assert part.step == 8  # planned stop saves last
-    done = train(config, resume=True, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
+    done = train(config, resume=True, val_dataset=pairs_val, progress=False)
     assert (done.step, done.steps_this_run, full.step) == (11, 3, 11)
 
     w_full, ck_full = _weights(full.last_checkpoint)
@@ -124,3 +131,52 @@ def test_deadline_stops_after_one_step_saving_and_validating(tmp_path, make_conf
     assert [v["step"] for v in result.validations] == [1]
     resumed = train(config, resume=True, train_dataset=pairs_train, val_dataset=pairs_val, progress=False)
     assert resumed.step == 10
+
+
+def test_dataset_gets_each_epoch_and_every_pair_once_per_epoch(tmp_path, make_config, make_pairs):
+    class Recording(make_pairs):
+        def __init__(self) -> None:
+            super().__init__(6, 32, seed=0)
+            self.epochs: list[int] = []
+            self.seen: list[tuple[int, int]] = []
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epochs.append(epoch)
+
+        def __getitem__(self, i: int) -> dict:
+            self.seen.append((self.epochs[-1], i))
+            return super().__getitem__(i)
+
+    data = Recording()  # 6 pairs, batch 2: 3 steps per epoch; 8 steps = epochs 0, 1 and 2/3 of 2
+    train(make_config(tmp_path, "epochs", max_steps=8), train_dataset=data, progress=False)
+    assert data.epochs == [0, 1, 2]
+    for epoch in (0, 1):
+        assert sorted(i for e, i in data.seen if e == epoch) == list(range(6))
+    assert len([i for e, i in data.seen if e == 2]) == 4
+    assert [i for e, i in data.seen if e == 0] != [i for e, i in data.seen if e == 1]  # reshuffled
+
+
+def test_fresh_run_in_used_folder_drops_the_old_best(tmp_path, make_config, pairs_train, pairs_val):
+    from pocusiq.train.checkpoints import resolve_checkpoint_path
+
+    first = train(make_config(tmp_path, "same", max_steps=2), train_dataset=pairs_train, val_dataset=pairs_val,
+                  progress=False)
+    assert first.best_checkpoint is not None and first.best_checkpoint.is_file()
+    again = train(make_config(tmp_path, "same", max_steps=3), train_dataset=pairs_train, progress=False)
+    assert again.best_checkpoint is None  # no validation in this run, and the old best is gone
+    assert resolve_checkpoint_path(again.run_dir) == again.run_dir / "last.safetensors"
+    assert load_checkpoint(again.run_dir).state["step"] == 3
+
+
+def test_cli_string_flags_stay_strings(tmp_path):
+    import argparse
+
+    from pocusiq.train.command import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    folder = tmp_path / "data: yes #1"
+    args = parser.parse_args([str(folder), "--name", "007", "--out", "yes", "--steps", "5", "--set", "seed=2"])
+    config = build_config(args)
+    assert (config.name, config.out_dir, config.data.root) == ("007", "yes", str(folder))
+    assert (config.max_steps, config.seed) == (5, 2)

@@ -215,10 +215,14 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         )
     try:
         config = TrainConfig.from_dict(json.loads(metadata["config"]))
+        config.model.validate()  # the generator is built from it
         state = json.loads(metadata.get("state", "{}"))
         optim_meta = json.loads(metadata.get("optimizers", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{p}: checkpoint metadata is invalid: {exc}") from exc
+    for key, value in (("state", state), ("optimizers", optim_meta)):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{p}: checkpoint metadata is invalid: {key} is not a JSON object")
     gen = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
     disc = {k[len("discriminator."):]: v for k, v in tensors.items() if k.startswith("discriminator.")}
     rng = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
@@ -226,7 +230,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise CheckpointError(f"{p}: checkpoint holds no generator weights")
     try:
         optimizers = {name: _optimizer_from_flat(name, tensors, meta) for name, meta in optim_meta.items()}
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{p}: optimiser state is invalid: {exc}") from exc
     return Checkpoint(
         path=p,

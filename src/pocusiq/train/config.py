@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from pocusiq.config_file import read_config_file
 from pocusiq.errors import ConfigError
 
 __all__ = [
@@ -135,8 +136,9 @@ class OptimConfig:
     """Adam for generator and discriminator (pix2pix: lr 2e-4, betas (0.5, 0.999)).
 
     The learning rate is constant for the first ``decay_start`` fraction of the run's steps,
-    then decays linearly to 0 at the last step (pix2pix's "linear" policy: 100 epochs constant
-    + 100 decaying = ``decay_start`` 0.5).
+    then decays linearly towards 0, reached just after the last step (the last update uses
+    ``1 / (n_decay + 1)`` of the base rate, as pix2pix's "linear" policy; 100 epochs constant
+    + 100 decaying = ``decay_start`` 0.5). See :func:`pocusiq.train.trainer.learning_rate_factor`.
     """
 
     lr: float = 2e-4
@@ -333,7 +335,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     """Load a :class:`TrainConfig`.
 
     Starts from ``preset`` (or the file's ``preset:`` key, or the defaults), merges the YAML/JSON
-    file at ``path`` over it, then applies ``overrides`` (``"section.key=value"``) and validates.
+    file at ``path`` (read by :func:`pocusiq.config_file.read_config_file`) over it, then applies ``overrides`` (``"section.key=value"``) and validates.
     Raises :class:`ConfigError` naming the file or key on any problem.
     """
     from pocusiq.train.presets import preset_config
@@ -341,20 +343,18 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{p}: cannot read config file ({exc.strerror or exc})") from exc
-        try:
-            data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}") from exc
+        data = read_config_file(p, "training config")
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: top level must be a mapping, got {type(data).__name__}")
     name = preset if preset is not None else data.get("preset")
-    base = preset_config(name).to_dict() if name else TrainConfig().to_dict()
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{path}: preset: expected a preset name, got {name!r}")
+    try:
+        base = preset_config(name).to_dict() if name else TrainConfig().to_dict()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path and preset is None else str(exc)) from exc
     try:
         config = TrainConfig.from_dict(_deep_merge(base, data))
     except ConfigError as exc:

@@ -8,13 +8,16 @@ One step = one discriminator update then one generator update on one batch (pix2
    (D frozen; under DDP the bare D module is used here so D's gradient sync is not triggered).
 
 Learning rate (both nets): constant for the first ``optim.decay_start`` of ``max_steps``, then
-linear to 0 — a pure function of the step, so nothing to restore on resume.
+linear towards 0 (pix2pix ``linear`` policy, :func:`learning_rate_factor`) — a pure function of
+the step, so nothing to restore on resume.
 
 Exact resume: the checkpoint carries G, D, both Adam states, every rank's torch (and CUDA) RNG
 state, the step and the epoch; the data order is a function of (seed, epoch) via
 :class:`torch.utils.data.DistributedSampler`, and the crop/flip draws a function of
 (seed, epoch, index) (:class:`pocusiq.data.dataset.PairedDataset`), so a run resumed from step k
-replays steps k+1.. exactly as the uninterrupted run (tested on CPU). Validation draws no random
+replays steps k+1.. exactly as the uninterrupted run (tested on CPU; on CUDA the kernels are not
+bitwise deterministic: on an H100 two uninterrupted 9-step runs of a tiny model already differ by
+~1e-3 in their weights, and a resumed run differs from them by as much). Validation draws no random
 numbers. DataLoaders get their own seeded generator so creating one does not advance the global
 RNG.
 
@@ -45,7 +48,7 @@ from pocusiq.atomic import atomic_write_text
 from pocusiq.errors import CheckpointError, ConfigError, DatasetError
 from pocusiq.models.patchgan import PatchGANDiscriminator
 from pocusiq.models.unet import UNetGenerator, to_model_range
-from pocusiq.train.checkpoints import load_checkpoint, load_module_state, save_checkpoint, unwrap
+from pocusiq.train.checkpoints import load_checkpoint, load_module_state, save_checkpoint
 from pocusiq.train.config import TrainConfig
 from pocusiq.train.distributed import DistributedContext, setup_distributed, teardown_distributed
 from pocusiq.train.evaluation import evaluate_generator
@@ -68,7 +71,16 @@ def learning_rate_factor(step: int, max_steps: int, decay_start: float) -> float
 
     1 for ``step < decay_start * max_steps``, then linear down to ``1 / (n_decay + 1)`` at the
     last step (pix2pix ``linear`` policy), where ``n_decay = max_steps - start``.
+
+    Raises:
+        ValueError: ``max_steps < 1``, ``decay_start`` outside ``[0, 1]`` or ``step`` outside
+            ``[0, max_steps)``.
     """
+    if max_steps < 1 or not 0.0 <= decay_start <= 1.0 or not 0 <= step < max_steps:
+        raise ValueError(
+            f"learning_rate_factor needs 0 <= step < max_steps and decay_start in [0, 1], "
+            f"got step={step}, max_steps={max_steps}, decay_start={decay_start}"
+        )
     start = int(round(decay_start * max_steps))
     if step < start:
         return 1.0
@@ -287,6 +299,9 @@ def train(
             (saving ``last``, validating), like ``max_steps_this_run``. Wall-clock dependent, so
             single-process only (ignored with several processes, where ranks could disagree).
 
+    A fresh (not resumed) run in an existing run folder replaces that run: its
+    ``best.safetensors`` is removed at the start, ``last.safetensors`` and the logs are rewritten.
+
     Files (rank 0): ``last.safetensors``, ``best.safetensors`` (best validation SSIM),
     ``config.json``, ``train_log.csv`` (losses every ``log_every`` steps), ``val_log.csv``
     (validation SSIM/PSNR), ``tensorboard/`` if tensorboard is installed.
@@ -383,6 +398,10 @@ def _train(
 
     validations: list[dict[str, Any]] = []
     last_written: Path | None = None
+    if main and not resumed and best_path.is_file():
+        # a fresh run reusing a run folder: the old best.safetensors belongs to the run being
+        # replaced (its last.safetensors is overwritten too) and must not pass for this run's
+        best_path.unlink()
     best_written: Path | None = best_path if best_path.is_file() else None
     stop_at = config.max_steps if max_steps_this_run is None else min(config.max_steps, step + max_steps_this_run)
     start_step = step
