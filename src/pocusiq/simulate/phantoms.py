@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+PHANTOM_PRESETS = ("soft_tissue", "random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+
+#: Probability of each preset when a pair draws its phantom (the default mix). Real handheld
+#: scans of people (``soft_tissue``) dominate; QA phantoms (``resolution``) teach targets.
+DEFAULT_MIX = {"soft_tissue": 0.55, "resolution": 0.2, "random_tissue": 0.1, "abdominal": 0.1, "ex_vivo_slab": 0.05}
 
 #: Mask names every phantom returns (all-False where the phantom has none of that kind).
 MASK_NAMES = ("cysts", "hyperechoic", "wires", "vessels")
@@ -52,6 +56,13 @@ class Phantom:
             default 10 mm puts a wire's peak ~36 dB above the high_end profile's speckle rms and
             ~27 dB above the pocus profile's (at 15 mm; bright nylon wires of QA phantoms).
         "cysts" also marks other anechoic ground truth such as the water bath of ``ex_vivo_slab``.
+        attenuation_db_mm: optional (H, W) float32 >= 0, extra one-way attenuation (dB per mm of
+            path) of each cell on top of the profile's tissue attenuation: strong reflectors and
+            bone (acoustic shadows behind them), poor probe contact (shadows under the probe
+            edges). None = none.
+        specular: optional (H, W) bool, cells whose scatterer is coherent (real, unit amplitude,
+            at the cell centre's depth): smooth specular interfaces (fascia, vessel walls,
+            capsules) that image as continuous bright lines rather than speckle. None = none.
     """
 
     echogenicity: np.ndarray
@@ -61,6 +72,8 @@ class Phantom:
     name: str = "custom"
     scatter_seed: int = 0
     wire_strength_mm: float = 10.0
+    attenuation_db_mm: np.ndarray | None = None
+    specular: np.ndarray | None = None
     _scatter_cache: tuple[np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -82,6 +95,16 @@ class Phantom:
                 )
         self.masks = masks
         self.wires_mm = [(float(z), float(x)) for z, x in self.wires_mm]
+        if self.attenuation_db_mm is not None:
+            att = np.asarray(self.attenuation_db_mm, dtype=np.float32)
+            if att.shape != echo.shape or not np.all(np.isfinite(att)) or att.min() < 0:
+                raise ValueError(f"phantom {self.name!r}: attenuation_db_mm must be finite, >= 0, shape {echo.shape}")
+            self.attenuation_db_mm = att
+        if self.specular is not None:
+            spec = np.asarray(self.specular, dtype=bool)
+            if spec.shape != echo.shape:
+                raise ValueError(f"phantom {self.name!r}: specular must have shape {echo.shape}, got {spec.shape}")
+            self.specular = spec if spec.any() else None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -151,6 +174,8 @@ class _Canvas:
         self.echo = np.ones((self.h, self.w), dtype=np.float32)
         self.masks = {name: np.zeros((self.h, self.w), dtype=bool) for name in MASK_NAMES}
         self.wires: list[tuple[float, float]] = []
+        self.att = np.zeros((self.h, self.w), dtype=np.float32)
+        self.spec = np.zeros((self.h, self.w), dtype=bool)
         self.z = ((np.arange(self.h, dtype=np.float32) + 0.5) * self.d)[:, None]
         self.x = ((np.arange(self.w, dtype=np.float32) + 0.5) * self.d)[None, :]
 
@@ -261,7 +286,25 @@ class _Canvas:
         self.echo = np.where(fascia, 2.5, self.echo).astype(np.float32)
         return float(muscle)
 
+    def _specular_by_angle(self) -> None:
+        """Specular interfaces reflect back only near normal incidence: scale them by orientation.
+
+        The interface normal is the gradient of the (1 mm-smoothed) specular mask; a cell keeps
+        ``0.15 + 0.85 cos^4(theta)`` of its echogenicity (theta: normal vs the beam axis +z) and
+        cells seen at more than ~50 degrees stop being coherent (they scatter diffusely).
+        """
+        if not self.spec.any():
+            return
+        m = ndimage.gaussian_filter(self.spec.astype(np.float32), 1.0 / self.d)
+        gz, gx = np.gradient(m)
+        norm = np.sqrt(gz * gz + gx * gx) + 1e-12
+        cos2 = (gz / norm) ** 2
+        weight = np.where(self.spec, 0.15 + 0.85 * cos2 * cos2, 1.0).astype(np.float32)
+        self.echo = (self.echo * weight).astype(np.float32)
+        self.spec &= cos2 > 0.4
+
     def to_phantom(self, name: str, rng: np.random.Generator) -> Phantom:
+        self._specular_by_angle()
         return Phantom(
             echogenicity=np.clip(self.echo, 0.0, None).astype(np.float32),
             spacing_mm=self.d,
@@ -269,12 +312,123 @@ class _Canvas:
             wires_mm=self.wires,
             name=name,
             scatter_seed=int(rng.integers(0, 2**63 - 1)),
+            attenuation_db_mm=self.att if self.att.any() else None,
+            specular=self.spec if self.spec.any() else None,
         )
 
 
 # ---------------------------------------------------------------------------------------
 # presets
 # ---------------------------------------------------------------------------------------
+def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
+    """Human soft tissue at real scale, as a handheld linear probe sees the neck/forearm/thigh.
+
+    Sizes are in mm, not fractions of the field of view, so a deeper field shows more layers:
+    a bright skin line (1.5-2.5 mm dermis), hypoechoic subcutaneous fat (2-9 mm, bright septa),
+    a bright specular fascia (0.25-0.6 mm, coherent scatterers), muscle (hypoechoic with
+    striations and perimysium strands) in one or two bellies separated by fascia, 0-2 vessels
+    (anechoic lumen, bright specular walls; transverse or longitudinal), sometimes a bone
+    surface (bright specular line, full acoustic shadow below) or a calcification (bright spot
+    with a shadow), reverberation of the first fascia at 2x and 3x its depth. Echogenicity
+    levels (fat 0.1-0.25, muscle 0.25-0.55, fascia 3-8 relative to typical parenchyma 1) give
+    the mostly dark images with bright strands of real musculoskeletal/vascular scans.
+    """
+    D, W = c.depth, c.width
+    wavy = lambda amp, corr: amp * c.smooth_field(rng, 50.0, corr)[0:1, :]  # noqa: E731 (lateral profile)
+    tissue = np.exp(0.5 * c.smooth_field(rng, 1.2, 2.5))
+    skin = rng.uniform(1.5, 2.5)
+    fat = skin + rng.uniform(2.0, 9.0)
+    zz = c.z + wavy(0.4, 8.0)
+    c.echo = np.where(zz < skin, rng.uniform(1.0, 2.0) * tissue, 0.0).astype(np.float32)
+    c.echo[c.z[:, 0] < 0.3, :] *= 2.0  # epidermis/gel line
+    fat_m = (zz >= skin) & (zz < fat)
+    septa = c.strands(rng, 0.3, 3.0, 1.2)
+    c.echo = np.where(fat_m, rng.uniform(0.1, 0.25) * tissue + 2.5 * septa, c.echo).astype(np.float32)
+    # muscle bellies below the fat, separated by fascia
+    fascias = [fat]
+    z = fat
+    while z < D:
+        z += rng.uniform(5.0, 15.0)
+        fascias.append(z)
+    striation = np.exp(0.6 * c.smooth_field(rng, 0.3, 6.0))
+    perimysium = c.strands(rng, 0.25, 5.0, 1.4)
+    level = rng.uniform(0.25, 0.55)
+    tilt = rng.uniform(-0.08, 0.08)
+    for k in range(len(fascias) - 1):
+        top = fascias[k] + wavy(0.8, 10.0) + tilt * (c.x - W / 2)
+        bottom = fascias[k + 1] + wavy(0.8, 10.0) + tilt * (c.x - W / 2)
+        m = (c.z >= top) & (c.z < bottom)
+        lv = level * rng.uniform(0.7, 1.3)
+        c.echo = np.where(m, lv * tissue * striation + 3.0 * perimysium, c.echo).astype(np.float32)
+        thick = rng.uniform(0.25, 0.6)
+        band = np.abs(c.z - top) < thick / 2
+        c.echo = np.where(band, rng.uniform(3.0, 8.0), c.echo).astype(np.float32)
+        c.spec |= band
+        if k == 0:  # reverberation of the first strong interface at 2x and 3x its depth
+            for rep, gain in ((2, 0.25), (3, 0.08)):
+                rb = np.abs(c.z - rep * top) < thick / 2
+                c.echo = np.where(rb, c.echo + gain * 5.0, c.echo).astype(np.float32)
+    # bone surface: bright specular line, full shadow below
+    if rng.random() < 0.3 and D > fat + 6:
+        zb = rng.uniform(fat + 5.0, D - 1.0) + wavy(1.5, 15.0) + rng.uniform(-0.1, 0.1) * (c.x - W / 2)
+        x0, x1 = sorted(rng.uniform(-0.3 * W, 1.3 * W, 2))
+        span = (c.x >= x0) & (c.x <= x1)
+        line = (np.abs(c.z - zb) < 0.4) & span
+        c.echo = np.where(line, 10.0, c.echo).astype(np.float32)
+        c.spec |= line
+        c.att = np.where(line, 40.0, c.att).astype(np.float32)
+        c.claim(line, "hyperechoic")
+    # vessels: anechoic lumen, bright specular walls
+    for _ in range(int(rng.choice([0, 1, 1, 2]))):
+        r = rng.uniform(1.5, 4.0)
+        if D < fat + 2 * r + 2:
+            break
+        zc = rng.uniform(fat + r + 1.0, D - r - 0.5)
+        wall = rng.uniform(0.4, 0.8)
+        if rng.random() < 0.6:
+            xc = rng.uniform(r, W - r)
+            outer, lumen = c.ellipse(zc, xc, r + wall, r + wall), c.ellipse(zc, xc, r, r * rng.uniform(1.0, 1.3))
+        else:
+            centre = zc + np.tan(np.radians(rng.uniform(-8, 8))) * (c.x - W / 2)
+            dist = np.abs(c.z - centre)
+            outer, lumen = dist <= r + wall, dist <= r
+        ring = outer & ~lumen
+        c.echo[ring] = rng.uniform(2.0, 5.0)
+        c.echo[lumen] = 0.0
+        c.spec |= ring
+        c.spec &= ~lumen
+        c.claim(outer, None)
+        c.claim(lumen, "vessels")
+    # calcification / foreign body: bright spot with a shadow
+    if rng.random() < 0.2:
+        r = rng.uniform(0.4, 1.2)
+        m = c.ellipse(rng.uniform(fat, D - r), rng.uniform(r, W - r), r, 1.5 * r)
+        c.echo[m] = 8.0
+        c.att[m] = 25.0
+        c.claim(m, "hyperechoic")
+    # an occasional hypoechoic lesion (lymph node / haematoma) or small cyst
+    if rng.random() < 0.3 and D > fat + 4:
+        r = rng.uniform(1.0, 3.0)
+        c.cyst(rng.uniform(fat + r, D - r), rng.uniform(r, W - r), r, level=float(rng.choice([0.0, 0.05])),
+               rz=r * rng.uniform(0.6, 1.0))
+
+
+def add_contact_shadows(c: _Canvas, rng: np.random.Generator, *, probability: float = 0.5) -> None:
+    """Poor probe contact at the image edges: attenuation in the top 0.5 mm under 0-12 % of the width.
+
+    Each side independently, with ``probability``: a band of extra attenuation 20-60 dB/mm
+    (10-30 dB one way) whose width is 2-12 % of the image, fading in over 1 mm: the dark
+    wedges under the probe edges of handheld scans with little gel.
+    """
+    top = c.z[:, 0] < 0.5
+    for side in (0, 1):
+        if rng.random() >= probability:
+            continue
+        width = rng.uniform(0.02, 0.12) * c.width
+        dist = c.x[0] if side == 0 else c.width - c.x[0]
+        fade = np.clip((width - dist) / 1.0, 0.0, 1.0).astype(np.float32)
+        c.att[top, :] = np.maximum(c.att[top, :], rng.uniform(20.0, 60.0) * fade[None, :])
+
 def _random_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     bottom = c.layered_tissue(rng)
     deep_h = c.depth - bottom
@@ -390,6 +544,7 @@ def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
 
 
 _PRESETS = {
+    "soft_tissue": _soft_tissue,
     "random_tissue": _random_tissue,
     "abdominal": _abdominal,
     "ex_vivo_slab": _ex_vivo_slab,
@@ -404,12 +559,14 @@ def make_phantom(
     width_mm: float = 40.0,
     depth_mm: float = 30.0,
     spacing_mm: float = 0.1,
+    contact_shadows: bool = False,
 ) -> Phantom:
     """Draw a phantom of a named preset.
 
     Args:
         preset: one of :data:`PHANTOM_PRESETS`:
-            ``"random_tissue"`` (layered skin/fat/muscle with random cysts, hyperechoic
+            ``"soft_tissue"`` (real-scale skin/fat/muscle with specular fascia, vessels, bone
+            shadows, reverberation; see :func:`_soft_tissue`), ``"random_tissue"`` (layered skin/fat/muscle with random cysts, hyperechoic
             inclusions, vessels and wires), ``"abdominal"`` (abdominal wall over liver-like
             parenchyma with vessels and a cyst), ``"ex_vivo_slab"`` (a marbled muscle slab in a
             water bath), ``"resolution"`` (multi-purpose QA phantom: wire columns/rows,
@@ -418,6 +575,7 @@ def make_phantom(
         width_mm, depth_mm: extent (mm).
         spacing_mm: cell size (mm); one scatterer per cell, so choose it at most the imaging
             pixel spacing.
+        contact_shadows: add :func:`add_contact_shadows` (after the preset, same ``rng``).
 
     Returns:
         The :class:`Phantom` with masks ``cysts``, ``hyperechoic``, ``wires``, ``vessels``.
@@ -431,6 +589,8 @@ def make_phantom(
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     canvas = _Canvas(depth_mm, width_mm, spacing_mm)
     _PRESETS[preset](canvas, rng)
+    if contact_shadows:
+        add_contact_shadows(canvas, rng)
     return canvas.to_phantom(preset, rng)
 
 

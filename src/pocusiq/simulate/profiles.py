@@ -83,6 +83,12 @@ class TransducerProfile:
         display_smoothing_mm: sigma (mm) of the Gaussian post-processing applied to the
             log-compressed image (speckle-reduction/persistence filters of the scanner and the
             interpolation of its display); 0 = none.
+        speckle_reduction: strength (0..1) of the app's edge-preserving speckle-reduction
+            filter (:func:`pocusiq.simulate.display.speckle_reduce`): 0 = off, 1 = full smoothing
+            of homogeneous regions with edges kept.
+        edge_enhance: amount (0..2) of the app's edge-enhancement (unsharp mask) filter; 0 = off.
+        lateral_smoothing_mm: sigma (mm) of extra lateral-only smoothing (scan-line interpolation
+            and lateral persistence of the display); 0 = none.
         bit_depth: bits per pixel of the displayed image (1..8).
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
@@ -110,6 +116,9 @@ class TransducerProfile:
     bit_depth: int = 8
     jpeg_quality: int | None = None
     display_smoothing_mm: float = 0.0
+    speckle_reduction: float = 0.0
+    edge_enhance: float = 0.0
+    lateral_smoothing_mm: float = 0.0
     attenuation_db_cm_mhz: float = 0.5
     tgc_compensation: float = 0.9
     geometry: str = "linear"
@@ -220,6 +229,12 @@ def _profile_problems(p: TransducerProfile) -> list[str]:
         problems.append(f"gain_db must be a number, got {p.gain_db!r}")
     if not _is_number(p.display_smoothing_mm) or not 0 <= p.display_smoothing_mm <= 5:
         problems.append(f"display_smoothing_mm must be in [0, 5], got {p.display_smoothing_mm!r}")
+    if not _is_number(p.speckle_reduction) or not 0 <= p.speckle_reduction <= 1:
+        problems.append(f"speckle_reduction must be in [0, 1], got {p.speckle_reduction!r}")
+    if not _is_number(p.edge_enhance) or not 0 <= p.edge_enhance <= 2:
+        problems.append(f"edge_enhance must be in [0, 2], got {p.edge_enhance!r}")
+    if not _is_number(p.lateral_smoothing_mm) or not 0 <= p.lateral_smoothing_mm <= 5:
+        problems.append(f"lateral_smoothing_mm must be in [0, 5], got {p.lateral_smoothing_mm!r}")
     if not _is_number(p.attenuation_db_cm_mhz) or not p.attenuation_db_cm_mhz >= 0:
         problems.append(f"attenuation_db_cm_mhz must be a number >= 0, got {p.attenuation_db_cm_mhz!r}")
     if not _is_number(p.tgc_compensation) or not 0 <= p.tgc_compensation <= 1:
