@@ -16,9 +16,12 @@ quoted; not re-checked against the documents offline):
 - fractional bandwidth: low-cost/CMUT front ends and the apps' filtering, 40-75 %;
 - aperture: 64-128 active channels (Interson 64-128 elements, Clarius 128-192 elements with
   fewer channels, Butterfly 9000-element CMUT with a reduced beamformer), transmit F# 2-4 with
-  a single focus the app places at 30-70 % of the depth;
+  a single transmit focus the app places at 30-70 % of the depth, dynamic receive focusing in
+  70 % of devices (digital beamformers; receive F# 1.5-3), a fixed receive focus otherwise;
 - electronic noise -45..-30 dB and dynamic range 40-60 dB (the apps' "dynamic range" slider),
-  gain +-6 dB around the calibrated default, TGC restoring 60-100 % of the attenuation (the
+  gain 0..+10 dB above the base profile's (handheld apps display brighter than the cart
+  scanner: the real Butterfly/Interson frames are 12 % near-black against 72 % for the carotid
+  data), TGC restoring 60-100 % of the attenuation (the
   apps' automatic gain);
 - display: 5-8 bit grey levels, JPEG quality 40-90 or lossless (streamed/stored frames),
   speckle reduction 0-0.8 and edge enhancement 0-1 (every handheld app smooths speckle; the
@@ -43,29 +46,37 @@ from pocusiq.simulate.profiles import POCUS, TransducerProfile
 #: transmit focus as a fraction of the image depth; ``gain_offset_db`` is added to the base gain.
 #: Keys ending in ``_linear`` / ``_curvilinear`` apply to that geometry only.
 POCUS_RANGES: dict[str, Any] = {
-    "curvilinear_probability": 0.4,
+    "curvilinear_probability": 0.25,
     "center_frequency_mhz_linear": (4.0, 8.0),
-    "center_frequency_mhz_curvilinear": (2.5, 5.0),
+    "center_frequency_mhz_curvilinear": (3.0, 5.5),
     "fractional_bandwidth": (0.4, 0.75),
     "n_elements": (64, 128),
     "pitch_mm_linear": (0.2, 0.3),
     "pitch_mm_curvilinear": (0.3, 0.45),
     "radius_mm_curvilinear": (20.0, 60.0),
     "sector_angle_deg_curvilinear": (50.0, 75.0),
-    "f_number": (2.0, 4.0),
+    "f_number": (1.5, 3.0),
     "tx_focus_fraction": (0.3, 0.7),
+    "dynamic_receive_probability": 0.7,
+    "rx_f_number": (1.5, 3.0),
     "noise_db": (-45.0, -30.0),
-    "dynamic_range_db": (40.0, 60.0),
-    "gain_offset_db": (-6.0, 6.0),
+    "dynamic_range_db": (50.0, 70.0),
+    "gain_offset_db": (-3.0, 3.0),
     "tgc_compensation": (0.6, 1.0),
     "bit_depth": ("choice", [5, 6, 7, 8]),
     "lossless_probability": 0.2,
     "jpeg_quality": (40, 90),
     "display_smoothing_mm": (0.0, 0.15),
-    "lateral_smoothing_mm": (0.0, 0.3),
-    "speckle_reduction": (0.0, 0.8),
+    "lateral_smoothing_mm": (0.0, 0.15),
+    "speckle_reduction": (0.2, 0.8),
     "edge_enhance": (0.0, 1.0),
 }
+
+
+def _gain_for(base: TransducerProfile, dynamic_range_db: float) -> float:
+    """Gain (dB) showing unit-echogenicity tissue at the grey level ``base`` shows it, at ``dynamic_range_db``."""
+    level = (base.gain_db + base.dynamic_range_db) / base.dynamic_range_db
+    return level * dynamic_range_db - dynamic_range_db
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -105,7 +116,8 @@ def sample_profile(
         "tx_focus_mm": _uniform(rng, ranges["tx_focus_fraction"]) * depth_mm,
         "noise_db": _uniform(rng, ranges["noise_db"]),
         "dynamic_range_db": _uniform(rng, ranges["dynamic_range_db"]),
-        "gain_db": base.gain_db + _uniform(rng, ranges["gain_offset_db"]),
+        "gain_db": 0.0,  # set below, from the dynamic range
+
         "tgc_compensation": _uniform(rng, ranges["tgc_compensation"]),
         "bit_depth": int(rng.choice(ranges["bit_depth"][1])),
         "jpeg_quality": None
@@ -115,9 +127,14 @@ def sample_profile(
         "lateral_smoothing_mm": _uniform(rng, ranges["lateral_smoothing_mm"]),
         "speckle_reduction": _uniform(rng, ranges["speckle_reduction"]),
         "edge_enhance": _uniform(rng, ranges["edge_enhance"]),
-        "rx_f_number": 0.0,  # set below (fixed receive focus = transmit F#)
+        "dynamic_receive_focus": bool(rng.random() < ranges["dynamic_receive_probability"]),
+        "rx_f_number": _uniform(rng, ranges["rx_f_number"]),
     }
-    values["rx_f_number"] = values["f_number"]
+    # the gain keeps unit-echogenicity tissue at the base profile's grey level whatever the
+    # dynamic range (a wider range with the same gain would just brighten the image), then the offset
+    values["gain_db"] = _gain_for(base, values["dynamic_range_db"]) + _uniform(rng, ranges["gain_offset_db"])
+    if not values["dynamic_receive_focus"]:
+        values["rx_f_number"] = values["f_number"]  # fixed receive focus = the transmit one
     if curved:
         values["radius_mm"] = _uniform(rng, ranges["radius_mm_curvilinear"])
         values["sector_angle_deg"] = _uniform(rng, ranges["sector_angle_deg_curvilinear"])
@@ -140,10 +157,11 @@ def check_in_ranges(profile: TransducerProfile, *, depth_mm: float, base: Transd
     inside("n_elements", profile.n_elements)
     inside("pitch_mm", profile.pitch_mm, f"pitch_mm_{geo}")
     inside("f_number", profile.f_number)
+    inside("rx_f_number", profile.rx_f_number)
     inside("tx_focus_fraction", profile.tx_focus_mm / depth_mm)
     inside("noise_db", profile.noise_db)
     inside("dynamic_range_db", profile.dynamic_range_db)
-    inside("gain_offset_db", profile.gain_db - base.gain_db)
+    inside("gain_offset_db", profile.gain_db - _gain_for(base, profile.dynamic_range_db))
     inside("tgc_compensation", profile.tgc_compensation)
     if profile.bit_depth not in ranges["bit_depth"][1]:
         out.append(f"bit_depth={profile.bit_depth} not in {ranges['bit_depth'][1]}")

@@ -362,7 +362,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
         c.echo = np.where(m, lv * tissue * striation + 3.0 * perimysium, c.echo).astype(np.float32)
         thick = rng.uniform(0.25, 0.6)
         band = np.abs(c.z - top) < thick / 2
-        c.echo = np.where(band, rng.uniform(3.0, 8.0), c.echo).astype(np.float32)
+        c.echo = np.where(band, rng.uniform(6.0, 16.0), c.echo).astype(np.float32)
         c.spec |= band
         if k == 0:  # reverberation of the first strong interface at 2x and 3x its depth
             for rep, gain in ((2, 0.25), (3, 0.08)):
@@ -393,7 +393,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
             dist = np.abs(c.z - centre)
             outer, lumen = dist <= r + wall, dist <= r
         ring = outer & ~lumen
-        c.echo[ring] = rng.uniform(2.0, 5.0)
+        c.echo[ring] = rng.uniform(4.0, 10.0)
         c.echo[lumen] = 0.0
         c.spec |= ring
         c.spec &= ~lumen
