@@ -261,9 +261,9 @@ class _Canvas:
 
     def layered_tissue(self, rng: np.random.Generator, top_mm: float = 0.0) -> float:
         """Skin, subcutaneous fat (with septa) and muscle (striated) from ``top_mm``; returns muscle bottom."""
-        skin = top_mm + rng.uniform(1.0, 2.0)
-        fat = skin + rng.uniform(0.12, 0.25) * self.depth
-        muscle = fat + rng.uniform(0.15, 0.3) * self.depth
+        skin = top_mm + _between(rng, 1.0, 2.0)
+        fat = skin + _between(rng, 0.12, 0.25) * self.depth
+        muscle = fat + _between(rng, 0.15, 0.3) * self.depth
         undulate = 0.6 * self.smooth_field(rng, 50.0, 6.0)[0:1, :]
         z = self.z + np.zeros_like(self.x)
         zz = z + undulate  # wavy interfaces
@@ -320,6 +320,11 @@ class _Canvas:
 # ---------------------------------------------------------------------------------------
 # presets
 # ---------------------------------------------------------------------------------------
+def _between(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Uniform in [lo, hi], or ``lo`` if the interval is empty (small fields of view)."""
+    return float(rng.uniform(lo, max(lo, hi)))
+
+
 def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     """Human soft tissue at real scale, as a handheld linear probe sees the neck/forearm/thigh.
 
@@ -370,7 +375,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
                 c.echo = np.where(rb, c.echo + gain * 5.0, c.echo).astype(np.float32)
     # bone surface: bright specular line, full shadow below
     if rng.random() < 0.3 and D > fat + 6:
-        zb = rng.uniform(fat + 5.0, D - 1.0) + wavy(1.5, 15.0) + rng.uniform(-0.1, 0.1) * (c.x - W / 2)
+        zb = _between(rng, fat + 5.0, D - 1.0) + wavy(1.5, 15.0) + rng.uniform(-0.1, 0.1) * (c.x - W / 2)
         x0, x1 = sorted(rng.uniform(-0.3 * W, 1.3 * W, 2))
         span = (c.x >= x0) & (c.x <= x1)
         line = (np.abs(c.z - zb) < 0.4) & span
@@ -383,10 +388,10 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
         r = rng.uniform(1.5, 4.0)
         if D < fat + 2 * r + 2:
             break
-        zc = rng.uniform(fat + r + 1.0, D - r - 0.5)
+        zc = _between(rng, fat + r + 1.0, D - r - 0.5)
         wall = rng.uniform(0.4, 0.8)
         if rng.random() < 0.6:
-            xc = rng.uniform(r, W - r)
+            xc = _between(rng, r, W - r)
             outer, lumen = c.ellipse(zc, xc, r + wall, r + wall), c.ellipse(zc, xc, r, r * rng.uniform(1.0, 1.3))
         else:
             centre = zc + np.tan(np.radians(rng.uniform(-8, 8))) * (c.x - W / 2)
@@ -402,14 +407,14 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     # calcification / foreign body: bright spot with a shadow
     if rng.random() < 0.2:
         r = rng.uniform(0.4, 1.2)
-        m = c.ellipse(rng.uniform(fat, D - r), rng.uniform(r, W - r), r, 1.5 * r)
+        m = c.ellipse(_between(rng, fat, D - r), _between(rng, r, W - r), r, 1.5 * r)
         c.echo[m] = 8.0
         c.att[m] = 25.0
         c.claim(m, "hyperechoic")
     # an occasional hypoechoic lesion (lymph node / haematoma) or small cyst
     if rng.random() < 0.3 and D > fat + 4:
         r = rng.uniform(1.0, 3.0)
-        c.cyst(rng.uniform(fat + r, D - r), rng.uniform(r, W - r), r, level=float(rng.choice([0.0, 0.05])),
+        c.cyst(_between(rng, fat + r, D - r), _between(rng, r, W - r), r, level=float(rng.choice([0.0, 0.05])),
                rz=r * rng.uniform(0.6, 1.0))
 
 
@@ -433,22 +438,22 @@ def _random_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     bottom = c.layered_tissue(rng)
     deep_h = c.depth - bottom
     for _ in range(int(rng.integers(0, 3))):  # cysts in the deep tissue
-        r = rng.uniform(0.04, 0.12) * c.depth
+        r = _between(rng, 0.04, 0.12) * c.depth
         if deep_h > 2 * r + 1:
-            c.cyst(rng.uniform(bottom + r, c.depth - r), rng.uniform(r, c.width - r), r,
-                   level=float(rng.choice([0.0, 0.0, 0.3])), rz=r * rng.uniform(0.7, 1.0))
+            c.cyst(_between(rng, bottom + r, c.depth - r), _between(rng, r, c.width - r), r,
+                   level=float(rng.choice([0.0, 0.0, 0.3])), rz=r * _between(rng, 0.7, 1.0))
     for _ in range(int(rng.integers(0, 3))):
-        r = rng.uniform(0.03, 0.08) * c.depth
-        c.hyperechoic(rng.uniform(r, c.depth - r), rng.uniform(r, c.width - r), r, level=float(rng.uniform(2.0, 3.5)))
+        r = _between(rng, 0.03, 0.08) * c.depth
+        c.hyperechoic(_between(rng, r, c.depth - r), _between(rng, r, c.width - r), r, level=float(_between(rng, 2.0, 3.5)))
     if rng.random() < 0.5 and deep_h > 6:
-        r = rng.uniform(1.5, 3.5)
-        zc = rng.uniform(bottom + r + 1, max(bottom + r + 1.01, c.depth - r - 1))
+        r = _between(rng, 1.5, 3.5)
+        zc = _between(rng, bottom + r + 1, max(bottom + r + 1.01, c.depth - r - 1))
         if rng.random() < 0.5:
-            c.vessel_transverse(zc, rng.uniform(r + 1, c.width - r - 1), r)
+            c.vessel_transverse(zc, _between(rng, r + 1, c.width - r - 1), r)
         else:
-            c.vessel_longitudinal(zc, r, rng.uniform(-8, 8))
+            c.vessel_longitudinal(zc, r, _between(rng, -8, 8))
     for _ in range(int(rng.integers(0, 3))):
-        c.wire(rng.uniform(0.2, 0.95) * c.depth, rng.uniform(0.1, 0.9) * c.width)
+        c.wire(_between(rng, 0.2, 0.95) * c.depth, _between(rng, 0.1, 0.9) * c.width)
 
 
 def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
@@ -462,22 +467,22 @@ def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
     c.echo = np.where(capsule & np.ones_like(c.x, dtype=bool), 2.5, c.echo).astype(np.float32)
     room = c.depth - wall_bottom
     for _ in range(int(rng.integers(1, 4))):
-        r = rng.uniform(0.03, 0.08) * c.depth
+        r = _between(rng, 0.03, 0.08) * c.depth
         if room > 2 * r + 2:
-            c.vessel_transverse(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r + 1, c.width - r - 1), r,
-                                wall_mm=0.5, wall_level=float(rng.uniform(1.5, 3.0)))
+            c.vessel_transverse(_between(rng, wall_bottom + r + 1, c.depth - r - 1), _between(rng, r + 1, c.width - r - 1), r,
+                                wall_mm=0.5, wall_level=float(_between(rng, 1.5, 3.0)))
     if rng.random() < 0.6 and room > 8:
-        r = rng.uniform(0.05, 0.12) * c.depth
+        r = _between(rng, 0.05, 0.12) * c.depth
         if room > 2 * r + 2:
-            c.cyst(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r, c.width - r), r, level=0.0)
+            c.cyst(_between(rng, wall_bottom + r + 1, c.depth - r - 1), _between(rng, r, c.width - r), r, level=0.0)
     if rng.random() < 0.5:
-        c.hyperechoic(rng.uniform(wall_bottom, c.depth), rng.uniform(0, c.width), rng.uniform(0.8, 2.0), level=2.5)
+        c.hyperechoic(_between(rng, wall_bottom, c.depth), _between(rng, 0, c.width), _between(rng, 0.8, 2.0), level=2.5)
 
 
 def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
     # a slab of meat in a water bath: water (anechoic) above, marbled muscle, container floor
-    top = rng.uniform(0.05, 0.15) * c.depth
-    bottom = rng.uniform(0.75, 0.9) * c.depth
+    top = _between(rng, 0.05, 0.15) * c.depth
+    bottom = _between(rng, 0.75, 0.9) * c.depth
     undulate = 0.5 * c.smooth_field(rng, 40.0, 8.0)[0:1, :]
     zz = c.z + undulate
     fibres = c.smooth_field(rng, 0.3, 5.0)
@@ -492,9 +497,9 @@ def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
     c.masks["hyperechoic"] |= floor & np.ones_like(c.x, dtype=bool)
     c.masks["cysts"] |= ~slab & ~surface & ~floor  # water: anechoic ground truth
     for _ in range(int(rng.integers(0, 3))):  # fat pockets
-        r = rng.uniform(0.5, 1.5)
-        zc = rng.uniform(top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
-        m = c.ellipse(zc, rng.uniform(r, c.width - r), r * 0.6, r * 1.5)
+        r = _between(rng, 0.5, 1.5)
+        zc = _between(rng, top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
+        m = c.ellipse(zc, _between(rng, r, c.width - r), r * 0.6, r * 1.5)
         c.echo[m] = 2.2
         c.claim(m, "hyperechoic")
 
@@ -505,12 +510,12 @@ def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
     # and grey-scale targets; positions scale with the field of view, jittered by the seed.
     c.echo = np.exp(0.05 * c.smooth_field(rng, 3.0, 3.0)).astype(np.float32)
     D, W = c.depth, c.width
-    jx = rng.uniform(-0.04, 0.04) * W
+    jx = _between(rng, -0.04, 0.04) * W
     col_x = 0.5 * W + jx
     n_col = max(2, int(D // 5))
     for k in range(n_col):
         c.wire((k + 0.6) * D / n_col, col_x)
-    row_z = 0.45 * D + rng.uniform(-0.05, 0.05) * D
+    row_z = 0.45 * D + _between(rng, -0.05, 0.05) * D
     for k in range(-3, 4):
         if k:
             c.wire(row_z, col_x + k * W / 8)
