@@ -268,12 +268,12 @@ def test_prepare_image_converts_and_resizes() -> None:
 
 def test_model_checkpoint_method_end_to_end(make_dataset, tmp_path: Path) -> None:
     """``model:PATH`` runs a trained generator checkpoint through pocusiq.Enhancer."""
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
     from pocusiq.train.checkpoints import save_checkpoint
     from pocusiq.train.config import ModelConfig, TrainConfig
 
     model = ModelConfig(ngf=4, depth=3)
-    checkpoint = save_checkpoint(tmp_path / "run" / "best.safetensors", generator=UNetGenerator(model), config=TrainConfig(model=model))
+    checkpoint = save_checkpoint(tmp_path / "run" / "best.safetensors", generator=build_generator(model), config=TrainConfig(model=model))
     ds = make_dataset(n=2, size=64)
     result = run_benchmark(ds, {"gan": f"model:{checkpoint}"}, FAST, tmp_path / "out", report=False)
     assert result.failures == []

@@ -26,7 +26,7 @@ import numpy as np
 from pocusiq.atomic import atomic_path, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pocusiq.benchmark.runner import BenchmarkResult
+    from pocusiq.benchmark.results import BenchmarkResult
 
 __all__ = ["METRIC_DISPLAY", "results_table", "change_table", "write_report", "plot_boxplots", "plot_examples"]
 
@@ -187,7 +187,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
     """Figure of input | each method | target for the example pairs (PNG at ``path``); None if no examples."""
     from matplotlib.figure import Figure
 
-    from pocusiq.benchmark.runner import example_image_path
+    from pocusiq.benchmark.results import example_image_path
     from pocusiq.data.images import read_grey_image
 
     pair_ids = result.summary["dataset"]["example_pair_ids"]

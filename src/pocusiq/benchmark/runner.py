@@ -58,6 +58,7 @@ from pocusiq.benchmark.protocol import (
     load_protocol,
 )
 from pocusiq.benchmark.regions import select_target_masks, target_regions
+from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -78,7 +79,6 @@ TARGET = "target"
 JOURNAL_NAME = "journal.jsonl"
 PER_IMAGE_NAME = "per_image.csv"
 SUMMARY_NAME = "summary.json"
-EXAMPLES_DIR = "examples"
 CSV_REWRITE_SECONDS = 30.0
 
 MetricFn = Callable[..., float]
@@ -299,42 +299,6 @@ def _seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # results
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` produced.
-
-    Attributes:
-        out_dir: the output folder.
-        protocol: the protocol used (``protocol.hash`` identifies it).
-        methods: the methods run, in order (the first identity method is the "input").
-        records: per-image results of this configuration (journal records), pair-major.
-        summary: the content of ``summary.json``.
-        failures: ``{"method", "pair_id", "error"}`` for each failed (method, pair).
-        computed: (method, pair) results computed in this call; skipped: taken from the journal.
-        paths: name -> path of each file written (``per_image_csv``, ``summary_json``, ``report_md``, ...).
-    """
-
-    out_dir: Path
-    protocol: BenchmarkProtocol
-    methods: list[Method]
-    records: list[dict[str, Any]]
-    summary: dict[str, Any]
-    failures: list[dict[str, str]]
-    computed: int
-    skipped: int
-    paths: dict[str, Path]
-
-
-def _safe_dir_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "method"
-    return f"{clean[:40]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:6]}"
-
-
-def example_image_path(out_dir: str | os.PathLike[str], method_name: str, pair_id: str) -> Path:
-    """``out_dir/examples/<safe method name>/<pair id>.png``: where an example output is kept."""
-    return Path(out_dir) / EXAMPLES_DIR / _safe_dir_name(method_name) / f"{pair_id}.png"
 
 
 def example_pair_ids(pair_ids: Sequence[str], count: int) -> list[str]:

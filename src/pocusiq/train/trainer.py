@@ -8,7 +8,7 @@ One step = one discriminator update then one generator update on one batch (pix2
    (D frozen; under DDP the bare D module is used here so D's gradient sync is not triggered).
 
 Learning rate (both nets): constant for the first ``optim.decay_start`` of ``max_steps``, then
-linear towards 0 (pix2pix ``linear`` policy, :func:`learning_rate_factor`) — a pure function of
+linear towards 0 (pix2pix ``linear`` policy, :func:`pocusiq.train.schedule.learning_rate_factor`) — a pure function of
 the step, so nothing to restore on resume.
 
 Exact resume: the checkpoint carries G, D, both Adam states, every rank's torch (and CUDA) RNG
@@ -46,13 +46,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from pocusiq.atomic import atomic_write_text
 from pocusiq.errors import CheckpointError, ConfigError, DatasetError
-from pocusiq.models.patchgan import PatchGANDiscriminator
-from pocusiq.models.unet import UNetGenerator, to_model_range
+from pocusiq.models.builder import build_discriminator, build_generator
+from pocusiq.models.inference import to_model_range
 from pocusiq.train.checkpoints import load_checkpoint, load_module_state, save_checkpoint
 from pocusiq.train.config import TrainConfig
 from pocusiq.train.distributed import DistributedContext, setup_distributed, teardown_distributed
 from pocusiq.train.evaluation import evaluate_generator
 from pocusiq.train.losses import discriminator_loss, generator_loss
+from pocusiq.train.schedule import learning_rate_factor
 
 __all__ = ["Pix2PixTrainer", "TrainResult", "StopTraining", "learning_rate_factor", "train"]
 
@@ -64,28 +65,6 @@ VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "ps
 
 class StopTraining(Exception):
     """Raise from a training callback to stop the run at once (as a kill would, without saving)."""
-
-
-def learning_rate_factor(step: int, max_steps: int, decay_start: float) -> float:
-    """Multiplier of the base learning rate for the update made at 0-based ``step``.
-
-    1 for ``step < decay_start * max_steps``, then linear down to ``1 / (n_decay + 1)`` at the
-    last step (pix2pix ``linear`` policy), where ``n_decay = max_steps - start``.
-
-    Raises:
-        ValueError: ``max_steps < 1``, ``decay_start`` outside ``[0, 1]`` or ``step`` outside
-            ``[0, max_steps)``.
-    """
-    if max_steps < 1 or not 0.0 <= decay_start <= 1.0 or not 0 <= step < max_steps:
-        raise ValueError(
-            f"learning_rate_factor needs 0 <= step < max_steps and decay_start in [0, 1], "
-            f"got step={step}, max_steps={max_steps}, decay_start={decay_start}"
-        )
-    start = int(round(decay_start * max_steps))
-    if step < start:
-        return 1.0
-    n_decay = max_steps - start
-    return 1.0 - (step - start + 1) / (n_decay + 1)
 
 
 class Pix2PixTrainer:
@@ -105,8 +84,8 @@ class Pix2PixTrainer:
         self.device = torch.device(device)
         self.ctx = ctx or DistributedContext(device=self.device)
         torch.manual_seed(config.seed)
-        generator: nn.Module = UNetGenerator(config.model)
-        discriminator: nn.Module = PatchGANDiscriminator(config.discriminator)
+        generator: nn.Module = build_generator(config.model)
+        discriminator: nn.Module = build_discriminator(config.discriminator)
         if self.ctx.distributed and "batch" in (config.model.norm, config.discriminator.norm):
             if self.device.type != "cuda":
                 raise ConfigError(
