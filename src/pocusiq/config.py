@@ -98,15 +98,17 @@ def setting(
     choices: Sequence[Any] | None = None,
     finite: bool = True,
     doc: str | None = None,
+    in_file: bool = True,
 ) -> Any:
     """A dataclass field with checks run by :func:`check`.
 
     ``ge``/``gt``/``le``/``lt`` bound a number (or every number of a tuple/list value);
     ``choices`` lists the allowed values; ``finite`` (default) refuses NaN and infinities in
-    float values. ``None`` passes every check (use ``X | None`` to allow it).
+    float values. ``None`` passes every check (use ``X | None`` to allow it). ``in_file=False``
+    marks a field set by the program, not by files (not listed among the valid keys).
     """
     metadata = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": tuple(choices) if choices is not None else None,
-                "finite": finite, "doc": doc}
+                "finite": finite, "doc": doc, "in_file": in_file}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -213,9 +215,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; valid: {', '.join(sorted(fields))}"
-        )
+        valid = sorted(n for n, f in fields.items() if f.metadata.get("in_file", True))
+        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; valid: {', '.join(valid)}")
     missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

@@ -28,7 +28,6 @@ method and pair id; the other methods carry on.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -50,9 +49,6 @@ from pocusiq.atomic import atomic_write_text, sha256_file
 from pocusiq.benchmark.journal import ResultJournal, record_key
 from pocusiq.benchmark.methods import Method, parse_method_spec, resolve_methods
 from pocusiq.benchmark.protocol import (
-    FULL_REFERENCE,
-    NO_REFERENCE,
-    REGION_METRICS,
     BenchmarkProtocol,
     PreprocessingSettings,
     load_protocol,
@@ -60,6 +56,7 @@ from pocusiq.benchmark.protocol import (
 from pocusiq.benchmark.regions import select_target_masks, target_regions
 from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
+from pocusiq.metrics import FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 
 __all__ = [
     "BenchmarkResult",
@@ -212,29 +209,9 @@ def check_method_output(output: Any, image: np.ndarray) -> str | None:
 
 
 def _metric_functions(protocol: BenchmarkProtocol) -> dict[str, MetricFn]:
-    """``pocusiq.metrics`` functions for the protocol's metrics, with their options checked."""
-    import pocusiq.metrics as metrics_module
-
-    functions: dict[str, MetricFn] = {}
-    for name in protocol.metrics.names:
-        function = getattr(metrics_module, name, None)
-        if function is None or not callable(function):
-            raise ConfigError(f"{protocol.source}: metric {name!r} is not available in pocusiq.metrics")
-        options = protocol.metrics.options.get(name, {})
-        if options:
-            try:
-                params = inspect.signature(function).parameters
-            except (TypeError, ValueError):
-                params = {}
-            accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-            unknown = [key for key in options if key not in params]
-            if params and unknown and not accepts_any:
-                raise ConfigError(
-                    f"{protocol.source}: metrics.{name}: pocusiq.metrics.{name} has no option(s) "
-                    f"{', '.join(map(repr, unknown))} (it takes: {', '.join(list(params)[1:]) or 'none'})"
-                )
-        functions[name] = function
-    return functions
+    """The registry's functions for the protocol's metrics (names and options were checked
+    against :data:`pocusiq.metrics.METRICS` when the protocol was read)."""
+    return {name: METRICS[name].function for name in protocol.metrics.names}
 
 
 def _crop(array: np.ndarray, border: int) -> np.ndarray:
@@ -272,11 +249,12 @@ def score_image(
         options = protocol.metrics.options.get(name, {})
         function = functions[name]
         try:
-            if name in FULL_REFERENCE:
+            kind = METRICS[name].kind
+            if kind == FULL_REFERENCE:
                 value = math.nan if target is None else float(function(output, target, **options))
-            elif name in NO_REFERENCE:
+            elif kind == NO_REFERENCE:
                 value = float(function(output, **options))
-            elif name in REGION_METRICS:
+            elif kind == REGION:
                 scores = [float(function(output, t, r, **options)) for t, r in regions]
                 value = float(np.mean(scores)) if scores else math.nan
             else:  # pragma: no cover - protocol validation rules this out
@@ -506,8 +484,8 @@ def run_benchmark(
     digests = {row.id: _pair_digest(row) for row in rows}
     examples = set(example_pair_ids([row.id for row in rows], proto.report.example_pairs))
     phash = proto.hash
-    region_based = any(name in REGION_METRICS for name in proto.metrics.names)
-    no_reference = [name for name in proto.metrics.names if name in NO_REFERENCE or name in REGION_METRICS]
+    region_based = any(METRICS[name].kind == REGION for name in proto.metrics.names)
+    no_reference = [name for name in proto.metrics.names if METRICS[name].kind != FULL_REFERENCE]
 
     out.mkdir(parents=True, exist_ok=True)
     journal = ResultJournal(out / JOURNAL_NAME)
