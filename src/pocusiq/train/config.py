@@ -105,8 +105,8 @@ class DataConfig:
     Validation uses whole images, padded to the generator's multiple."""
 
     root: str = ""
-    train_split: str = "train"
-    val_split: str = "val"
+    train_split: str = setting("train", choices=("train", "val", "test"))
+    val_split: str = setting("val", choices=("train", "val", "test"))
     crop: int | None = setting(256, ge=1)
     flip: bool = True
     batch_size: int = setting(1, ge=1)
