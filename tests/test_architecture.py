@@ -34,7 +34,7 @@ LAYERS: dict[str, float] = {
     "enhance": 7,
     "benchmark": 8,
     "view": 9,
-    "cli": 10, "__main__": 10,
+    "cli": 10, "__main__": 10.5,
 }
 
 # Edges that exist only until branch `media` lands the imaging layer (readers, intensity/luma,
