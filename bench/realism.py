@@ -85,8 +85,13 @@ def load_pocus(spacing: float) -> tuple[list[np.ndarray], list[str]]:
     return images, names
 
 
-def simulate(n: int, size: int, spacing: float, anatomy: str | None) -> tuple[list, float]:
+def simulate(n: int, size: int, spacing: float, anatomy: str | None, legacy: bool = False) -> tuple[list, float]:
     from pocusiq.simulate.pairs import simulate_pair
+
+    if legacy:  # the simulator before issue 9: simulate_pair(seed, size), 30 mm field
+        t0 = time.process_time()
+        pairs = [simulate_pair(s, size) for s in range(n)]
+        return pairs, 1000 * (time.process_time() - t0) / n
 
     source = None
     if anatomy:
@@ -212,11 +217,17 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=None, help="mm/pixel (default: the simulator's default)")
     parser.add_argument("--anatomy", default=None, help="also evaluate --anatomy phantoms from this folder")
     parser.add_argument("--save-png", type=Path, default=None, help="write example montages (sim vs real) here")
+    parser.add_argument("--legacy", action="store_true",
+                        help="measure a pre-issue-9 simulator (simulate_pair(seed, size), 30 mm field) at its own "
+                             "spacing: for before -> after figures, run with that version's package on PYTHONPATH")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from pocusiq.simulate.pairs import DEFAULT_SPACING_MM
+    if args.legacy:
+        spacing = args.spacing or 30.0 / args.size
+    else:
+        from pocusiq.simulate.pairs import DEFAULT_SPACING_MM
 
-    spacing = args.spacing or DEFAULT_SPACING_MM
+        spacing = args.spacing or DEFAULT_SPACING_MM
     if not (SHARED / "carotid" / "images").is_dir():
         raise SystemExit(f"real images not found under {SHARED}")
     carotid, groups = load_carotid(spacing)
@@ -232,7 +243,7 @@ def main() -> None:
     sets = [("default", None)] + ([("anatomy", args.anatomy)] if args.anatomy else [])
     verdict = {}
     for name, anatomy in sets:
-        pairs, ms = simulate(args.pairs, args.size, spacing, anatomy)
+        pairs, ms = simulate(args.pairs, args.size, spacing, anatomy, args.legacy)
         n_train = int(0.7 * len(pairs))
         print(f"[{name}] {len(pairs)} pairs of {args.size}x{args.size} at {spacing:g} mm/pixel "
               f"({args.size * spacing:.1f} mm field); simulator CPU {ms:.0f} ms/pair")

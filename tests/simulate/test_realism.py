@@ -176,3 +176,24 @@ def test_anatomy_phantom_keeps_the_real_carotid_lumen_anechoic():
         assert lo_in < 0.6 * lo_ring, (seed, lo_in, lo_ring)
         checked += 1
     assert checked >= 3
+
+
+def test_cli_spacing_depth_and_anatomy_reach_the_manifest(tmp_path):
+    from pocusiq.cli import main
+    from pocusiq.data.manifest import read_manifest
+
+    base = ["--n", "2", "--size", "48", "--no-progress", "--workers", "1"]
+    assert main(["simulate", "--out", str(tmp_path / "a"), *base, "--depth-mm", "7.2"]) == 0
+    rows = read_manifest(tmp_path / "a")
+    assert [r.spacing_mm for r in rows] == pytest.approx([0.15, 0.15])
+    assert rows[0].params["simulator"]["fov_mm"] == pytest.approx(7.2)
+    assert main(["simulate", "--out", str(tmp_path / "b"), *base, "--spacing", "0.1", "--depth-mm", "5"]) == 2
+    assert main(["simulate", "--out", str(tmp_path / "c"), *base, "--spacing", "0.0001"]) == 2
+    # anatomy: phantoms cut from the given images, recorded per pair
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.full((120, 160), 60, np.uint8)).save(tmp_path / "img" / "x.png")
+    assert main(["simulate", "--out", str(tmp_path / "d"), *base, "--anatomy", str(tmp_path / "img"),
+                 "--anatomy-spacing", "0.1"]) == 0
+    rows = read_manifest(tmp_path / "d")
+    assert {r.params["simulator"]["phantom"] for r in rows} == {"anatomy:x.png"}
+    assert main(["simulate", "--out", str(tmp_path / "e"), *base, "--anatomy", str(tmp_path / "nope")]) == 2

@@ -12,22 +12,25 @@ quoted; not re-checked against the documents offline):
 
 - centre frequency: handheld linear probes (Butterfly iQ "MSK/vascular" presets, Clarius L7
   4-13 MHz, Interson SP-L01 7.5 MHz, Philips Lumify L12-4) image at about 4-8 MHz in practice;
-  curvilinear ones (Clarius C3 2-6 MHz, Interson GP-C01 3.5 MHz, Lumify C5-2) at 2.5-5 MHz;
+  curvilinear ones (Clarius C3 2-6 MHz, Interson GP-C01 3.5 MHz, Lumify C5-2) at 3-5.5 MHz;
 - fractional bandwidth: low-cost/CMUT front ends and the apps' filtering, 40-75 %;
 - aperture: 64-128 active channels (Interson 64-128 elements, Clarius 128-192 elements with
-  fewer channels, Butterfly 9000-element CMUT with a reduced beamformer), transmit F# 2-4 with
+  fewer channels, Butterfly 9000-element CMUT with a reduced beamformer), transmit F# 1.5-3 with
   a single transmit focus the app places at 30-70 % of the depth, dynamic receive focusing in
   70 % of devices (digital beamformers; receive F# 1.5-3), a fixed receive focus otherwise;
-- electronic noise -45..-30 dB and dynamic range 40-60 dB (the apps' "dynamic range" slider),
-  gain 0..+10 dB above the base profile's (handheld apps display brighter than the cart
-  scanner: the real Butterfly/Interson frames are 12 % near-black against 72 % for the carotid
-  data), TGC restoring 60-100 % of the attenuation (the
-  apps' automatic gain);
+- electronic noise -45..-30 dB; dynamic range 50-70 dB (the apps' "dynamic range" slider), the
+  gain tied to it so that typical tissue keeps the base profile's grey level, +-3 dB (the apps'
+  automatic gain); TGC restoring 60-100 % of the attenuation;
 - display: 5-8 bit grey levels, JPEG quality 40-90 or lossless (streamed/stored frames),
-  speckle reduction 0-0.8 and edge enhancement 0-1 (every handheld app smooths speckle; the
-  strength is a user/preset setting), 0-0.15 mm Gaussian and 0-0.3 mm lateral smoothing
+  speckle reduction 0.2-0.8 and edge enhancement 0-1 (every handheld app smooths speckle; the
+  strength is a user/preset setting), 0-0.15 mm Gaussian and 0-0.15 mm lateral smoothing
   (scan-line interpolation);
-- geometry: linear (60 %) or curvilinear (radius 20-60 mm, sector 50-75 degrees).
+- geometry: linear (75 %) or curvilinear (radius 20-60 mm, sector 50-75 degrees).
+
+Calibration: the F#, speckle-reduction, dynamic-range and gain ranges were narrowed so that the
+simulated POCUS images of the QA-phantom preset match the real Butterfly/Interson phantom frames
+at the same scale (``bench/realism.py``: grey histogram, speckle size, dark fraction) while the
+pairs stay about as hard as the paper's (``bench/simulate.py``).
 
 The high-end profile is not randomised (it is the target the model learns to produce).
 """
@@ -43,7 +46,8 @@ import numpy as np
 from pocusiq.simulate.profiles import POCUS, TransducerProfile
 
 #: field -> (low, high) uniform range, or ("choice", [values...]). ``tx_focus_fraction`` is the
-#: transmit focus as a fraction of the image depth; ``gain_offset_db`` is added to the base gain.
+#: transmit focus as a fraction of the image depth; ``gain_offset_db`` is added to the gain that
+#: keeps unit-echogenicity tissue at the base profile's grey level at the drawn dynamic range.
 #: Keys ending in ``_linear`` / ``_curvilinear`` apply to that geometry only.
 POCUS_RANGES: dict[str, Any] = {
     "curvilinear_probability": 0.25,
