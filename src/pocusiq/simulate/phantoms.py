@@ -335,7 +335,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     (anechoic lumen, bright specular walls; transverse or longitudinal), sometimes a bone
     surface (bright specular line, full acoustic shadow below) or a calcification (bright spot
     with a shadow), reverberation of the first fascia at 2x and 3x its depth. Echogenicity
-    levels (fat 0.1-0.25, muscle 0.25-0.55, fascia 3-8 relative to typical parenchyma 1) give
+    levels (fat 0.1-0.25, muscle 0.15-0.45, fascia 25-80 (specular: bright, smooth), relative to typical parenchyma 1) give
     the mostly dark images with bright strands of real musculoskeletal/vascular scans.
     """
     D, W = c.depth, c.width
@@ -357,7 +357,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
         fascias.append(z)
     striation = np.exp(0.6 * c.smooth_field(rng, 0.3, 6.0))
     perimysium = c.strands(rng, 0.25, 5.0, 1.4)
-    level = rng.uniform(0.25, 0.55)
+    level = rng.uniform(0.15, 0.45)
     tilt = rng.uniform(-0.08, 0.08)
     for k in range(len(fascias) - 1):
         top = fascias[k] + wavy(0.8, 10.0) + tilt * (c.x - W / 2)
@@ -367,7 +367,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
         c.echo = np.where(m, lv * tissue * striation + 3.0 * perimysium, c.echo).astype(np.float32)
         thick = rng.uniform(0.25, 0.6)
         band = np.abs(c.z - top) < thick / 2
-        c.echo = np.where(band, rng.uniform(6.0, 16.0), c.echo).astype(np.float32)
+        c.echo = np.where(band, rng.uniform(25.0, 80.0), c.echo).astype(np.float32)
         c.spec |= band
         if k == 0:  # reverberation of the first strong interface at 2x and 3x its depth
             for rep, gain in ((2, 0.25), (3, 0.08)):
@@ -398,7 +398,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
             dist = np.abs(c.z - centre)
             outer, lumen = dist <= r + wall, dist <= r
         ring = outer & ~lumen
-        c.echo[ring] = rng.uniform(4.0, 10.0)
+        c.echo[ring] = rng.uniform(8.0, 25.0)
         c.echo[lumen] = 0.0
         c.spec |= ring
         c.spec &= ~lumen
@@ -418,7 +418,7 @@ def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
                rz=r * rng.uniform(0.6, 1.0))
 
 
-def add_contact_shadows(c: _Canvas, rng: np.random.Generator, *, probability: float = 0.5) -> None:
+def add_contact_shadows(c: _Canvas, rng: np.random.Generator, *, probability: float = 0.3) -> None:
     """Poor probe contact at the image edges: attenuation in the top 0.5 mm under 0-12 % of the width.
 
     Each side independently, with ``probability``: a band of extra attenuation 20-60 dB/mm
