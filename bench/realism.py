@@ -54,8 +54,19 @@ def _resample(grey: np.ndarray, src: float, dst: float) -> np.ndarray:
     return np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR, reducing_gap=None))
 
 
+def _readers():
+    """(read_grey_image, find_imaging_region): from the imaging layer, or their pre-imaging homes."""
+    try:
+        from pocusiq.imaging.grey import read_grey_image
+        from pocusiq.imaging.region import find_imaging_region
+    except ImportError:
+        from pocusiq.data.images import read_grey_image
+        from pocusiq.pair.roi import find_imaging_region
+    return read_grey_image, find_imaging_region
+
+
 def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
-    from pocusiq.data.images import read_grey_image
+    read_grey_image, _ = _readers()
 
     folder = SHARED / "carotid" / "images"
     images, groups = [], []
@@ -67,8 +78,7 @@ def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
 
 
 def load_pocus(spacing: float) -> tuple[list[np.ndarray], list[str]]:
-    from pocusiq.data.images import read_grey_image
-    from pocusiq.pair.roi import find_imaging_region
+    read_grey_image, find_imaging_region = _readers()
 
     files = sorted((SHARED / "pocus" / "butterfly-phantom").glob("*.png")) + [SHARED / "pocus" / "interson-phantom.png"]
     images, names = [], []

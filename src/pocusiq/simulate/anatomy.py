@@ -35,9 +35,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
-from pocusiq.data.images import read_grey_image
 from pocusiq.simulate.phantoms import MASK_NAMES, Phantom
 from pocusiq.simulate.profiles import HIGH_END, TransducerProfile
 
@@ -69,14 +69,28 @@ def echogenicity_from_bmode(grey: np.ndarray, profile: TransducerProfile = HIGH_
     return echo
 
 
+def _grey_unit(path: str | Path) -> np.ndarray:
+    """An image file as float32 grey in [0, 1]: Pillow's ``"L"`` conversion (ITU-R 601-2 luma, the
+    BT.601 weights the rest of pocusiq uses) for 8-bit files, 16-bit greys scaled by 1/65535.
+
+    Pillow directly, because simulate (layer 3) must not import the data layer's readers.
+    """
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I"):
+                return np.asarray(im, dtype=np.float32) / 65535.0
+            return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"anatomy image {path}: cannot read it ({exc})") from exc
+
+
 @functools.lru_cache(maxsize=48)
 def _read(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    grey = read_grey_image(path, convert=True)
-    grey = grey.astype(np.float32) / (65535.0 if grey.dtype == np.uint16 else 255.0)
+    grey = _grey_unit(path)
     mask_path = Path(path).parent.parent / "masks" / Path(path).name
     mask = None
     if mask_path.is_file():
-        m = read_grey_image(mask_path, convert=True)
+        m = _grey_unit(mask_path)
         if m.shape == grey.shape:
             mask = m > 0
     return grey, mask
