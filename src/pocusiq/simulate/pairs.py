@@ -23,10 +23,6 @@ from pocusiq.simulate.profiles import TransducerProfile, get_profile
 #: high-end speckle (axial FWHM ~0.2 mm = 2.5 pixels) and gives a 256-pixel image a 20 mm
 #: field of view, the depth of a superficial (vascular/MSK/nerve) preset.
 DEFAULT_SPACING_MM = 0.08
-#: Field of view (mm) used when neither ``spacing_mm`` nor ``fov_mm`` is given... kept for API
-#: compatibility: the default is now ``size * DEFAULT_SPACING_MM``.
-DEFAULT_FOV_MM = 30.0
-DEFAULT_SECTOR_FOV_MM = 60.0
 
 
 @dataclass
