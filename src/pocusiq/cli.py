@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("pocusiq.benchmark.command", "benchmark enhancement methods on a paired dataset"),
     "enhance": ("pocusiq.enhance.command", "enhance images, DICOM files and videos with a model"),
     "export": ("pocusiq.enhance.export_command", "export a trained generator (ONNX)"),
+    "view": ("pocusiq.view.command", "write a self-contained HTML page of before | after comparisons"),
+    "serve": ("pocusiq.view.serve_command", "local web app: upload, compare, download, live view"),
 }
 
 EXIT_ERROR = 2
