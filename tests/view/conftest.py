@@ -67,3 +67,76 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     save_checkpoint(path, generator=UNetGenerator(config.model), config=config)
     return path
+
+
+class RunningApp:
+    """An app served by uvicorn on a free 127.0.0.1 port in a background thread."""
+
+    def __init__(self, app) -> None:
+        import threading
+
+        import uvicorn
+
+        from pocusiq.view.serve_command import bind_socket
+
+        self.app = app
+        self.sock = bind_socket("127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+        self.sock.close()
+
+
+@pytest.fixture
+def serve_app():
+    """Factory: ``serve_app(enhancer, settings)`` -> a :class:`RunningApp` (closed after the test)."""
+    pytest.importorskip("starlette", reason="the 'view' extra (starlette, uvicorn, python-multipart) is not installed")
+    pytest.importorskip("uvicorn", reason="the 'view' extra is not installed")
+    from pocusiq.view.app import create_app
+
+    running = []
+
+    def start(enhancer, settings=None):
+        app = RunningApp(create_app(enhancer, settings))
+        running.append(app)
+        return app
+
+    yield start
+    for app in running:
+        app.close()
+
+
+def post_file(url: str, name: str, data: bytes, *, roi: str = "full", csrf: bool = True, host: str | None = None):
+    """POST a multipart upload with urllib; returns (status, parsed JSON body)."""
+    import json
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"roi\"\r\n\r\n{roi}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if csrf:
+        headers["X-Pocusiq"] = "1"
+    if host:
+        headers["Host"] = host
+    request = urllib.request.Request(url + "/api/enhance", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

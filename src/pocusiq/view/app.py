@@ -8,7 +8,7 @@ Routes (all on 127.0.0.1 unless told otherwise; nothing is fetched from or sent 
   NIQE/PIQE before and after, and download URLs; a bad file answers 400 with ``{"error": ...}``.
 * ``GET /api/jobs/{id}/preview/{before|after}/{n}`` — preview frames (PNG for stills, JPEG for loops).
 * ``GET /api/jobs/{id}/download/{enhanced|side_by_side}`` — the outputs, in the input's format.
-* ``GET /api/live/stream?source=0|PATH&sbs=0|1`` — MJPEG of the enhanced stream; ``/api/live/stats``
+* ``GET /api/live/stream?source=0|PATH&sbs=0|1&roi=auto|full`` — MJPEG of the enhanced stream; ``/api/live/stats``
   its measured frame rate; ``POST /api/live/stop``.
 
 Safety: the Host header must be the address served (Starlette's ``TrustedHostMiddleware``: a web
@@ -215,7 +215,7 @@ def serve_page(settings: ServeSettings, model_name: str, max_mb: float) -> str:
 <section class="card" id="upload-card"><h2>Enhance a file</h2>
 <div class="drop" id="drop">Drop a PNG, JPEG, TIFF, DICOM or video file here, or
 <label class="button">choose a file<input type="file" id="file" hidden></label>
-<div class="note">up to {max_mb:g} MB &middot; region:
+<div class="note">up to {max_mb:g} MB &middot; region to enhance (uploads and live):
 <select id="roi"><option value="auto">imaging region (auto)</option><option value="full">whole frame</option></select></div></div>
 <div id="status" class="note" role="status"></div><div id="error" class="error" hidden></div>
 </section>
@@ -331,7 +331,10 @@ def create_app(enhancer: Any, settings: ServeSettings | None = None):
         except PocusiqError as exc:
             return error(str(exc))
         sbs = request.query_params.get("sbs") == "1"
-        return StreamingResponse(state.live.stream(source, side_by_side=sbs), media_type=MJPEG_MEDIA_TYPE,
+        roi = request.query_params.get("roi", "auto")
+        if roi not in ("auto", "full"):
+            return error(f"roi must be 'auto' or 'full', got {roi!r}")
+        return StreamingResponse(state.live.stream(source, side_by_side=sbs, roi=roi), media_type=MJPEG_MEDIA_TYPE,
                                  headers={"Cache-Control": "no-store"})
 
     async def live_check(request: Request) -> Response:

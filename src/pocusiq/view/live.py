@@ -125,8 +125,11 @@ class LiveSession:
             self._generation += 1
             self.stats.running = False
 
-    def stream(self, source: int | Path, *, side_by_side: bool = False) -> Iterator[bytes]:
+    def stream(self, source: int | Path, *, side_by_side: bool = False, roi: str = "auto") -> Iterator[bytes]:
         """MJPEG parts of the enhanced stream (``input | enhanced`` when ``side_by_side``).
+
+        ``roi``: "auto" finds the imaging region on the first frame (the whole frame where none is
+        found), "full" enhances the whole frame.
 
         Ends when the source ends, the client goes away, or another stream starts.
         """
@@ -151,7 +154,7 @@ class LiveSession:
                     return
                 if region is None:
                     try:
-                        region = resolve_region(frame, "auto")
+                        region = resolve_region(frame, roi)
                     except RegionNotFoundError:
                         region = resolve_region(frame, "full")
                 started = time.perf_counter()

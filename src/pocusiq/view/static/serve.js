@@ -117,7 +117,7 @@
     fetch("/api/live/check?source=" + encodeURIComponent(source)).then(function (r) { return r.json(); }).then(function (c) {
       if (c.error) { showError(liveError, c.error); return; }
       liveImg.hidden = false;
-      liveImg.src = "/api/live/stream?source=" + encodeURIComponent(source) + "&sbs=" + ($("live-sbs").checked ? 1 : 0) + "&t=" + Date.now();
+      liveImg.src = "/api/live/stream?source=" + encodeURIComponent(source) + "&sbs=" + ($("live-sbs").checked ? 1 : 0) + "&roi=" + $("roi").value + "&t=" + Date.now();
       if (!poll) poll = setInterval(pollStats, 500);
     }).catch(function (e) { showError(liveError, "request failed: " + e); });
   });
