@@ -58,14 +58,17 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pocusiq checkpoint of a random U-Net with ngf 4, depth 3 (multiple 8), as in tests/enhance."""
     import torch
 
-    from pocusiq.models.unet import UNetGenerator
+    import pocusiq.models
     from pocusiq.train.checkpoints import save_checkpoint
     from pocusiq.train.config import ModelConfig, TrainConfig
 
     torch.manual_seed(0)
     config = TrainConfig(model=ModelConfig(ngf=4, depth=3))
+    build = getattr(pocusiq.models, "build_generator", None)  # the models builder (branch arch)
+    if build is None:
+        from pocusiq.models.unet import UNetGenerator as build
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, generator=UNetGenerator(config.model), config=config)
+    save_checkpoint(path, generator=build(config.model), config=config)
     return path
 
 

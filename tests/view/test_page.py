@@ -94,3 +94,30 @@ def test_view_command_before_after_folders(tmp_path):
     assert main(["view", "--before", str(tmp_path / "b"), "--after", str(tmp_path / "a"), "--out", str(page)]) == 1
     text = page.read_text(encoding="utf-8")
     assert "skipped: extra.png" in text and text.count('class="card still"') == 1
+
+
+def test_screenshot_sized_page_scores_the_imaging_region_only(tmp_path, negate_enhancer):
+    """A 1928x1080 screen capture: the page inlines it losslessly and scores only the image inside."""
+    shot = np.zeros((1080, 1928, 3), np.uint8)
+    shot[100:1000, 500:1400] = speckle(900, 900)[..., None]
+    shot[20:60, 20:300] = (200, 40, 40)  # UI outside the image
+    write_png(tmp_path / "in" / "shot.png", shot)
+    assert enhance_files(negate_enhancer, [tmp_path / "in"], tmp_path / "out").ok  # roi auto
+    pairs, _ = pairs_from_enhance_dir(tmp_path / "out")
+    page = build_page(pairs)
+    box = re.search(r"x=(\d+) y=(\d+) (\d+)x(\d+) px", page).groups()
+    x, y, w, h = map(int, box)
+    assert abs(x - 500) <= 8 and abs(y - 100) <= 8 and abs(w - 900) <= 16 and abs(h - 900) <= 16
+    assert "1928x1080 px" in page
+
+
+def test_real_pocus_screenshot_page(tmp_path, negate_enhancer, shared_data):
+    source = shared_data / "real" / "pocus" / "interson-phantom.png"
+    if not source.is_file():
+        pytest.skip(f"{source} not in the shared data")
+    assert enhance_files(negate_enhancer, [source], tmp_path / "out").ok
+    pairs, _ = pairs_from_enhance_dir(tmp_path / "out")
+    page = build_page(pairs)
+    niqe_row = re.search(r'data-metric="niqe".*?</tr>', page, re.S).group(0)
+    values = re.findall(r"<td>([0-9.]+)</td>", niqe_row)
+    assert len(values) == 2  # NIQE before and after computed on the detected region
