@@ -130,3 +130,56 @@ def test_serve_refuses_other_hosts_and_needs_a_model(capsys, tiny_checkpoint):
         assert main(["serve", "--port", "0"]) == 2
         assert "pass --model" in capsys.readouterr().err
     assert load_enhancer(str(tiny_checkpoint)).multiple == 8
+
+
+def test_video_upload_gives_synced_previews_and_a_video_download(serve_app, negate_enhancer, tmp_path):
+    from pocusiq.enhance.video_io import probe_video
+
+    clip = write_clip(tmp_path / "loop.avi", 24)
+    app = serve_app(negate_enhancer)
+    status, job = post_file(app.url, "loop.avi", clip.read_bytes())
+    assert status == 200, job
+    assert job["kind"] == "video" and job["frames"] == 24 and len(job["before"]) == len(job["after"]) == 24
+    assert job["fps"] == pytest.approx(25)
+    status, data, headers = _get(app.url + job["downloads"][0]["url"])
+    saved = tmp_path / "got.avi"
+    saved.write_bytes(data)
+    info = probe_video(saved)
+    assert (info.width, info.height) == (64, 48) and info.rate == 25
+    from PIL import Image
+
+    shown = np.asarray(Image.open(io.BytesIO(_get(app.url + job["after"][5])[1])).convert("L")).astype(int)
+    raw = np.asarray(Image.open(io.BytesIO(_get(app.url + job["before"][5])[1])).convert("L")).astype(int)
+    assert np.abs(shown + raw - 255).mean() < 8  # after = negated before, frame for frame (JPEG previews)
+
+
+def test_chunked_upload_over_the_limit_is_stopped_while_it_arrives(serve_app, negate_enhancer, tmp_path):
+    import http.client
+
+    app = serve_app(negate_enhancer, ServeSettings(max_upload_bytes=10_000, workdir=tmp_path / "jobs"))
+    host, port = app.url.rsplit("/", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode()
+
+    def body():
+        yield head
+        for _ in range(40):  # 40 x 4 KB: past the 10 kB (+64 kB form slack) limit, no Content-Length
+            yield b"\0" * 4096
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    connection.request("POST", "/api/enhance", body=body(), encode_chunked=True,
+                       headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Pocusiq": "1",
+                                "Transfer-Encoding": "chunked"})
+    response = connection.getresponse()
+    assert response.status == 413 and "limit" in json.loads(response.read())["error"]
+    assert list((tmp_path / "jobs").iterdir()) == []
+
+
+def test_live_device_that_cannot_open_reports_why(serve_app, negate_enhancer):
+    app = serve_app(negate_enhancer)
+    status, body, _ = _get(app.url + "/api/live/stream?source=97")
+    assert status == 200 and body == b""
+    stats = json.loads(_get(app.url + "/api/live/stats")[1])
+    assert "capture device 97" in stats["error"] and not stats["running"]
