@@ -121,6 +121,14 @@ def test_view_page_cine_plays_both_sides_in_step(tmp_path, page):
     card = page.locator(".card.cine")
     data = page.evaluate("JSON.parse(document.querySelector('script.cine-data').textContent)")
     assert len(data["before"]) == 16
+    before_box = card.locator(".wipe img.before").bounding_box()
+    after_box = card.locator(".wipe img.after").bounding_box()
+    assert after_box["x"] >= before_box["x"] + before_box["width"]  # side by side, not on top
+    assert after_box["width"] == pytest.approx(before_box["width"], abs=1)
+    card.locator("button.layout").click()  # -> wipe: after lies on the before image
+    after_box = card.locator(".wipe img.after").bounding_box()
+    assert after_box["x"] == pytest.approx(card.locator(".wipe img.before").bounding_box()["x"], abs=1)
+    card.locator("button.layout").click()
     card.locator("button.play").click()
     page.wait_for_function("() => document.querySelector('.card.cine').dataset.frame >= 4", timeout=5000)
     card.locator("button.play").click()  # pause

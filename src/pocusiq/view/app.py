@@ -223,7 +223,7 @@ def serve_page(settings: ServeSettings, model_name: str, max_mb: float) -> str:
 <div class="row"><div class="viewer">
 <div class="wipe"><img class="before" alt="before"><img class="after" alt="after"><div class="divider"></div>
 <span class="tag before">before</span><span class="tag after">after</span></div>
-<div class="controls"><span class="label">wipe</span><input type="range" class="wipe-range" min="0" max="1000" value="500" aria-label="wipe position"></div>
+<div class="controls"><button class="layout" type="button">Side by side</button><span class="label">wipe</span><input type="range" class="wipe-range" min="0" max="1000" value="500" aria-label="wipe position"></div>
 <div class="controls" id="cine-controls" hidden><button class="play" type="button">Play</button>
 <input type="range" class="scrub" min="0" max="0" value="0" aria-label="frame"><span class="label frame-label"></span></div>
 <div class="controls" id="downloads"></div></div>

@@ -121,16 +121,18 @@ def display_width(width: int) -> int:
     return int(max(width, min(640, 4 * width)))
 
 
-def wipe_html(before_src: str, after_src: str, alt: str, width: int) -> str:
-    """The wipe viewer: before underneath, after clipped right of the line, and a range input."""
-    zoom = " zoomed" if display_width(width) > width else ""
+def wipe_html(before_src: str, after_src: str, alt: str, width: int, side_by_side: bool = False) -> str:
+    """The viewer: a wipe (before underneath, after clipped right of the line, and a range input),
+    or the two side by side (``side_by_side``, the default for cine loops); a button switches."""
+    shown = display_width(width)
+    classes = "wipe" + (" zoomed" if shown > width else "") + (" sbs" if side_by_side else "")
     return (
-        f'<div class="wipe{zoom}" style="width:{display_width(width)}px">'
+        f'<div class="{classes}" style="--w:{shown}px; width:{shown}px">'
         f'<img class="before" alt="before: {esc(alt)}" src="{esc(before_src)}">'
         f'<img class="after" alt="after: {esc(alt)}" src="{esc(after_src)}">'
         '<div class="divider"></div><span class="tag before">before</span><span class="tag after">after</span>'
         "</div>"
-        '<div class="controls"><span class="label">wipe</span>'
+        '<div class="controls"><button class="layout" type="button">Side by side</button><span class="label">wipe</span>'
         '<input type="range" class="wipe-range" min="0" max="1000" value="500" aria-label="wipe position">'
         "</div>"
     )
@@ -207,7 +209,7 @@ def pair_card(pair: Pair, options: PageOptions, reports: list[Any], index: int) 
         sub += f"<br>frame counts differ: before {before.total}, after {after.total}; the first {n} shown"
     data = {"fps": fps, "before": b_uris, "after": a_uris, "labels": [i + 1 for i in before.indices[:n]]}
     shown_w = min(w, round(w * options.cine_max_side / max(w, h)))
-    viewer = wipe_html(b_uris[0], a_uris[0], pair.name, shown_w) + cine_controls()
+    viewer = wipe_html(b_uris[0], a_uris[0], pair.name, shown_w, side_by_side=True) + cine_controls()
     return (f'<section class="card cine" id="pair-{index}">{title}{sub}</div><div class="row">'
             f'<div class="viewer">{viewer}</div><div class="numbers">{numbers}</div></div>'
             f'<script type="application/json" class="cine-data">{script_json(data)}</script></section>')
@@ -227,7 +229,8 @@ def build_page(pairs: list[Pair], options: PageOptions | None = None, skipped: l
             f'<p class="note">{esc(source)} &middot; {len(pairs)} comparison(s) &middot; pocusiq {esc(__version__)} '
             f'&middot; {esc(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))}</p>',
             f'<p class="note">Drag across an image (or use the range under it): before is left of the line, '
-            "after is right of it.</p>",
+            "after is right of it. Cine loops start side by side, both driven by one player; the button under "
+            "each viewer switches between side by side and wipe.</p>",
             f'<div class="warn">{esc(NOT_FOR_DIAGNOSIS)}<br>{esc(NIQE_CAVEAT)}</div>']
     if options.reports:
         head.append('<p class="note">Reports: ' + ", ".join(esc(p) for p in options.reports) + "</p>")

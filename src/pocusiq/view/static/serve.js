@@ -66,7 +66,9 @@
     sub += "; " + job.seconds + " s; model " + job.model;
     $("result-sub").textContent = sub;
     var wipe = card.querySelector(".wipe");
-    wipe.style.width = Math.max(job.width, Math.min(640, 4 * job.width)) + "px";
+    var shown = Math.max(job.width, Math.min(640, 4 * job.width));
+    if (job.before.length > 1) shown = Math.min(shown, 640);
+    wipe.style.width = shown + "px"; wipe.style.setProperty("--w", shown + "px");
     wipe.classList.toggle("zoomed", job.width < 640);
     renderCine(job);
     var links = $("downloads"); links.textContent = "";

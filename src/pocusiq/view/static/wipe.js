@@ -25,6 +25,7 @@
       setPos(wipe, (ev.clientX - box.left) / box.width);
     }
     wipe.addEventListener("pointerdown", function (ev) {
+      if (wipe.classList.contains("sbs")) return;
       dragging = true;
       try { wipe.setPointerCapture(ev.pointerId); } catch (e) { /* synthetic pointer */ }
       fromEvent(ev);
@@ -37,6 +38,16 @@
     var card = wipe.closest(".card") || document;
     var range = card.querySelector("input.wipe-range");
     if (range) range.addEventListener("input", function () { setPos(wipe, range.value / 1000); });
+    var layout = card.querySelector("button.layout");
+    if (layout) {
+      var label = function () {
+        var sbs = wipe.classList.contains("sbs");
+        layout.textContent = sbs ? "Wipe" : "Side by side";
+        if (range) range.disabled = sbs;
+      };
+      layout.addEventListener("click", function () { wipe.classList.toggle("sbs"); label(); });
+      label();
+    }
     setPos(wipe, 0.5);
   }
   function initCine(card) {
