@@ -5,7 +5,8 @@ upload to ``pocusiq serve`` (the real command, on a free 127.0.0.1 port), see th
 download it, watch the live stream.
 
 Skipped, with the reason, only where the chromium package or Playwright is missing
-(``make test`` installs both where it runs as root).
+(``make test`` installs both where it runs as root). ``POCUSIQ_CHROMIUM=/path/to/chromium`` picks
+another build of the browser.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def browser():
                     "'apt-get install -y chromium' when run as root); browser tests need it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
     with sync_api.sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
-        chromium = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; a small /dev/shm
+        # in containers crashes tabs unless shared memory goes to /tmp
+        chromium = playwright.chromium.launch(executable_path=path,
+                                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
         yield chromium
         chromium.close()
 
