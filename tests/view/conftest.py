@@ -143,3 +143,29 @@ def post_file(url: str, name: str, data: bytes, *, roi: str = "full", csrf: bool
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def write_multiframe_dicom(path: Path, frames: np.ndarray, frame_time_ms: float = 40.0) -> Path:
+    """A small uncompressed multi-frame ultrasound DICOM of ``(F, H, W)`` uint8 frames (pydicom)."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "US"
+    ds.PatientName, ds.PatientID = "Test^View", "V-1"
+    ds.set_pixel_data(frames, "MONOCHROME2", 8)
+    ds.NumberOfFrames = frames.shape[0]
+    ds.FrameTime = frame_time_ms
+    ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

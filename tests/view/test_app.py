@@ -183,3 +183,39 @@ def test_live_device_that_cannot_open_reports_why(serve_app, negate_enhancer):
     assert status == 200 and body == b""
     stats = json.loads(_get(app.url + "/api/live/stats")[1])
     assert "capture device 97" in stats["error"] and not stats["running"]
+
+
+def test_multiframe_dicom_upload_round_trips_as_dicom(serve_app, negate_enhancer, tmp_path):
+    import pydicom
+
+    from .conftest import write_multiframe_dicom
+
+    frames = np.stack([speckle(40, 56, seed) for seed in range(6)])
+    source = write_multiframe_dicom(tmp_path / "loop.dcm", frames, frame_time_ms=50.0)
+    app = serve_app(negate_enhancer)
+    status, job = post_file(app.url, "loop.dcm", source.read_bytes())
+    assert status == 200, job
+    assert job["kind"] == "dicom" and job["frames"] == 6 and len(job["after"]) == 6
+    assert job["fps"] == pytest.approx(20)  # from FrameTime 50 ms
+    status, data, headers = _get(app.url + job["downloads"][0]["url"])
+    assert status == 200 and "loop_enhanced.dcm" in headers["content-disposition"]
+    derived = pydicom.dcmread(io.BytesIO(data))
+    np.testing.assert_array_equal(derived.pixel_array, 255 - frames)
+
+
+def test_an_enhancer_failure_is_a_json_error_and_the_app_keeps_serving(serve_app, tmp_path):
+    from pocusiq.enhance.enhancer import Enhancer
+    from pocusiq.enhance.tiling import TilingConfig
+
+    calls = []
+
+    def flaky(batch):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("engine fell over")
+        return batch
+
+    app = serve_app(Enhancer(flaky, multiple=8, tiling=TilingConfig(multiple=8, tile_size=None)))
+    status, body = post_file(app.url, "a.png", _png(speckle(48, 48)))
+    assert status == 500 and "a.png: internal error (RuntimeError: engine fell over)" in body["error"]
+    assert post_file(app.url, "a.png", _png(speckle(48, 48)))[0] == 200

@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import threading
+import traceback
 import uuid
 from collections import OrderedDict
 from contextlib import asynccontextmanager
@@ -84,6 +85,11 @@ def safe_name(name: str) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")[-100:]
     return cleaned or "upload"
+
+
+def _strip(message: str, folder: Path) -> str:
+    """A message without the job folder's path (users see the file name they uploaded)."""
+    return message.replace(str(folder / "in") + "/", "").replace(str(folder) + "/", "")
 
 
 def _limited(receive, limit: int):
@@ -295,8 +301,11 @@ def create_app(enhancer: Any, settings: ServeSettings | None = None):
             try:
                 result = await run_in_threadpool(process_upload, state, job_id, folder, name, roi)
             except (PocusiqError, ValueError, OSError) as exc:
-                message = str(exc).replace(str(folder / "in") + "/", "").replace(str(folder) + "/", "")
-                return error(message)
+                return error(_strip(str(exc), folder))
+            except Exception as exc:  # a bug, not bad input: say so in the page and keep serving
+                traceback.print_exc()
+                return error(f"{name}: internal error ({type(exc).__name__}: {_strip(str(exc), folder)}); "
+                             "details in the pocusiq serve console", 500)
             return JSONResponse(result)
         finally:
             if job_id not in state.jobs:
