@@ -42,6 +42,8 @@ def _chromium() -> str | None:
 @pytest.fixture(scope="module")
 def browser():
     path = _chromium()
+    if path is None and os.environ.get("POCUSIQ_CHROMIUM"):
+        pytest.skip(f"POCUSIQ_CHROMIUM={os.environ['POCUSIQ_CHROMIUM']} is not a file")
     if path is None:
         pytest.skip("Debian's chromium package is not installed (make test installs it with "
                     "'apt-get install -y chromium' when run as root); browser tests need it")
