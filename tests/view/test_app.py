@@ -122,6 +122,11 @@ def test_safe_name_and_loopback_check():
 def test_serve_refuses_other_hosts_and_needs_a_model(capsys, tiny_checkpoint):
     assert main(["serve", "--host", "0.0.0.0", "--model", str(tiny_checkpoint)]) == 2
     assert "--allow-remote" in capsys.readouterr().err
+    # with the flag: a warning first (192.0.2.1 is a documentation address this machine does not hold,
+    # so binding fails and nothing listens or sends anything)
+    assert main(["serve", "--host", "192.0.2.1", "--allow-remote", "--model", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert "WARNING: listening on 192.0.2.1" in err and "cannot listen on 192.0.2.1" in err
     from pocusiq.enhance.enhancer import Enhancer
 
     if getattr(Enhancer, "default", None) is None:

@@ -101,13 +101,13 @@ def run(args: argparse.Namespace) -> int:
               "install it with: pip install 'pocusiq[view]'", file=sys.stderr)
         return 2
     enhancer = load_enhancer(args.model, engine=args.engine, device=args.device)
-    sock = bind_socket(args.host, args.port)
-    host, port = sock.getsockname()[:2]
     hosts = ["127.0.0.1", "localhost", "::1", "[::1]"]
     if not is_loopback(args.host):
         print(f"pocusiq serve: WARNING: listening on {args.host}, reachable from other machines; no accounts, no "
               "encryption: anyone who reaches it can upload files and see the results", file=sys.stderr)
         hosts = ["*"]
+    sock = bind_socket(args.host, args.port)
+    host, port = sock.getsockname()[:2]
     settings = ServeSettings(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_jobs=args.max_jobs,
                              allowed_hosts=hosts, live_source=args.live)
     app = create_app(enhancer, settings)
