@@ -108,7 +108,7 @@
       liveStats.dataset.fps = s.fps; liveStats.dataset.frames = s.frames;
       liveStats.textContent = s.frames ? (s.fps.toFixed(1) + " frames/s shown, enhance " + s.enhance_ms.toFixed(1) +
         " ms/frame, " + s.frames + " frames, " + s.width + "x" + s.height + (s.running ? "" : s.ended ? " (ended)" : " (stopped)")) : (s.running ? "starting..." : "");
-      showError(liveError, s.error || "");
+      if (s.error) showError(liveError, s.error);  // cleared by Start, never by a poll (it would hide a check error)
       if (!s.running && poll) { clearInterval(poll); poll = null; }
     }).catch(function () {});
   }
