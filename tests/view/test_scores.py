@@ -90,7 +90,7 @@ def test_report_keyed_by_file_name():
 
 def test_metric_info_from_registry_and_unknown_keys():
     assert metric_info("ssim")[:2] == ("SSIM", True)
-    assert metric_info("psnr")[2] == "dB"
+    assert metric_info("psnr") == ("PSNR (dB)", True, "")  # the registry's display title carries the unit
     assert metric_info("fidelity.spots_invented") == ("spots invented", None, "")
 
 

@@ -58,15 +58,16 @@ class Row:
 
 
 def metric_info(key: str) -> tuple[str, bool | None, str]:
-    """``(label, higher_is_better, unit)`` for a key, from :data:`pocusiq.metrics.METRICS` when registered."""
+    """``(label, higher_is_better, unit)`` for a key, from :data:`pocusiq.metrics.METRICS` when registered
+    (its ``display`` title, e.g. "PSNR (dB)"); else the key's last part with spaces, direction unknown."""
     from pocusiq.metrics import METRICS
 
     leaf = key.rsplit(".", 1)[-1]
     info = METRICS.get(leaf) or METRICS.get(leaf.lower())
     if info is None:
         return leaf.replace("_", " "), None, ""
-    label = getattr(info, "display_name", None) or getattr(info, "label", None) or info.name.upper()
-    return str(label), bool(info.higher_is_better), str(getattr(info, "unit", "") or "")
+    unit = "" if info.unit and f"({info.unit})" in info.display else info.unit  # "PSNR (dB)" says it already
+    return info.display, bool(info.higher_is_better), unit
 
 
 def region_box(pair: Pair, frame: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
