@@ -227,7 +227,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from exc
+        raise ConfigError(f"{prefix.rstrip('.')}: {exc}" if prefix else str(exc)) from exc
 
 
 def to_dict(obj: Any) -> Any:
@@ -365,7 +365,8 @@ def _check_value(value: Any, meta: Mapping[str, Any], where: str) -> None:
     for key, sign, ok in bounds:
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
-            lo, hi = meta.get("ge", meta.get("gt")), meta.get("le", meta.get("lt"))
+            lo = meta.get("ge") if meta.get("ge") is not None else meta.get("gt")
+            hi = meta.get("le") if meta.get("le") is not None else meta.get("lt")
             if lo is not None and hi is not None:
                 left = "[" if meta.get("ge") is not None else "("
                 right = "]" if meta.get("le") is not None else ")"
@@ -378,9 +379,12 @@ def check(obj: Any, prefix: str = "") -> None:
     dataclass's ``check_consistency()`` (innermost first). Raises ConfigError naming the dotted key."""
     if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
         return
+    hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         where = prefix + f.name
+        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            _coerce(value, hints.get(f.name, Any), where)  # the right type (set in code, not read)
         if f.metadata:
             _check_value(value, f.metadata, where)
         elif isinstance(value, float) and not math.isfinite(value):
