@@ -313,7 +313,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
     out = deep_merge({}, data)
     for item in overrides:
         parts, value = parse_override(item, cls)
-        node: dict[str, Any] = out
+        node: Any = out
         hint: Any = cls
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
@@ -332,15 +332,26 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
                     f"override {item!r}: unknown config {what} {'.'.join(parts[: depth + 1])!r}; "
                     f"valid: {', '.join(sorted(known))}"
                 )
-            if last:
-                node[part] = value
+            if isinstance(node, list):  # a list in a schema-free file: "devices.1.profile=..."
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])}: no item {part} "
+                                      f"in a list of {len(node)}")
+                key: Any = int(part)
             else:
-                child = node.get(part)
+                key = part
+            if last:
+                node[key] = value
+            else:
+                child = node[key] if isinstance(node, list) else node.get(key)
                 if child is None:
                     child = {}
-                if not isinstance(child, dict):
+                if isinstance(child, list):
+                    child = list(child)
+                elif isinstance(child, Mapping):
+                    child = dict(child)
+                else:
                     raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is not a section")
-                node[part] = child
+                node[key] = child
                 node = child
     return out
 

@@ -165,3 +165,15 @@ def test_real_devices_may_state_their_mount():
     data["devices"][1]["mount"] = {"dz_mm": 0.5}
     grab, cart = plan_from_dict(data, source="p.yaml").devices
     assert (grab.mount.dx_mm, grab.mount.rotation_deg, cart.mount.dz_mm) == (-2.0, 1.5, 0.5)
+
+
+def test_set_overrides_apply_to_the_plan_and_its_fingerprint():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sim_gantry.yaml"
+    plan = load_plan(example)
+    changed = load_plan(example, ["settle_s=0.5", "devices.0.name=probe_a"])
+    assert changed.settle_s == 0.5 and changed.devices[0].name == "probe_a"
+    assert changed.fingerprint != plan.fingerprint and "--set" in changed.source
+    with pytest.raises(ConfigError, match=r"field 'settle_s'"):
+        load_plan(example, ["settle_s=-1"])

@@ -76,7 +76,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocusiq.config_file import read_config_file
+from pocusiq import config as cfgkit
+from pocusiq.config import read_config_file
 from pocusiq.errors import ConfigError
 
 __all__ = [
@@ -695,8 +696,18 @@ def plan_from_dict(
     )
 
 
-def load_plan(path: str | Path) -> AcquisitionPlan:
-    """Read and validate a plan YAML file. Raises ConfigError naming the file and field."""
+def load_plan(path: str | Path, overrides: Sequence[str] = ()) -> AcquisitionPlan:
+    """Read and validate a plan YAML file. Raises ConfigError naming the file and field.
+
+    ``overrides``: ``--set`` items in the file's layout (``settle_s=0.5``, ``phantom.seed=3``,
+    ``devices.1.profile=high_end``); the plan's fingerprint covers the result.
+    """
     path = Path(path)
     data = read_config_file(path, "plan file")
-    return plan_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+    source = str(path)
+    if overrides:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {_show(data)}")
+        data = cfgkit.apply_overrides(data, overrides)
+        source = f"{path} (with --set {' '.join(overrides)})"
+    return plan_from_dict(data, source=source, base_dir=path.resolve().parent)
