@@ -87,8 +87,12 @@ def _mutate(path_keys, value):
         (("devices", 1, "name"), "high end", "devices[1].name", "may only contain"),
         (("devices", 0, "profile"), "cart", "devices[0].profile", "must be one of pocus, high_end"),
         (("devices", 0, "frame_size"), [100, 100], "devices[0].frame_size", "does not fit"),
-        (("devices", 1, "mount"), {"dy_mm": 1}, "devices[1].mount.dy_mm", "unknown field"),
-        (("devices", 0, "colour"), "rgb", "devices[0].colour", "unknown field"),
+        (("devices", 1, "mount"), {"dy_mm": 1}, "devices[1].mount.dy_mm", "unknown key (valid: dx_mm, dz_mm, rotation_deg)"),
+        (("devices", 0, "colour"), "rgb", "devices[0].colour", "unknown key (valid: color,"),
+        (("devices", 0, "fov_mm"), float("inf"), "devices[0].fov_mm", "must be a finite number"),
+        (("devices", 0, "frame_size"), [640], "devices[0].frame_size", "expected 2 values, got 1"),
+        (("phantom",), {"seed": -1}, "phantom.seed", "must be >= 0, got -1"),
+        (("phantom",), {"preset": "liver"}, "phantom.preset", "must be one of 'random_tissue'"),
     ],
 )
 def test_bad_plan_names_file_and_field(tmp_path, keys, value, field, message):
