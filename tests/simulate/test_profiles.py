@@ -7,7 +7,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from pocusiq.errors import ConfigError
 from pocusiq.simulate.profiles import HIGH_END, POCUS, TransducerProfile, get_profile, load_profiles
@@ -108,3 +110,32 @@ def test_profiles_are_hashable_and_frozen():
     twin = TransducerProfile(**{**HIGH_END.to_dict(), "compounding_angles_deg": HIGH_END.compounding_angles_deg})
     assert twin == HIGH_END and hash(twin) == hash(HIGH_END)
     assert dataclasses.replace(HIGH_END, gain_db=-45.0) != HIGH_END
+
+
+def test_set_overrides_start_built_ins_from_their_base_and_check_values(tmp_path):
+    from pocusiq.simulate.profiles import profiles_with_overrides
+
+    data = profiles_with_overrides(None, ["pocus.noise_db=-40", "pocus.jpeg_quality=null"])
+    assert data == {"pocus": {"base": "pocus", "noise_db": -40, "jpeg_quality": None}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    pocus = load_profiles(path)["pocus"]
+    assert pocus.noise_db == -40.0 and pocus.jpeg_quality is None and pocus.bit_depth == POCUS.bit_depth
+    with pytest.raises(ConfigError, match=r"unknown transducer profile 'cart'"):
+        profiles_with_overrides(None, ["cart.noise_db=-40"])
+
+
+def test_simulate_cli_set_changes_the_pairs(tmp_path):
+    from pocusiq.cli import main
+    from pocusiq.data.images import read_grey_image
+
+    args = ["simulate", "--n", "2", "--size", "64", "--no-progress", "--fractions", "1", "0", "0"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--set", "pocus.gain_db=-20"]) == 0
+    a = sorted((tmp_path / "a" / "low").glob("*.png"))
+    b = sorted((tmp_path / "b" / "low").glob("*.png"))
+    assert a and [p.name for p in a] == [p.name for p in b]
+    assert not np.array_equal(read_grey_image(a[0]), read_grey_image(b[0]))  # brighter POCUS images
+    assert np.array_equal(read_grey_image(tmp_path / "a" / "high" / a[0].name),
+                          read_grey_image(tmp_path / "b" / "high" / b[0].name))
+    assert main(["simulate", "--n", "2", "--out", str(tmp_path / "c"), "--set", "pocus.bit_depth=12"]) == 2

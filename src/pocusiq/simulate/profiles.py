@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,3 +312,30 @@ def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
             raise ConfigError(f"{path}: profile names must be strings, got {name!r}")
         profiles[name] = profile_from_dict(name, values, source=str(path))
     return profiles
+
+
+def profiles_with_overrides(path: str | Path | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """The profile-file data of ``path`` (or none) with ``--set PROFILE.FIELD=VALUE`` overrides.
+
+    A profile not in the file but built in (``pocus``, ``high_end``) is started from the
+    built-in (``base``), so ``--set pocus.noise_db=-40`` changes the built-in POCUS profile for
+    this run. Returns ``{name: fields}`` for :func:`load_profiles`; raises ConfigError.
+    """
+    data: Any = {}
+    if path is not None:
+        data = cfgkit.read_config_file(path, "profile file")
+        if isinstance(data, Mapping) and "profiles" in data:
+            data = data["profiles"]
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected a non-empty mapping of profile name -> fields")
+    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for item in overrides:
+        name = item.split("=", 1)[0].split(".", 1)[0].strip()
+        if name not in data:
+            if name not in BUILTIN_PROFILES:
+                raise ConfigError(
+                    f"override {item!r}: unknown transducer profile {name!r}; known profiles: "
+                    f"{', '.join(sorted(set(BUILTIN_PROFILES) | set(data)))}"
+                )
+            data[name] = {"base": name}
+    return cfgkit.apply_overrides(data, overrides)
