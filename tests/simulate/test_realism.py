@@ -197,3 +197,20 @@ def test_cli_spacing_depth_and_anatomy_reach_the_manifest(tmp_path):
     rows = read_manifest(tmp_path / "d")
     assert {r.params["simulator"]["phantom"] for r in rows} == {"anatomy:x.png"}
     assert main(["simulate", "--out", str(tmp_path / "e"), *base, "--anatomy", str(tmp_path / "nope")]) == 2
+
+
+def test_dataset_default_spacing_is_the_simulator_default():
+    from pocusiq.data.simulated import SimulatedDatasetConfig
+    from pocusiq.simulate.pairs import DEFAULT_SPACING_MM
+
+    assert SimulatedDatasetConfig(n=1).spacing_mm == DEFAULT_SPACING_MM
+    assert SimulatedDatasetConfig(n=1).randomise_device is True
+
+
+def test_default_simulator_shows_the_built_in_high_end_with_the_calibrated_gain():
+    from pocusiq.simulate.device_ranges import HIGH_END_DISPLAY_OFFSET_DB
+
+    on = simulate_pair(2, 32, randomise_device=True).params["high_profile"]
+    off = simulate_pair(2, 32).params["high_profile"]
+    assert off["gain_db"] == HIGH_END.gain_db
+    assert on["gain_db"] == pytest.approx(HIGH_END.gain_db + HIGH_END_DISPLAY_OFFSET_DB)

@@ -13,7 +13,7 @@ import numpy as np
 
 from pocusiq.simulate.bmode import ImagingRegion, lateral_margin_mm, resample_masks, simulate_bmode, to_uint8
 from pocusiq.simulate.phantoms import DEFAULT_MIX, PHANTOM_PRESETS, Phantom, make_phantom
-from pocusiq.simulate.profiles import TransducerProfile, get_profile
+from pocusiq.simulate.profiles import HIGH_END, TransducerProfile, get_profile
 
 #: Default pixel spacing (mm/pixel) of simulated pairs. Handheld apps display their images at
 #: about 0.05-0.15 mm per screen pixel: measured here, the Butterfly iQ screenshots in
@@ -118,9 +118,11 @@ def simulate_pair(
         fov_mm: side of the square field of view (mm); pixel spacing = ``fov_mm / size``.
         spacing_mm: pixel spacing (mm/pixel) instead of ``fov_mm``; default (neither given)
             :data:`DEFAULT_SPACING_MM`.
-        randomise_device: draw the low-end profile from
+        randomise_device: the default simulator's devices: draw the low-end profile from
             :data:`pocusiq.simulate.device_ranges.POCUS_RANGES` (``low_profile`` supplies the
-            fields that are not randomised).
+            fields that are not randomised), and show the built-in ``"high_end"`` (if used
+            unchanged) with the calibrated display gain of
+            :func:`pocusiq.simulate.device_ranges.default_high_profile`.
         anatomy: an :class:`pocusiq.simulate.anatomy.AnatomySource`: the phantom is built from
             one of its real B-mode images instead of a preset.
 
@@ -145,9 +147,11 @@ def simulate_pair(
         raise ValueError(f"fov_mm must be > 0, got {fov_mm!r}")
     s_phantom, s_low, s_high, s_device = np.random.SeedSequence(int(seed)).spawn(4)
     if randomise_device:
-        from pocusiq.simulate.device_ranges import sample_profile
+        from pocusiq.simulate.device_ranges import default_high_profile, sample_profile
 
         low_p = sample_profile(np.random.default_rng(s_device), depth_mm=fov, base=low_p)
+        if high_p == HIGH_END:  # the built-in, unchanged: shown as calibrated on real images
+            high_p = default_high_profile(high_p)
     curved = "curvilinear" in (low_p.geometry, high_p.geometry)
     rng = np.random.default_rng(s_phantom)
     if phantom is not None and phantom not in PHANTOM_PRESETS:
