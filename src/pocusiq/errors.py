@@ -37,3 +37,8 @@ class StageError(PocusiqError):
 
 class RegionNotFoundError(PocusiqError):
     """The imaging region (the ultrasound sector/rectangle) could not be found in a frame."""
+
+
+class CalibrationError(PocusiqError):
+    """A gantry calibration cannot be solved (targets found in too few frames, an
+    ill-conditioned pose set) or a calibration file is missing or malformed."""

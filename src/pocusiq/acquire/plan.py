@@ -27,11 +27,14 @@ Plan file (all lengths in mm, angles in degrees, times in seconds)::
     settle_s: 0.2                         # wait after each move before capturing
     frames_per_pose: 1
     phantom:                              # needed only by simulated devices
-      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution
+      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution | wire_phantom
       seed: 7
       width_mm: 80
       depth_mm: 60
       spacing_mm: 0.1
+      # wires_mm: [[30, 10], [40, 20]]    # optional extra wires [x_mm, z_mm], the same in every slice
+    # calibration:                        # only in a calibration plan (pocusiq calibrate), see below
+    #   targets_mm: [[30, 10], [40, 20]]
     devices:                              # one pass per device, in this order
       - name: pocus                       # [A-Za-z0-9_-]+, used as the frames/ sub-folder
         kind: simulated                   # simulated | video | folder
@@ -62,10 +65,29 @@ on the probe holder (``dx_mm``, ``dz_mm``, ``rotation_deg``: the probe face cent
 from the stage pose and the in-plane rotation, same sign as ``tilt_deg``); the simulated
 scanner applies it, and for real devices it is the nominal placement the pairing starts from
 (``session.plan.device(name).mount``).
+
+A *calibration plan* (``pocusiq calibrate``, :mod:`pocusiq.acquire.calibration`) is an
+acquisition plan over a wire (point-target) phantom with one more section,
+:class:`CalibrationConfig`::
+
+    calibration:
+      targets_mm: [[30, 10], [40, 20]]    # wire cross-sections [x_mm, z_mm] in stage coordinates
+      refine_spacing: true                # also solve each device's pixel spacing (col, row)
+      min_frames: 6                       # frames per device in which targets must be found
+      match_gate_mm: 1.5                  # a detection farther than this from its target is an outlier
+      search_mm: 10                       # largest error of the nominal mounting the matching searches
+      robust_scale_mm: 0.2                # soft-L1 loss scale of the least-squares fit
+      devices: [pocus, high_end]          # default: every device
+
+The wires run along the stage's y axis (the slice direction), so a target's (x, z) is the same
+in every slice. In a simulated plan the phantom gets wires at ``targets_mm`` unless
+``phantom.wires_mm`` says otherwise (e.g. to simulate a phantom that is not where the plan
+says).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -82,6 +104,7 @@ from pocusiq.errors import ConfigError
 __all__ = [
     "SIMULATED_DEFAULTS",
     "AcquisitionPlan",
+    "CalibrationConfig",
     "DeviceConfig",
     "FolderDeviceConfig",
     "MountConfig",
@@ -96,7 +119,7 @@ __all__ = [
 
 AXES = ("x", "y", "z")
 DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution", "wire_phantom")
 
 
 @dataclass(frozen=True)
@@ -165,6 +188,27 @@ class PhantomConfig:
     width_mm: float = 80.0
     depth_mm: float = 60.0
     spacing_mm: float = 0.1
+    wires_mm: tuple[tuple[float, float], ...] = ()  # extra wires (x_mm, z_mm), the same in every slice
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The ``calibration`` section of a calibration plan (see the module docstring).
+
+    ``targets_mm`` are the wires' (x_mm, z_mm) in stage coordinates (x along the stage's x
+    axis, z depth below the stage's z zero; the wires run along y). The defaults were chosen
+    on simulated sessions (``bench/calibration.py``): ``match_gate_mm`` 1.5 keeps every true
+    match of a wire phantom with >= 5 mm between wires while rejecting UI marks and speckle
+    peaks; ``robust_scale_mm`` 0.2 is about 4x the detection noise of a wire in POCUS speckle.
+    """
+
+    targets_mm: tuple[tuple[float, float], ...]
+    refine_spacing: bool = True
+    min_frames: int = 6
+    match_gate_mm: float = 1.5
+    search_mm: float = 10.0
+    robust_scale_mm: float = 0.2
+    devices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +291,7 @@ class AcquisitionPlan:
     settle_s: float = 0.0
     frames_per_pose: int = 1
     phantom: PhantomConfig | None = None
+    calibration: CalibrationConfig | None = None
     source: str = "<dict>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -592,9 +637,47 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
     return FolderDeviceConfig(**kwargs)
 
 
+def _parse_points(f: _Fields, value: Any, where: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise f.fail(where, f"expected a non-empty list of [x_mm, z_mm], got {_show(value)}")
+    points = []
+    for i, item in enumerate(value):
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2:
+            raise f.fail(f"{where}[{i}]", f"expected [x_mm, z_mm], got {_show(item)}")
+        points.append((f.number(item[0], f"{where}[{i}][0]"), f.number(item[1], f"{where}[{i}][1]")))
+    return tuple(points)
+
+
+def _parse_calibration(f: _Fields, data: Any, devices: Sequence[DeviceConfig]) -> CalibrationConfig:
+    data = f.mapping(data, "calibration")
+    allowed = ("targets_mm", "refine_spacing", "min_frames", "match_gate_mm", "search_mm",
+               "robust_scale_mm", "devices")
+    f.no_unknown(data, "calibration", allowed)
+    if "targets_mm" not in data:
+        raise f.fail("calibration.targets_mm", "missing (the wires' [x_mm, z_mm] in stage coordinates)")
+    kwargs: dict[str, Any] = {"targets_mm": _parse_points(f, data["targets_mm"], "calibration.targets_mm")}
+    if "refine_spacing" in data:
+        kwargs["refine_spacing"] = f.boolean(data["refine_spacing"], "calibration.refine_spacing")
+    if "min_frames" in data:
+        kwargs["min_frames"] = f.integer(data["min_frames"], "calibration.min_frames", minimum=1)
+    for key in ("match_gate_mm", "search_mm", "robust_scale_mm"):
+        if key in data:
+            kwargs[key] = f.number(data[key], f"calibration.{key}", positive=True)
+    if "devices" in data:
+        names = data["devices"]
+        if not isinstance(names, Sequence) or isinstance(names, str) or not names:
+            raise f.fail("calibration.devices", f"expected a non-empty list of device names, got {_show(names)}")
+        known = [d.name for d in devices]
+        for i, name in enumerate(names):
+            if name not in known:
+                raise f.fail(f"calibration.devices[{i}]", f"{name!r} is not a device of the plan ({', '.join(known)})")
+        kwargs["devices"] = tuple(str(n) for n in names)
+    return CalibrationConfig(**kwargs)
+
+
 def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
     data = f.mapping(data, "phantom")
-    f.no_unknown(data, "phantom", ("preset", "seed", "width_mm", "depth_mm", "spacing_mm"))
+    f.no_unknown(data, "phantom", ("preset", "seed", "width_mm", "depth_mm", "spacing_mm", "wires_mm"))
     kwargs: dict[str, Any] = {}
     if "preset" in data:
         kwargs["preset"] = f.string(data["preset"], "phantom.preset", choices=PHANTOM_PRESETS)
@@ -603,6 +686,8 @@ def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
     for key in ("width_mm", "depth_mm", "spacing_mm"):
         if key in data:
             kwargs[key] = f.number(data[key], f"phantom.{key}", positive=True)
+    if "wires_mm" in data:
+        kwargs["wires_mm"] = _parse_points(f, data["wires_mm"], "phantom.wires_mm")
     return PhantomConfig(**kwargs)
 
 
@@ -653,7 +738,7 @@ def plan_from_dict(
     f.no_unknown(
         data,
         "",
-        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices"),
+        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices", "calibration"),
     )
     for key in ("specimen", "stage", "poses", "devices"):
         if key not in data:
@@ -675,11 +760,17 @@ def plan_from_dict(
     for i, name in enumerate(names):
         if name in names[:i]:
             raise f.fail(f"devices[{i}].name", f"duplicate device name {name!r}")
+    calibration = None
+    if "calibration" in data:
+        calibration = _parse_calibration(f, data["calibration"], devices)
     phantom = None
     if "phantom" in data:
         phantom = _parse_phantom(f, data["phantom"])
     elif any(d.kind == "simulated" for d in devices):
         phantom = PhantomConfig()
+    if phantom is not None and calibration is not None and "wires_mm" not in (data.get("phantom") or {}):
+        # a simulated calibration phantom has its wires where the calibration plan says
+        phantom = dataclasses.replace(phantom, wires_mm=calibration.targets_mm)
     if phantom is not None:
         _check_simulated_coverage(f, poses, devices, phantom)
     return AcquisitionPlan(
@@ -690,6 +781,7 @@ def plan_from_dict(
         settle_s=settle_s,
         frames_per_pose=frames_per_pose,
         phantom=phantom,
+        calibration=calibration,
         source=source,
         raw=json.loads(json.dumps(data, default=str)),
     )
