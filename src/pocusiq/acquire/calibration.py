@@ -450,7 +450,8 @@ def _poorly_determined(jac: np.ndarray, names: Sequence[str]) -> tuple[float, li
 
 def _advice(params: Sequence[str]) -> str:
     tips: list[str] = []
-    for name in params:
+    others = [n for n in params if n not in ("dx_mm", "dz_mm")]
+    for name in others or params:  # an offset is poorly determined because of the others
         tip = _ADVICE.get(name)
         if tip and tip not in tips:
             tips.append(tip)
