@@ -1,0 +1,433 @@
+"""Find phantom targets in a B-mode image with no reference: point targets (wires) and blobs (cysts).
+
+Works on the displayed (log-compressed) greyscale image, e.g. a screenshot's imaging region, in
+the image's own grey levels. Every scale is relative to the image's **speckle size**, measured by
+:func:`speckle_size` (full width at half maximum of the image's autocorrelation, axially and
+laterally, in pixels), so the same thresholds hold for a 0.05 mm/pixel screenshot and a
+0.2 mm/pixel simulated frame.
+
+- :func:`find_point_targets` — small bright peaks far above their local background (wires, point
+  scatterers): sub-pixel ``(row, col)`` centre (least-squares quadratic fit to the logarithm of the
+  peak over its background, exact for a Gaussian spot), peak, background and contrast.
+- :func:`find_blobs` — regions clearly darker (anechoic/hypoechoic cysts) or brighter
+  (hyperechoic grey-scale targets) than their surroundings, at least a few speckle cells across:
+  centre, equivalent radius, area and a boolean mask.
+
+How the thresholds were chosen (measured on the real handheld phantom frames in
+``shared/data/real/pocus/`` — Clarius resolution phantom, Interson phantom and six Butterfly iQ
+frames of a CIRS phantom — imaging region only, and on synthetic speckle; see
+``tests/metrics/test_targets.py``):
+
+- Speckle, smoothed over one speckle cell, has a robust (MAD) z-score distribution whose maxima
+  over a whole 1000x700 frame stay below about 5; the weakest real wire (the deep Butterfly wires)
+  scores above 9 and their raw peak stands about 60+ grey levels over the median background
+  (the Clarius wires 100+). Hence ``point_z = 7`` and the peak must be 3x the local background
+  spread: a margin on both sides.
+- A point target is compact: the part of it above half its contrast spans at most
+  ``max_point_extent = 6`` speckle cells in each direction (the wires measure 1-3 cells; the
+  bright membrane of the Interson phantom and the Butterfly lens line run across the image).
+- Blobs: the image smoothed over one speckle cell minus a median background over a window of
+  ``background_cells`` speckle cells (large enough that a 7 mm cyst fills under half of it);
+  speckle alone rarely leaves a connected region with ``|z| > 2.5`` larger than about 4 speckle
+  cells in area, the real cysts and grey targets cover 20-400 cells, the 2 mm Butterfly cyst ~10.
+  Hence ``blob_z = 2.5`` (hysteresis down to 1.5 for the mask) and ``min_blob_cells = 6``.
+
+Written here because no library has an ultrasound phantom-target detector; the building blocks are
+SciPy ``ndimage`` (filters, labels) and scikit-image (hysteresis threshold, region properties).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold
+from skimage.measure import regionprops
+
+from pocusiq.metrics.validation import as_float_image, as_image_array
+
+__all__ = [
+    "PointTarget",
+    "Blob",
+    "speckle_size",
+    "local_background",
+    "find_point_targets",
+    "find_blobs",
+    "DEFAULT_POINT_Z",
+    "DEFAULT_POINT_PEAK",
+    "DEFAULT_POINT_GLOBAL",
+    "DEFAULT_BLOB_Z",
+]
+
+DEFAULT_POINT_PEAK = 6.0
+"""Smallest (peak - local background) / local spread of a point target's brightest pixel."""
+DEFAULT_POINT_GLOBAL = 5.0
+"""Smallest (peak - local background) / the whole image's robust spread of a point target."""
+DEFAULT_POINT_Z = 2.5
+"""Smallest (speckle-smoothed spot - local background) / local spread of a point target."""
+DEFAULT_BLOB_Z = 2.5
+"""Smallest |robust z-score| of a blob's core (hysteresis seeds); the mask extends to 0.6 of it."""
+_MAD_TO_STD = 1.4826
+
+
+@dataclass(frozen=True)
+class PointTarget:
+    """A point target (wire) found in an image.
+
+    Attributes:
+        row, col: sub-pixel centre, pixels (row 0 = top of the image given).
+        peak: the image value at the peak (largest pixel in the spot), image units (grey levels).
+        background: local background (median around the spot), image units.
+        contrast: ``peak - background``, image units (for a log-compressed image: proportional to dB).
+        z: the spot's robust z-score (see the module docstring), unitless.
+    """
+
+    row: float
+    col: float
+    peak: float
+    background: float
+    contrast: float
+    z: float
+
+    @property
+    def rc(self) -> tuple[float, float]:
+        """``(row, col)`` in pixels."""
+        return (self.row, self.col)
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A cyst-like (``"dark"``) or hyperechoic (``"bright"``) region found in an image.
+
+    Attributes:
+        row, col: centroid, pixels.
+        radius: equivalent radius ``sqrt(area / pi)``, pixels.
+        area: pixels.
+        polarity: ``"dark"`` or ``"bright"``.
+        contrast: mean inside minus local background (negative for dark blobs), image units.
+        z: the strongest robust z-score inside (signed), unitless.
+        mask: bool array of the image's shape, True inside the blob.
+    """
+
+    row: float
+    col: float
+    radius: float
+    area: int
+    polarity: str
+    contrast: float
+    z: float
+    mask: np.ndarray = field(repr=False, compare=False)
+
+
+def _valid_mask(valid: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    if valid is None:
+        return np.ones(shape, dtype=bool)
+    if not isinstance(valid, np.ndarray) or valid.dtype != bool or valid.shape != shape:
+        raise ValueError(f"valid: expected a bool mask of shape {shape}, got {getattr(valid, 'shape', type(valid))}")
+    if not valid.any():
+        raise ValueError("valid: mask selects no pixels")
+    return valid
+
+
+def speckle_size(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
+    """Speckle size: FWHM of the image's autocorrelation along rows (axial) and columns (lateral), pixels.
+
+    The image minus a smooth trend (Gaussian, sigma 16 px) is autocorrelated by FFT inside ``valid``;
+    the half-maximum width of the central lobe along each axis is interpolated linearly.
+
+    Args:
+        image: ``(H, W)`` greyscale image (>= 16 x 16).
+        valid: optional bool ``(H, W)`` mask of the pixels to use (e.g. the imaging region).
+
+    Returns:
+        ``(axial_px, lateral_px)``, each clipped to [1, 64]. (Measured: Butterfly iQ screenshots
+        ~(7, 9) px, Clarius ~(5, 7) px, the synthetic speckle of the tests ~(3, 4) px.)
+    """
+    image = as_image_array(image, "image")
+    if min(image.shape) < 16:
+        raise ValueError(f"image: speckle size needs at least 16 x 16 pixels, got {image.shape}")
+    valid = _valid_mask(valid, image.shape)
+    img = as_float_image(image)
+    weight = valid.astype(np.float64)
+    trend = ndimage.gaussian_filter(img * weight, 16.0) / np.maximum(ndimage.gaussian_filter(weight, 16.0), 1e-6)
+    resid = np.where(valid, img - trend, 0.0)
+    h, w = img.shape
+    fh, fw = 2 * h, 2 * w
+    spec = np.fft.rfft2(resid, s=(fh, fw))
+    acf = np.fft.irfft2(np.abs(spec) ** 2, s=(fh, fw))
+    count = np.fft.irfft2(np.abs(np.fft.rfft2(weight, s=(fh, fw))) ** 2, s=(fh, fw))
+    acf = acf / np.maximum(count, 1.0)
+    if acf[0, 0] <= 0:
+        return (1.0, 1.0)
+    acf /= acf[0, 0]
+    widths = []
+    for profile in (acf[:64, 0], acf[0, :64]):
+        below = np.nonzero(profile < 0.5)[0]
+        if below.size == 0:
+            widths.append(64.0)
+            continue
+        i = int(below[0])
+        half = (i - 1) + (profile[i - 1] - 0.5) / (profile[i - 1] - profile[i])
+        widths.append(float(np.clip(2.0 * half, 1.0, 64.0)))
+    return (widths[0], widths[1])
+
+
+def local_background(image: np.ndarray, window: tuple[int, int], valid: np.ndarray | None = None) -> np.ndarray:
+    """Median of ``image`` over a ``window`` (rows, cols) around each pixel, valid pixels only.
+
+    Computed on a block-reduced copy (block = window / 8, at least 1) for speed and interpolated
+    back, so it is a smooth background trend, not an exact running median. Pixels outside
+    ``valid`` do not count (they are filled with the median of the valid pixels first... then
+    the median is taken), so black margins do not drag the background down at the region's edge.
+
+    Returns:
+        float64 ``(H, W)`` array.
+    """
+    img = as_float_image(as_image_array(image, "image"))
+    valid = _valid_mask(valid, img.shape)
+    h, w = img.shape
+    br = max(1, int(window[0]) // 8)
+    bc = max(1, int(window[1]) // 8)
+    hp, wp = -(-h // br) * br, -(-w // bc) * bc
+    fill = float(np.median(img[valid]))
+    padded = np.full((hp, wp), np.nan)
+    padded[:h, :w] = np.where(valid, img, np.nan)
+    blocks = padded.reshape(hp // br, br, wp // bc, bc)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            small = np.nanmedian(blocks, axis=(1, 3))
+    missing = np.isnan(small)
+    if missing.any():
+        # fill invalid blocks with the nearest valid block's value (keeps edges unbiased)
+        idx = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
+        small = small[tuple(idx)] if (~missing).any() else np.full_like(small, fill)
+    size = (max(1, int(round(window[0] / br)) | 1), max(1, int(round(window[1] / bc)) | 1))
+    small = ndimage.median_filter(small, size=size, mode="nearest")
+    zoom = (hp / small.shape[0], wp / small.shape[1])
+    big = ndimage.zoom(small, zoom, order=1, mode="nearest", grid_mode=True)
+    return big[:h, :w]
+
+
+def _robust_std(values: np.ndarray) -> float:
+    med = float(np.median(values))
+    s = _MAD_TO_STD * float(np.median(np.abs(values - med)))
+    return s if s > 0 else float(np.std(values)) or 1.0
+
+
+def _subpixel_peak(resid: np.ndarray, r: int, c: int, half: tuple[int, int]) -> tuple[float, float]:
+    """Sub-pixel peak by least squares of a 2-D quadratic to ``log(resid)`` over a window.
+
+    ``resid`` is the image minus its background (> 0 near the peak). A Gaussian spot has an exactly
+    quadratic logarithm, so its centre is recovered exactly; other spot shapes are approximated.
+    Falls back to the intensity-weighted centroid when the fit is not a maximum inside the window.
+    """
+    h, w = resid.shape
+    hr, hc = half
+    r0, r1 = max(r - hr, 0), min(r + hr + 1, h)
+    c0, c1 = max(c - hc, 0), min(c + hc + 1, w)
+    win = resid[r0:r1, c0:c1]
+    peak = resid[r, c]
+    yy, xx = np.mgrid[r0:r1, c0:c1]
+    use = win > 0.1 * peak
+    centroid_w = np.clip(win, 0.0, None)
+    total = centroid_w.sum()
+    if total > 0:
+        centroid = (float((yy * centroid_w).sum() / total), float((xx * centroid_w).sum() / total))
+    else:
+        centroid = (float(r), float(c))
+    if use.sum() >= 6:
+        dy = (yy[use] - r).astype(np.float64)
+        dx = (xx[use] - c).astype(np.float64)
+        z = np.log(win[use])
+        a = np.stack([np.ones_like(dy), dy, dx, dy * dy, dx * dx, dy * dx], axis=1)
+        wts = win[use] / peak  # weight the samples near the peak (the log of small values is noisy)
+        coef, *_ = np.linalg.lstsq(a * wts[:, None], z * wts, rcond=None)
+        _, by, bx, ayy, axx, axy = coef
+        hess = np.array([[2 * ayy, axy], [axy, 2 * axx]])
+        if np.all(np.linalg.eigvalsh(hess) < 0):
+            off = np.linalg.solve(hess, -np.array([by, bx]))
+            if abs(off[0]) <= hr and abs(off[1]) <= hc:
+                return (float(r + off[0]), float(c + off[1]))
+    return centroid
+
+
+def find_point_targets(
+    image: np.ndarray,
+    *,
+    valid: np.ndarray | None = None,
+    speckle: tuple[float, float] | None = None,
+    min_peak_spread: float = DEFAULT_POINT_PEAK,
+    min_z: float = DEFAULT_POINT_Z,
+    min_contrast_global: float = DEFAULT_POINT_GLOBAL,
+    max_point_extent: float = 6.0,
+    edge_cells: float = 1.0,
+) -> list[PointTarget]:
+    """Point targets: compact bright peaks far above their local background.
+
+    Background and spread are local: the median of the image and 1.4826 x the median absolute
+    deviation from it over a window of 8 x 8 speckle cells (:func:`local_background`).
+
+    Args:
+        image: ``(H, W)`` greyscale B-mode image (displayed, log-compressed; any dtype).
+        valid: bool ``(H, W)``: where targets may lie (e.g. the imaging region, UI buttons excluded).
+        speckle: ``(axial_px, lateral_px)`` speckle size; ``None`` = :func:`speckle_size` of the image.
+        min_peak_spread: the spot's brightest pixel must exceed the local background by this many
+            local spreads (default 6, see the module docstring).
+        min_z: the speckle-smoothed spot must exceed the background by this many local spreads
+            (default 2.5; rejects single hot pixels).
+        min_contrast_global: the peak must also exceed the local background by this many robust
+            spreads of the whole image (default 5; rejects grains in dark, low-spread depths).
+        max_point_extent: largest extent, in speckle cells per axis, of the part of a spot above
+            half its contrast (rejects lines, membranes and large bright regions).
+        edge_cells: ignore peaks closer than this many speckle cells to the edge of ``valid``.
+
+    Returns:
+        Point targets sorted by row then column.
+    """
+    image = as_image_array(image, "image")
+    valid = _valid_mask(valid, image.shape)
+    img = as_float_image(image)
+    ax, lat = speckle if speckle is not None else speckle_size(image, valid)
+    sig = (max(ax / 2.355, 0.5), max(lat / 2.355, 0.5))
+    smooth = ndimage.gaussian_filter(img, sig)
+    window = (int(round(8 * ax)) | 1, int(round(8 * lat)) | 1)
+    bg = local_background(img, window, valid)
+    resid_raw = img - bg
+    spread = np.maximum(_MAD_TO_STD * local_background(np.abs(resid_raw), window, valid), 1e-6 + 1e-3 * float(np.ptp(img)))
+    resid_s = smooth - bg
+    z = resid_s / spread
+    global_spread = _robust_std(resid_raw[valid])
+    if edge_cells > 0:
+        er = 2 * int(math.ceil(edge_cells * ax)) + 1
+        ec = 2 * int(math.ceil(edge_cells * lat)) + 1
+        inner = ndimage.binary_erosion(valid, structure=np.ones((er, ec), bool))
+    else:
+        inner = valid
+    foot = (max(3, int(round(2 * ax)) | 1), max(3, int(round(2 * lat)) | 1))
+    peaks = (z >= min_z) & inner & (smooth == ndimage.maximum_filter(smooth, size=foot))
+    out: list[PointTarget] = []
+    h, w = img.shape
+    for r, c in zip(*np.nonzero(peaks)):
+        # the raw image's brightest pixel in the footprint is the spot's peak
+        r0, r1 = max(r - foot[0] // 2, 0), r + foot[0] // 2 + 1
+        c0, c1 = max(c - foot[1] // 2, 0), c + foot[1] // 2 + 1
+        win = resid_raw[r0:r1, c0:c1]
+        pr, pc = np.unravel_index(int(np.argmax(win)), win.shape)
+        pr, pc = int(pr) + r0, int(pc) + c0
+        contrast = float(resid_raw[pr, pc])
+        if contrast < min_peak_spread * spread[pr, pc] or contrast < min_contrast_global * global_spread:
+            continue
+        # compactness: the connected part of the smoothed spot above half its contrast
+        rh, ch = int(math.ceil(max_point_extent * ax)), int(math.ceil(max_point_extent * lat))
+        b0, b1 = max(r - rh, 0), min(r + rh + 1, h)
+        d0, d1 = max(c - ch, 0), min(c + ch + 1, w)
+        sub = resid_s[b0:b1, d0:d1] >= 0.5 * resid_s[r, c]
+        lab, _ = ndimage.label(sub)
+        piece = lab == lab[r - b0, c - d0]
+        rows = np.nonzero(piece.any(axis=1))[0]
+        cols = np.nonzero(piece.any(axis=0))[0]
+        if (rows[-1] - rows[0] + 1) > max_point_extent * ax or (cols[-1] - cols[0] + 1) > max_point_extent * lat:
+            continue
+        clipped = (rows[0] == 0 and b0 > 0) or (rows[-1] == sub.shape[0] - 1 and b1 < h)
+        clipped |= (cols[0] == 0 and d0 > 0) or (cols[-1] == sub.shape[1] - 1 and d1 < w)
+        if clipped:
+            continue
+        half = (max(1, int(round(sig[0]))), max(1, int(round(sig[1]))))
+        rr, cc = _subpixel_peak(resid_raw, pr, pc, half)
+        out.append(
+            PointTarget(
+                row=rr,
+                col=cc,
+                peak=float(img[pr, pc]),
+                background=float(bg[pr, pc]),
+                contrast=contrast,
+                z=contrast / float(spread[pr, pc]),
+            )
+        )
+    # one target per spot: keep the strongest of maxima closer than one speckle cell
+    merged: list[PointTarget] = []
+    for t in sorted(out, key=lambda t: -t.contrast):
+        if all(abs(t.row - m.row) > ax or abs(t.col - m.col) > lat for m in merged):
+            merged.append(t)
+    return sorted(merged, key=lambda t: (t.row, t.col))
+
+
+def find_blobs(
+    image: np.ndarray,
+    *,
+    valid: np.ndarray | None = None,
+    speckle: tuple[float, float] | None = None,
+    polarity: str = "both",
+    min_z: float = DEFAULT_BLOB_Z,
+    min_blob_cells: float = 6.0,
+    background_cells: float = 40.0,
+    max_aspect: float = 3.0,
+) -> list[Blob]:
+    """Cysts (dark) and grey-scale targets (dark or bright): regions clearly off their surroundings.
+
+    Args:
+        image: ``(H, W)`` greyscale B-mode image.
+        valid: bool ``(H, W)`` where blobs may lie; blobs touching its edge are dropped (a darker
+            near field or a shadow at the border is not a cyst).
+        speckle: ``(axial_px, lateral_px)``; ``None`` = measured.
+        polarity: ``"dark"``, ``"bright"`` or ``"both"``.
+        min_z: smallest |robust z| of the blob core (default 2.5, see the module docstring).
+        min_blob_cells: smallest area, in speckle cells (``pi/4 * axial * lateral`` pixels each).
+        background_cells: side of the median-background window, in speckle sizes per axis.
+        max_aspect: largest major/minor axis ratio (rejects layers and bands).
+
+    Returns:
+        Blobs sorted by row then column.
+    """
+    if polarity not in ("dark", "bright", "both"):
+        raise ValueError(f"polarity must be 'dark', 'bright' or 'both', got {polarity!r}")
+    image = as_image_array(image, "image")
+    valid = _valid_mask(valid, image.shape)
+    img = as_float_image(image)
+    ax, lat = speckle if speckle is not None else speckle_size(image, valid)
+    smooth = ndimage.gaussian_filter(img, (max(ax / 2.0, 0.5), max(lat / 2.0, 0.5)))
+    h, w = img.shape
+    window = (
+        min(int(round(background_cells * ax)), 2 * h) | 1,
+        min(int(round(background_cells * lat)), 2 * w) | 1,
+    )
+    bg = local_background(img, window, valid)
+    resid = smooth - bg
+    spread = _robust_std(resid[valid])
+    z = resid / spread
+    cell = math.pi / 4.0 * ax * lat
+    inner = ndimage.binary_erosion(valid, iterations=1, border_value=0)
+    blobs: list[Blob] = []
+    for pol, sign in (("dark", -1.0), ("bright", 1.0)):
+        if polarity not in (pol, "both"):
+            continue
+        zs = sign * z
+        mask = apply_hysteresis_threshold(np.where(valid, zs, 0.0), 0.6 * min_z, min_z)
+        labels, count = ndimage.label(mask)
+        for prop in regionprops(labels):
+            if prop.area < min_blob_cells * cell:
+                continue
+            region = labels == prop.label
+            if (region & ~inner).any():
+                continue
+            if prop.axis_minor_length <= 0 or prop.axis_major_length / prop.axis_minor_length > max_aspect:
+                continue
+            r, c = prop.centroid
+            blobs.append(
+                Blob(
+                    row=float(r),
+                    col=float(c),
+                    radius=float(math.sqrt(prop.area / math.pi)),
+                    area=int(prop.area),
+                    polarity=pol,
+                    contrast=float(np.mean(img[region]) - np.mean(bg[region])),
+                    z=float(sign * zs[region].max()),
+                    mask=region,
+                )
+            )
+    return sorted(blobs, key=lambda b: (b.row, b.col))
