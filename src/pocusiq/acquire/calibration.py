@@ -22,9 +22,9 @@ loss) over every matched (frame, target):
 
 * always: ``rot``, ``dx_mm``, ``dz_mm``;
 * ``pivot`` ``a`` (2 values) only when the plan's poses have at least two tilts: with one
-  tilt only ``d - R S a`` is observable, so ``a`` is fixed at its nominal value (the region's
-  top centre when the device states a region, else the frame's top centre) and the result
-  is exact at that tilt only (``pivot_observed: false``);
+  tilt only ``d - R S a`` is observable, so ``a`` is fixed at its nominal value (the imaging
+  region's top centre, the convention of :mod:`pocusiq.pair.geometry`) and the result is
+  exact at that tilt only (``pivot_observed: false``);
 * the pixel spacing (col and row) when ``calibration.refine_spacing`` is on.
 
 Out-of-plane placement (the image plane's offset along y, yaw, pitch) is not observable with
@@ -139,6 +139,7 @@ class FrameTargets:
     pose: Pose
     points: np.ndarray
     frame_size: tuple[int, int]  # (width, height)
+    region: tuple[int, int, int, int] | None = None  # imaging region (col0, row0, width, height)
 
 
 @dataclass(frozen=True)
@@ -632,45 +633,78 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return luma(image) if image.ndim == 3 else image
 
 
-def detect_session_targets(
-    session: Session,
-    devices: Sequence[str],
-    detect: Callable[[np.ndarray, tuple[float, float]], np.ndarray] | None = None,
-) -> dict[str, list[FrameTargets]]:
-    """Point targets in every finished frame of ``devices``.
-
-    ``detect(grey_frame, (col_mm, row_mm)) -> (n, 2) (col, row)`` defaults to
-    :func:`default_detector`. The stage pose of a frame is the position the stage reported
-    (``stage_position``), else the planned pose.
-    """
-    detect = detect or default_detector
-    out: dict[str, list[FrameTargets]] = {name: [] for name in devices}
-    for record in session.frames:
-        if record.device not in out:
-            continue
-        image = record.load()
-        spacing = frame_spacing(record, session)
-        points = np.asarray(detect(_grey(image), spacing), float).reshape(-1, 2)
-        stage = record.raw.get("stage_position")
-        pose = Pose.from_dict(stage) if stage else record.pose
-        out[record.device].append(
-            FrameTargets(record.device, record.pose_index, record.frame_index, pose, points, (record.width, record.height))
-        )
-    return out
+#: Detector thresholds for calibration (:func:`pocusiq.metrics.targets.find_point_targets`).
+#: Looser than the detector's defaults (6 local / 5 global spreads, chosen so that speckle
+#: never yields a target in real screenshots) because here every detection must also match a
+#: known target within ``match_gate_mm``, so a speckle peak costs nothing while a missed wire
+#: costs a frame: with the defaults 21 of 60 wires of the simulated POCUS frames of
+#: ``examples/sim_calibration.yaml`` were missed, with these 3 (and 0 false detections, 0 of
+#: the high-end frames' 60 missed; measured with the simulator's truth).
+CALIBRATION_DETECTOR = {"min_peak_spread": 3.0, "min_contrast_global": 2.0}
 
 
-def default_detector(grey: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
-    """Sub-pixel (col, row) centres of the point targets in a grey frame
-    (:func:`pocusiq.metrics.targets.find_point_targets`)."""
+def default_detector(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Sub-pixel (col, row) centres of the point targets inside ``valid`` of a grey frame
+    (:func:`pocusiq.metrics.targets.find_point_targets` with :data:`CALIBRATION_DETECTOR`)."""
     from pocusiq.metrics.targets import find_point_targets
 
-    targets = find_point_targets(grey, spacing_mm=spacing_mm)
+    targets = find_point_targets(grey, valid=valid, **CALIBRATION_DETECTOR)
     return np.asarray([[t.col, t.row] for t in targets], float).reshape(-1, 2)
 
 
-def _nominal_pivot(record_region: Sequence[int] | None, frame_size: tuple[int, int]) -> tuple[float, float]:
-    if record_region is not None:
-        c0, r0, w, _ = record_region
+def _frame_region(image: np.ndarray, logged: Sequence[int] | None) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The imaging region's box and mask: the logged/plan region, else detected."""
+    if logged is not None:
+        c0, r0, w, h = (int(v) for v in logged)
+        mask = np.zeros(image.shape[:2], bool)
+        mask[r0 : r0 + h, c0 : c0 + w] = True
+        return (c0, r0, w, h), mask
+    # TODO(issue 12): import from pocusiq.imaging once the region detector moves there (layer 1)
+    from pocusiq.pair.roi import find_imaging_region
+
+    region = find_imaging_region(image)
+    return region.box, region.mask
+
+
+def detect_session_targets(
+    session: Session,
+    devices: Sequence[str],
+    detect: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[FrameTargets]]:
+    """Point targets in every finished frame of ``devices``.
+
+    The imaging region is the frame record's ``region``, else the plan device's, else
+    detected; ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
+    :func:`default_detector`. The stage pose of a frame is the position the stage reported
+    (``stage_position``), else the planned pose. ``progress(done, total)`` after each frame.
+    """
+    detect = detect or default_detector
+    out: dict[str, list[FrameTargets]] = {name: [] for name in devices}
+    records = [r for r in session.frames if r.device in out]
+    for done, record in enumerate(records, start=1):
+        image = record.load()
+        try:
+            plan_region = session.plan.device(record.device).region
+        except KeyError:
+            plan_region = None
+        box, valid = _frame_region(image, record.region or plan_region)
+        points = np.asarray(detect(_grey(image), valid), float).reshape(-1, 2)
+        stage = record.raw.get("stage_position")
+        pose = Pose.from_dict(stage) if stage else record.pose
+        out[record.device].append(
+            FrameTargets(record.device, record.pose_index, record.frame_index, pose, points,
+                         (record.width, record.height), box)
+        )
+        if progress is not None:
+            progress(done, len(records))
+    return out
+
+
+def _nominal_pivot(region: Sequence[int] | None, frame_size: tuple[int, int]) -> tuple[float, float]:
+    """The probe face centre's pixel by convention (:mod:`pocusiq.pair.geometry`): the region's top centre."""
+    if region is not None:
+        c0, r0, w, _ = region
         return c0 + (w - 1) / 2.0, r0 - 0.5
     return (frame_size[0] - 1) / 2.0, -0.5
 
@@ -679,9 +713,10 @@ def calibrate_session(
     session: Session,
     config: CalibrationConfig | None = None,
     *,
-    detect: Callable[[np.ndarray, tuple[float, float]], np.ndarray] | None = None,
+    detect: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     use_mount: bool = True,
     detections: Mapping[str, Sequence[FrameTargets]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Calibration:
     """Calibrate every device (``config.devices``, default all) of an acquired session.
 
@@ -702,7 +737,7 @@ def calibrate_session(
             f"give the calibration plan with --plan"
         )
     names = list(config.devices or session.devices)
-    found = dict(detections) if detections is not None else detect_session_targets(session, names, detect)
+    found = dict(detections) if detections is not None else detect_session_targets(session, names, detect, progress)
     devices: dict[str, DeviceCalibration] = {}
     for name in names:
         frames = list(found.get(name, []))
@@ -714,7 +749,8 @@ def calibrate_session(
             device = session.plan.device(name)
         except KeyError:
             device = None
-        region = records[0].region or getattr(device, "region", None)
+        regions = [f.region for f in frames if f.region is not None]
+        region = tuple(int(np.median([r[i] for r in regions])) for i in range(4)) if regions else None
         pivot0 = _nominal_pivot(region, frames[0].frame_size)
         mount0 = getattr(device, "mount", None) if use_mount else None
         devices[name] = solve_device(
