@@ -633,22 +633,13 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return luma(image) if image.ndim == 3 else image
 
 
-#: Detector thresholds for calibration (:func:`pocusiq.metrics.targets.find_point_targets`).
-#: Looser than the detector's defaults (6 local / 5 global spreads, chosen so that speckle
-#: never yields a target in real screenshots) because here every detection must also match a
-#: known target within ``match_gate_mm``, so a speckle peak costs nothing while a missed wire
-#: costs a frame: with the defaults 21 of 60 wires of the simulated POCUS frames of
-#: ``examples/sim_calibration.yaml`` were missed, with these 3 (and 0 false detections, 0 of
-#: the high-end frames' 60 missed; measured with the simulator's truth).
-CALIBRATION_DETECTOR = {"min_peak_spread": 3.0, "min_contrast_global": 2.0}
-
-
 def default_detector(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Sub-pixel (col, row) centres of the point targets inside ``valid`` of a grey frame
-    (:func:`pocusiq.metrics.targets.find_point_targets` with :data:`CALIBRATION_DETECTOR`)."""
+    (:func:`pocusiq.metrics.targets.find_point_targets`, its default thresholds: no target in
+    the speckle of real screenshots)."""
     from pocusiq.metrics.targets import find_point_targets
 
-    targets = find_point_targets(grey, valid=valid, **CALIBRATION_DETECTOR)
+    targets = find_point_targets(grey, valid=valid)
     return np.asarray([[t.col, t.row] for t in targets], float).reshape(-1, 2)
 
 
