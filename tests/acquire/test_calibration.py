@@ -149,10 +149,14 @@ def test_calibration_file_round_trip_and_errors(tmp_path):
     frames = synthetic_frames(scanner, poses())
     dev = solve_device("pocus", frames, TARGETS, CalibrationConfig(targets_mm=tuple(TARGETS)),
                        spacing0=(0.125, 0.125), pivot0=nominal_pivot(scanner))
+    # a target never matched has no residual (NaN), written as null
+    dev.per_target.append({"target": 10, "x_mm": 90.0, "z_mm": 5.0, "matches": 0, "rms_mm": math.nan, "max_mm": math.nan})
     cal = Calibration(devices={"pocus": dev}, targets_mm=tuple(TARGETS), session="s", plan_sha256="abc")
     path = tmp_path / "cal.json"
     cal.save(path)
+    assert json.loads(path.read_text())["devices"]["pocus"]["per_target"][-1]["rms_mm"] is None
     back = load_calibration(path)
+    assert back.devices["pocus"].condition_number == dev.condition_number
     assert back.devices["pocus"].offset_mm == dev.offset_mm
     assert back.devices["pocus"].pivot_px == dev.pivot_px
     np.testing.assert_allclose(back.devices["pocus"].world_from_pixel(Pose(1, 2, 3, 4)),

@@ -214,13 +214,13 @@ class DeviceCalibration:
                 offset_mm=(float(mount["dx_mm"]), float(mount["dz_mm"])),
                 pivot_px=(pivot[0], pivot[1]),
                 pivot_observed=bool(data.get("pivot_observed", False)),
-                std={str(k): float(v) for k, v in (data.get("std") or {}).items()},
-                condition_number=float(data.get("condition_number", math.nan)),
+                std={str(k): _number(v) for k, v in (data.get("std") or {}).items()},
+                condition_number=_number(data.get("condition_number")),
                 frames_total=int(data.get("frames_total", 0)),
                 frames_with_targets=int(data.get("frames_with_targets", 0)),
                 matches=int(data.get("matches", 0)),
                 outliers=int(data.get("outliers", 0)),
-                residuals_mm={str(k): float(v) for k, v in (data.get("residuals_mm") or {}).items()},
+                residuals_mm={str(k): _number(v) for k, v in (data.get("residuals_mm") or {}).items()},
                 per_target=[dict(t) for t in data.get("per_target") or []],
                 matches_detail=[list(m) for m in data.get("matches_detail") or []],
             )
@@ -257,8 +257,22 @@ class Calibration:
         }
 
     def save(self, path: PathLike) -> None:
-        """Write the calibration as JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.as_dict(), indent=1, allow_nan=False) + "\n")
+        """Write the calibration as JSON, atomically (NaN, e.g. a target never matched, as null)."""
+        atomic_write_text(path, json.dumps(_nan_to_none(self.as_dict()), indent=1, allow_nan=False) + "\n")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def load_calibration(path: PathLike) -> Calibration:

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output pixel spacing with --size 0 (default: the coarser device spacing)")
     parser.add_argument("--min-ncc", type=float, default=0.3, help="quality threshold (default 0.3)")
     parser.add_argument("--rigid-only", action="store_true", help="skip the affine refinement")
+    parser.add_argument("--no-register", action="store_true",
+                        help="keep the nominal (e.g. --calibration) placement, no image registration")
     parser.add_argument("--ignore-mount", action="store_true",
                         help="ignore the plan's probe mounting offsets (registration finds them)")
     parser.add_argument("--calibration", default=None, metavar="CAL",
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         output_size=args.size or None,
         output_spacing_mm=args.spacing_mm,
         min_ncc=args.min_ncc,
+        register=not args.no_register,
     )
     bar = None
     if not args.no_progress:
