@@ -74,7 +74,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         session_dir = Path(args.session)
     session = read_session(session_dir)
-    calibration = calibrate_session(session, config, use_mount=not args.ignore_mount)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="finding targets", unit="frame")
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        calibration = calibrate_session(session, config, use_mount=not args.ignore_mount, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     calibration.save(out)
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
     save_calibration_figure(calibration, figure)
