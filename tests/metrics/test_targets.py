@@ -9,18 +9,13 @@ import pytest
 
 from pocusiq.metrics.targets import find_blobs, find_point_targets, speckle_size, valid_pixels
 
+from .phantom import WIRES, gaussian_spot, speckle_envelope, to_display
 from .real_frames import FRAMES, load_frame
-
-
-def _gaussian_spot(shape, centre, sigma, amplitude=100.0, background=10.0):
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    r0, c0 = centre
-    return background + amplitude * np.exp(-0.5 * (((yy - r0) / sigma[0]) ** 2 + ((xx - c0) / sigma[1]) ** 2))
 
 
 @pytest.mark.parametrize("centre", [(30.0, 40.0), (30.37, 41.71), (29.5, 40.5), (31.9, 38.08)])
 def test_noiseless_gaussian_subpixel_centre(centre):
-    image = _gaussian_spot((64, 80), centre, (1.5, 2.2))
+    image = gaussian_spot((64, 80), centre, (1.5, 2.2))
     (target,) = find_point_targets(image, speckle=(3.5, 5.2))
     assert abs(target.row - centre[0]) <= 0.1 and abs(target.col - centre[1]) <= 0.1, target
     assert target.background == pytest.approx(10.0, abs=0.5)
@@ -30,36 +25,15 @@ def test_noiseless_gaussian_subpixel_centre(centre):
     assert target.contrast == pytest.approx(nearest, rel=1e-3)
 
 
-def _speckle(shape, seed, psf=(1.0, 1.5)):
-    """Log-compressed (60 dB -> 0..255) speckle, float, and its envelope."""
-    from scipy import ndimage
-
-    rng = np.random.default_rng(seed)
-    iq = ndimage.gaussian_filter(rng.normal(size=shape), psf) + 1j * ndimage.gaussian_filter(rng.normal(size=shape), psf)
-    env = np.abs(iq)
-    return env / np.median(env)
-
-
-def _to_display(env, smooth=1.0):
-    """Envelope -> 60 dB display, smoothed over 1 px first as a scanner's display is (the real
-    frames' speckle spreads ~12 grey levels; raw log-compressed speckle ~24, with pixel-size nulls)."""
-    from scipy import ndimage
-
-    env = np.sqrt(ndimage.gaussian_filter(env**2, smooth)) if smooth else env
-    db = 20 * np.log10(env / (30 * np.median(env)) + 1e-12)
-    return np.clip(np.round((db + 60) / 60 * 255), 0, 255).astype(np.uint8)
-
-
-WIRES = [(40.3, 50.6), (60.0, 180.2), (128.7, 128.4), (200.2, 70.9), (215.5, 215.5)]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_planted_wires_found_and_none_in_speckle(seed):
-    env = _speckle((256, 256), seed)
-    assert find_point_targets(_to_display(env)) == []  # pure speckle: no targets
+    env = speckle_envelope((256, 256), seed)
+    assert find_point_targets(to_display(env)) == []  # pure speckle: no targets
     for r, c in WIRES:  # wires 24 dB above the mean speckle, the PSF's size
-        env = env + 16.0 * _gaussian_spot(env.shape, (r, c), (1.2, 1.8), amplitude=1.0, background=0.0)
-    found = find_point_targets(_to_display(env))
+        env = env + 16.0 * gaussian_spot(env.shape, (r, c), (1.2, 1.8), amplitude=1.0, background=0.0)
+    found = find_point_targets(to_display(env))
     assert len(found) == len(WIRES), found
     for t, (r, c) in zip(found, WIRES):
         assert math.hypot(t.row - r, t.col - c) < 0.6, (t, r, c)
@@ -67,28 +41,28 @@ def test_planted_wires_found_and_none_in_speckle(seed):
 
 
 def test_speckle_size_measures_the_psf():
-    small = speckle_size(_to_display(_speckle((256, 256), 3, psf=(1.0, 1.5)), smooth=0))
-    large = speckle_size(_to_display(_speckle((256, 256), 3, psf=(2.0, 3.0)), smooth=0))
+    small = speckle_size(to_display(speckle_envelope((256, 256), 3, psf=(1.0, 1.5)), smooth=0))
+    large = speckle_size(to_display(speckle_envelope((256, 256), 3, psf=(2.0, 3.0)), smooth=0))
     assert small[0] < small[1] and large[0] < large[1]  # laterally wider
     assert large[0] == pytest.approx(2 * small[0], rel=0.2) and large[1] == pytest.approx(2 * small[1], rel=0.2)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_planted_cyst_and_bright_target_found(seed):
-    env = _speckle((256, 256), seed)
-    assert find_blobs(_to_display(env)) == []
+    env = speckle_envelope((256, 256), seed)
+    assert find_blobs(to_display(env)) == []
     yy, xx = np.mgrid[0:256, 0:256]
     cyst = (yy - 80) ** 2 + (xx - 90) ** 2 < 20**2
     bright = (yy - 170) ** 2 + (xx - 170) ** 2 < 25**2
     env = env * np.where(cyst, 0.03, 1.0) * np.where(bright, 3.0, 1.0)
-    blobs = find_blobs(_to_display(env))
+    blobs = find_blobs(to_display(env))
     assert [b.polarity for b in blobs] == ["dark", "bright"], blobs
     for blob, (r, c, radius) in zip(blobs, [(80, 90, 20), (170, 170, 25)]):
         assert math.hypot(blob.row - r, blob.col - c) < 3
         assert blob.radius == pytest.approx(radius, rel=0.25)
         assert blob.gcnr > 0.8
     assert blobs[0].mask[80, 90] and not blobs[0].mask[170, 170]
-    assert find_blobs(_to_display(env), polarity="dark")[0].polarity == "dark"
+    assert find_blobs(to_display(env), polarity="dark")[0].polarity == "dark"
 
 
 def test_bad_arguments():
