@@ -42,3 +42,7 @@ class RegionNotFoundError(PocusiqError):
 class CalibrationError(PocusiqError):
     """A gantry calibration cannot be solved (targets found in too few frames, an
     ill-conditioned pose set) or a calibration file is missing or malformed."""
+
+
+class TrainingError(PocusiqError):
+    """Training cannot go on: the losses or weights became non-finite (the run diverged)."""

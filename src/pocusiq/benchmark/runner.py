@@ -28,7 +28,6 @@ method and pair id; the other methods carry on.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -50,15 +49,14 @@ from pocusiq.atomic import atomic_write_text, sha256_file
 from pocusiq.benchmark.journal import ResultJournal, record_key
 from pocusiq.benchmark.methods import Method, parse_method_spec, resolve_methods
 from pocusiq.benchmark.protocol import (
-    FULL_REFERENCE,
-    NO_REFERENCE,
-    REGION_METRICS,
     BenchmarkProtocol,
     PreprocessingSettings,
     load_protocol,
 )
 from pocusiq.benchmark.regions import select_target_masks, target_regions
+from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
+from pocusiq.metrics import FIDELITY, FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 
 __all__ = [
     "BenchmarkResult",
@@ -78,7 +76,6 @@ TARGET = "target"
 JOURNAL_NAME = "journal.jsonl"
 PER_IMAGE_NAME = "per_image.csv"
 SUMMARY_NAME = "summary.json"
-EXAMPLES_DIR = "examples"
 CSV_REWRITE_SECONDS = 30.0
 
 MetricFn = Callable[..., float]
@@ -144,6 +141,11 @@ def _pair_digest(row: Any) -> str:
     return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
+FIDELITY_MASKS = ("wire*", "hyperechoic*")
+"""Mask-name patterns read in addition to the region targets when a fidelity metric is scored
+(the simulator's point targets and hyperechoic targets; see :func:`pocusiq.metrics.fidelity.targets_from_masks`)."""
+
+
 def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: BenchmarkProtocol) -> PreparedPair:
     """Read and prepare one pair (low, high and its target masks) of a paired dataset.
 
@@ -167,7 +169,8 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         low, high = common_bit_depth(low, high)  # an 8-bit/16-bit pair is scored on 16 bits
     masks: dict[str, np.ndarray] = {}
     valid: np.ndarray | None = None
-    if "gcnr" in protocol.metrics.names or "cnr" in protocol.metrics.names:
+    kinds = {METRICS[name].kind for name in protocol.metrics.names}
+    if REGION in kinds or FIDELITY in kinds:
 
         def read_mask(name: str) -> np.ndarray:
             path = mask_path(dataset_dir, row.id, name)
@@ -178,7 +181,10 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
                 raise DatasetError(f"{path}: mask shape {mask.shape} differs from the pair's images {low.shape}")
             return prepare_image(mask, settings, mask=True)
 
-        for name in select_target_masks(sorted(row.masks), protocol.metrics.regions.masks):
+        patterns = protocol.metrics.regions.masks
+        if FIDELITY in kinds:  # the fidelity metrics' ground truth: wires and grey targets too
+            patterns = tuple(patterns) + FIDELITY_MASKS
+        for name in select_target_masks(sorted(row.masks), patterns):
             masks[name] = read_mask(name)
         valid_name = protocol.metrics.regions.valid_mask
         if masks and valid_name and valid_name in row.masks:
@@ -212,29 +218,17 @@ def check_method_output(output: Any, image: np.ndarray) -> str | None:
 
 
 def _metric_functions(protocol: BenchmarkProtocol) -> dict[str, MetricFn]:
-    """``pocusiq.metrics`` functions for the protocol's metrics, with their options checked."""
-    import pocusiq.metrics as metrics_module
+    """The registry's functions for the protocol's metrics (names and options were checked
+    against :data:`pocusiq.metrics.METRICS` when the protocol was read)."""
+    return {name: METRICS[name].function for name in protocol.metrics.names}
 
-    functions: dict[str, MetricFn] = {}
-    for name in protocol.metrics.names:
-        function = getattr(metrics_module, name, None)
-        if function is None or not callable(function):
-            raise ConfigError(f"{protocol.source}: metric {name!r} is not available in pocusiq.metrics")
-        options = protocol.metrics.options.get(name, {})
-        if options:
-            try:
-                params = inspect.signature(function).parameters
-            except (TypeError, ValueError):
-                params = {}
-            accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-            unknown = [key for key in options if key not in params]
-            if params and unknown and not accepts_any:
-                raise ConfigError(
-                    f"{protocol.source}: metrics.{name}: pocusiq.metrics.{name} has no option(s) "
-                    f"{', '.join(map(repr, unknown))} (it takes: {', '.join(list(params)[1:]) or 'none'})"
-                )
-        functions[name] = function
-    return functions
+
+def _fidelity_masks(pair: PreparedPair, border: int) -> dict[str, np.ndarray]:
+    """The pair's masks (and its valid area as ``"sector"``), border-cropped, for the fidelity metrics."""
+    masks = {k: _crop(np.asarray(v), border) for k, v in pair.masks.items()}
+    if pair.valid is not None:
+        masks["sector"] = _crop(np.asarray(pair.valid), border)
+    return masks
 
 
 def _crop(array: np.ndarray, border: int) -> np.ndarray:
@@ -251,6 +245,9 @@ def score_image(
     regions: Sequence[tuple[np.ndarray, np.ndarray]],
     protocol: BenchmarkProtocol,
     functions: Mapping[str, MetricFn],
+    *,
+    source: np.ndarray | None = None,
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """Score one output image with every metric of the protocol.
 
@@ -261,6 +258,9 @@ def score_image(
             region metrics are the mean over regions, NaN (n/a) if there is none.
         protocol: metric options.
         functions: metric name -> function (``pocusiq.metrics``).
+        source: the image the output was made from (border-cropped), for the fidelity metrics
+            (NaN without it, e.g. for the target's own row).
+        masks: the pair's masks (border-cropped), giving the fidelity metrics their targets.
 
     Returns:
         ``(values, errors)``: metric name -> float (NaN where not applicable or failed) and
@@ -272,13 +272,16 @@ def score_image(
         options = protocol.metrics.options.get(name, {})
         function = functions[name]
         try:
-            if name in FULL_REFERENCE:
+            kind = METRICS[name].kind
+            if kind == FULL_REFERENCE:
                 value = math.nan if target is None else float(function(output, target, **options))
-            elif name in NO_REFERENCE:
+            elif kind == NO_REFERENCE:
                 value = float(function(output, **options))
-            elif name in REGION_METRICS:
+            elif kind == REGION:
                 scores = [float(function(output, t, r, **options)) for t, r in regions]
                 value = float(np.mean(scores)) if scores else math.nan
+            elif kind == FIDELITY:
+                value = math.nan if source is None else float(function(output, source, masks=masks, **options))
             else:  # pragma: no cover - protocol validation rules this out
                 raise ValueError(f"unknown metric kind for {name!r}")
         except Exception as exc:  # a metric failure is recorded, not fatal
@@ -299,42 +302,6 @@ def _seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # results
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` produced.
-
-    Attributes:
-        out_dir: the output folder.
-        protocol: the protocol used (``protocol.hash`` identifies it).
-        methods: the methods run, in order (the first identity method is the "input").
-        records: per-image results of this configuration (journal records), pair-major.
-        summary: the content of ``summary.json``.
-        failures: ``{"method", "pair_id", "error"}`` for each failed (method, pair).
-        computed: (method, pair) results computed in this call; skipped: taken from the journal.
-        paths: name -> path of each file written (``per_image_csv``, ``summary_json``, ``report_md``, ...).
-    """
-
-    out_dir: Path
-    protocol: BenchmarkProtocol
-    methods: list[Method]
-    records: list[dict[str, Any]]
-    summary: dict[str, Any]
-    failures: list[dict[str, str]]
-    computed: int
-    skipped: int
-    paths: dict[str, Path]
-
-
-def _safe_dir_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "method"
-    return f"{clean[:40]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:6]}"
-
-
-def example_image_path(out_dir: str | os.PathLike[str], method_name: str, pair_id: str) -> Path:
-    """``out_dir/examples/<safe method name>/<pair id>.png``: where an example output is kept."""
-    return Path(out_dir) / EXAMPLES_DIR / _safe_dir_name(method_name) / f"{pair_id}.png"
 
 
 def example_pair_ids(pair_ids: Sequence[str], count: int) -> list[str]:
@@ -542,8 +509,8 @@ def run_benchmark(
     digests = {row.id: _pair_digest(row) for row in rows}
     examples = set(example_pair_ids([row.id for row in rows], proto.report.example_pairs))
     phash = proto.hash
-    region_based = any(name in REGION_METRICS for name in proto.metrics.names)
-    no_reference = [name for name in proto.metrics.names if name in NO_REFERENCE or name in REGION_METRICS]
+    region_based = any(METRICS[name].kind == REGION for name in proto.metrics.names)
+    no_reference = [name for name in proto.metrics.names if METRICS[name].kind != FULL_REFERENCE]
 
     out.mkdir(parents=True, exist_ok=True)
     journal = ResultJournal(out / JOURNAL_NAME)
@@ -623,7 +590,11 @@ def run_benchmark(
                                       seconds=seconds, metric_errors="")
                         record.update({m: math.nan for m in proto.metrics.names})
                     else:
-                        values, metric_errors = score_image(_crop(output, border), target_c, regions, proto, functions)
+                        values, metric_errors = score_image(
+                            _crop(output, border), target_c, regions, proto, functions,
+                            source=_crop(pair.low, border),
+                            masks=_fidelity_masks(pair, border),
+                        )
                         record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
                         record.update(values)
                 if record["status"] == "ok" and row.id in examples:

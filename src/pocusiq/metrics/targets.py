@@ -15,22 +15,31 @@ laterally, in pixels), so the same thresholds hold for a 0.05 mm/pixel screensho
 
 How the thresholds were chosen (measured on the real handheld phantom frames in
 ``shared/data/real/pocus/`` — Clarius resolution phantom, Interson phantom and six Butterfly iQ
-frames of a CIRS phantom — imaging region only, and on synthetic speckle; see
-``tests/metrics/test_targets.py``):
+frames of a CIRS phantom, imaging region only, UI buttons masked — and on synthetic speckle; the
+targets written down by looking at the frames are in ``tests/metrics/test_targets.py``):
 
-- Speckle, smoothed over one speckle cell, has a robust (MAD) z-score distribution whose maxima
-  over a whole 1000x700 frame stay below about 5; the weakest real wire (the deep Butterfly wires)
-  scores above 9 and their raw peak stands about 60+ grey levels over the median background
-  (the Clarius wires 100+). Hence ``point_z = 7`` and the peak must be 3x the local background
-  spread: a margin on both sides.
-- A point target is compact: the part of it above half its contrast spans at most
-  ``max_point_extent = 6`` speckle cells in each direction (the wires measure 1-3 cells; the
-  bright membrane of the Interson phantom and the Butterfly lens line run across the image).
-- Blobs: the image smoothed over one speckle cell minus a median background over a window of
-  ``background_cells`` speckle cells (large enough that a 7 mm cyst fills under half of it);
-  speckle alone rarely leaves a connected region with ``|z| > 2.5`` larger than about 4 speckle
-  cells in area, the real cysts and grey targets cover 20-400 cells, the 2 mm Butterfly cyst ~10.
-  Hence ``blob_z = 2.5`` (hysteresis down to 1.5 for the mask) and ``min_blob_cells = 6``.
+- Point targets: background and spread are local (median and 1.4826 x MAD over 8 x 8 speckle
+  cells). Away from the image edge, the brightest speckle grain of any frame stands at most
+  ~5 local spreads over its background; every wire stands >= 6.8 (the Butterfly near-field wires
+  7-9, deep wires 11-14, Clarius 14-24): ``min_peak_spread = 6``. Two grains deep in the dark
+  far field reached 6.2-7.3 local spreads but only 2.7-2.9 spreads of the whole image, while
+  wires stand >= 8 such spreads: ``min_contrast_global = 5``. The part of a spot above half its
+  contrast must fit within 6 speckle cells per axis (wires: 1-3; the Interson membrane and lens
+  lines run across the image).
+- Blobs: smoothed over half a speckle size, minus a median background over 12 speckle sizes,
+  in robust spreads (z); candidates from a hysteresis threshold (|z| 2.5 seeds, 1.5 extent), the
+  mask then cut where the smoothed image crosses halfway between the blob's core (10th/90th
+  percentile) and its background (a planted 12 px anechoic spot: radius 13.3 px uncut, 11.5 cut). A
+  candidate is kept if its gCNR against a surrounding ring is >= 0.8: the real cysts and grey
+  targets found score 0.83-0.99, speckle patches and the darker near-field band mostly 0.4-0.75.
+  Blobs under 8 speckle cells need |z| >= 4.5 (the 2 mm Butterfly cyst: ~4 cells, |z| 5.0; a
+  small speckle patch of synthetic speckle: 4 cells, |z| 4.3, gCNR 0.83). Blobs cut by the image
+  edge need half their ring inside the image. Faint hypoechoic targets (gCNR < 0.8) are not found.
+- Speckle size: the autocorrelation of the image minus its trend, clipped to +-2.5 robust
+  spreads (without clipping, bright lines and wires made the Clarius lateral size 37 px; 8-14 px
+  with it). Raw log-compressed speckle with pixel-size nulls (no display smoothing) still gives
+  a few false blobs per 256 x 256 image; displayed frames (real, or synthetic smoothed over 1 px)
+  gave none.
 
 Written here because no library has an ultrasound phantom-target detector; the building blocks are
 SciPy ``ndimage`` (filters, labels) and scikit-image (hysteresis threshold, region properties).
@@ -39,6 +48,7 @@ SciPy ``ndimage`` (filters, labels) and scikit-image (hysteresis threshold, regi
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,13 +62,14 @@ __all__ = [
     "PointTarget",
     "Blob",
     "speckle_size",
+    "valid_pixels",
     "local_background",
     "find_point_targets",
     "find_blobs",
     "DEFAULT_POINT_Z",
     "DEFAULT_POINT_PEAK",
     "DEFAULT_POINT_GLOBAL",
-    "DEFAULT_BLOB_Z",
+    "DEFAULT_BLOB_GCNR",
 ]
 
 DEFAULT_POINT_PEAK = 6.0
@@ -67,8 +78,8 @@ DEFAULT_POINT_GLOBAL = 5.0
 """Smallest (peak - local background) / the whole image's robust spread of a point target."""
 DEFAULT_POINT_Z = 2.5
 """Smallest (speckle-smoothed spot - local background) / local spread of a point target."""
-DEFAULT_BLOB_Z = 2.5
-"""Smallest |robust z-score| of a blob's core (hysteresis seeds); the mask extends to 0.6 of it."""
+DEFAULT_BLOB_GCNR = 0.8
+"""Smallest gCNR between a blob and the ring around it."""
 _MAD_TO_STD = 1.4826
 
 
@@ -108,6 +119,7 @@ class Blob:
         polarity: ``"dark"`` or ``"bright"``.
         contrast: mean inside minus local background (negative for dark blobs), image units.
         z: the strongest robust z-score inside (signed), unitless.
+        gcnr: gCNR of the blob against the ring around it (0-1).
         mask: bool array of the image's shape, True inside the blob.
     """
 
@@ -118,6 +130,7 @@ class Blob:
     polarity: str
     contrast: float
     z: float
+    gcnr: float
     mask: np.ndarray = field(repr=False, compare=False)
 
 
@@ -129,6 +142,29 @@ def _valid_mask(valid: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     if not valid.any():
         raise ValueError("valid: mask selects no pixels")
     return valid
+
+
+def valid_pixels(grey: np.ndarray, *, saturation: np.ndarray | None = None, black_level: float = 2.0) -> np.ndarray:
+    """Pixels of an imaging-region crop where targets may lie: not black margin, not coloured UI.
+
+    Args:
+        grey: ``(H, W)`` greyscale crop of the imaging region (grey levels).
+        saturation: optional ``(H, W)`` ``max(R, G, B) - min(R, G, B)`` of the same crop; pixels
+            above 20 (8-bit), grown by 8 px, are UI (e.g. the Butterfly app's "B" button) and
+            excluded.
+        black_level: grey level at or below which a pixel is margin, unless enclosed by image
+            (anechoic cysts are black too: holes are filled).
+
+    Returns:
+        bool ``(H, W)``, opened by 3 px so that single stray pixels do not count.
+    """
+    grey = as_image_array(grey, "grey")
+    valid = ndimage.binary_fill_holes(grey > black_level)
+    if saturation is not None:
+        if np.shape(saturation) != grey.shape:
+            raise ValueError(f"saturation: shape {np.shape(saturation)} does not match grey {grey.shape}")
+        valid &= ~ndimage.binary_dilation(np.asarray(saturation) > 20, iterations=8)
+    return ndimage.binary_opening(valid, iterations=3)
 
 
 def speckle_size(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
@@ -143,7 +179,7 @@ def speckle_size(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[fl
 
     Returns:
         ``(axial_px, lateral_px)``, each clipped to [1, 64]. (Measured: Butterfly iQ screenshots
-        ~(7, 9) px, Clarius ~(5, 7) px, the synthetic speckle of the tests ~(3, 4) px.)
+        ~(7, 20) px, Clarius (4.8, 13.8) px, Interson (7.7, 36) px.)
     """
     image = as_image_array(image, "image")
     if min(image.shape) < 16:
@@ -152,7 +188,11 @@ def speckle_size(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[fl
     img = as_float_image(image)
     weight = valid.astype(np.float64)
     trend = ndimage.gaussian_filter(img * weight, 16.0) / np.maximum(ndimage.gaussian_filter(weight, 16.0), 1e-6)
-    resid = np.where(valid, img - trend, 0.0)
+    resid = img - trend
+    # clip to +-2.5 robust spreads: bright lines and wires would otherwise dominate the
+    # autocorrelation (measured: the Clarius frame's lateral size 37 px unclipped, 8 px clipped)
+    spread = _robust_std(resid[valid])
+    resid = np.where(valid, np.clip(resid, -2.5 * spread, 2.5 * spread), 0.0)
     h, w = img.shape
     fh, fw = 2 * h, 2 * w
     spec = np.fft.rfft2(resid, s=(fh, fw))
@@ -179,8 +219,8 @@ def local_background(image: np.ndarray, window: tuple[int, int], valid: np.ndarr
 
     Computed on a block-reduced copy (block = window / 8, at least 1) for speed and interpolated
     back, so it is a smooth background trend, not an exact running median. Pixels outside
-    ``valid`` do not count (they are filled with the median of the valid pixels first... then
-    the median is taken), so black margins do not drag the background down at the region's edge.
+    ``valid`` do not count (blocks without valid pixels take the nearest valid block's value), so
+    black margins do not drag the background down at the region's edge.
 
     Returns:
         float64 ``(H, W)`` array.
@@ -195,12 +235,9 @@ def local_background(image: np.ndarray, window: tuple[int, int], valid: np.ndarr
     padded = np.full((hp, wp), np.nan)
     padded[:h, :w] = np.where(valid, img, np.nan)
     blocks = padded.reshape(hp // br, br, wp // bc, bc)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            small = np.nanmedian(blocks, axis=(1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks (outside `valid`) are filled below
+        small = np.nanmedian(blocks, axis=(1, 3))
     missing = np.isnan(small)
     if missing.any():
         # fill invalid blocks with the nearest valid block's value (keeps edges unbiased)
@@ -363,27 +400,44 @@ def find_blobs(
     valid: np.ndarray | None = None,
     speckle: tuple[float, float] | None = None,
     polarity: str = "both",
-    min_z: float = DEFAULT_BLOB_Z,
-    min_blob_cells: float = 6.0,
-    background_cells: float = 40.0,
+    min_gcnr: float = DEFAULT_BLOB_GCNR,
+    min_blob_cells: float = 2.0,
+    small_blob_cells: float = 8.0,
+    small_blob_z: float = 4.5,
+    seed_z: float = 2.5,
     max_aspect: float = 3.0,
+    min_ring_inside: float = 0.5,
 ) -> list[Blob]:
     """Cysts (dark) and grey-scale targets (dark or bright): regions clearly off their surroundings.
 
+    Candidates: the image smoothed with a Gaussian of sigma = half a speckle size per axis, minus
+    a median background over a square window of 12 speckle sizes, in robust standard deviations
+    (z); connected regions of ``|z| >= 1.5`` that hold a pixel of ``|z| >= seed_z`` (hysteresis).
+    A candidate is kept when it is at least ``min_blob_cells`` speckle cells large, no more
+    elongated than ``max_aspect``, separable from a ring around it (gCNR region vs ring >=
+    ``min_gcnr``, ring as wide as the blob's radius, at least 2 speckle sizes, a half-speckle gap)
+    and either ``small_blob_cells`` cells large or as strong as ``|z| >= small_blob_z``.
+
     Args:
         image: ``(H, W)`` greyscale B-mode image.
-        valid: bool ``(H, W)`` where blobs may lie; blobs touching its edge are dropped (a darker
-            near field or a shadow at the border is not a cyst).
-        speckle: ``(axial_px, lateral_px)``; ``None`` = measured.
+        valid: bool ``(H, W)`` where blobs may lie (pixels outside are never part of a blob or ring).
+        speckle: ``(axial_px, lateral_px)``; ``None`` = measured with :func:`speckle_size`.
         polarity: ``"dark"``, ``"bright"`` or ``"both"``.
-        min_z: smallest |robust z| of the blob core (default 2.5, see the module docstring).
+        min_gcnr: smallest gCNR against the surrounding ring (default 0.8, module docstring).
         min_blob_cells: smallest area, in speckle cells (``pi/4 * axial * lateral`` pixels each).
-        background_cells: side of the median-background window, in speckle sizes per axis.
+        small_blob_cells, small_blob_z: blobs under ``small_blob_cells`` cells need a peak |z| of
+            at least ``small_blob_z`` (a selected small dark patch of speckle reaches gCNR 0.8 by
+            chance; a 2 mm anechoic cyst scores |z| ~ 5).
+        seed_z: |z| of the hysteresis seed.
         max_aspect: largest major/minor axis ratio (rejects layers and bands).
+        min_ring_inside: a blob touching the edge of ``valid`` is kept only if at least this
+            fraction of its background ring lies inside ``valid``.
 
     Returns:
         Blobs sorted by row then column.
     """
+    from pocusiq.metrics.contrast import background_ring, gcnr
+
     if polarity not in ("dark", "bright", "both"):
         raise ValueError(f"polarity must be 'dark', 'bright' or 'both', got {polarity!r}")
     image = as_image_array(image, "image")
@@ -392,41 +446,73 @@ def find_blobs(
     ax, lat = speckle if speckle is not None else speckle_size(image, valid)
     smooth = ndimage.gaussian_filter(img, (max(ax / 2.0, 0.5), max(lat / 2.0, 0.5)))
     h, w = img.shape
-    window = (
-        min(int(round(background_cells * ax)), 2 * h) | 1,
-        min(int(round(background_cells * lat)), 2 * w) | 1,
-    )
-    bg = local_background(img, window, valid)
+    side = int(round(12 * max(ax, lat))) | 1
+    bg = local_background(img, (min(side, 2 * h + 1), min(side, 2 * w + 1)), valid)
     resid = smooth - bg
-    spread = _robust_std(resid[valid])
-    z = resid / spread
+    z = resid / _robust_std(resid[valid])
     cell = math.pi / 4.0 * ax * lat
-    inner = ndimage.binary_erosion(valid, iterations=1, border_value=0)
+    big = max(ax, lat)
+    inner = ndimage.binary_erosion(valid, border_value=0)
     blobs: list[Blob] = []
     for pol, sign in (("dark", -1.0), ("bright", 1.0)):
         if polarity not in (pol, "both"):
             continue
-        zs = sign * z
-        mask = apply_hysteresis_threshold(np.where(valid, zs, 0.0), 0.6 * min_z, min_z)
-        labels, count = ndimage.label(mask)
+        zs = np.where(valid, sign * z, 0.0)
+        mask = apply_hysteresis_threshold(zs, 0.6 * seed_z, seed_z)
+        labels, _ = ndimage.label(mask)
         for prop in regionprops(labels):
             if prop.area < min_blob_cells * cell:
                 continue
-            region = labels == prop.label
-            if (region & ~inner).any():
-                continue
             if prop.axis_minor_length <= 0 or prop.axis_major_length / prop.axis_minor_length > max_aspect:
                 continue
-            r, c = prop.centroid
+            region = labels == prop.label
+            peak_z = float(zs[region].max())
+            # the hysteresis mask runs past the edge by about the smoothing width; cut it where the
+            # smoothed image crosses halfway between the blob's inside and its background
+            # (measured: radius 22.5 -> 20.3 px for a planted 20 px cyst, gCNR 0.75 -> 0.9)
+            near = ndimage.binary_dilation(region, iterations=max(1, int(round(big)))) & valid
+            # the core's level: the 10th percentile (dark) / 90th (bright) of the smoothed blob
+            # (its median is pulled towards the background by the blurred rim)
+            inside = float(np.percentile(smooth[region], 10 if sign < 0 else 90))
+            outside = float(np.median(bg[region]))
+            refined = near & (sign * (smooth - 0.5 * (inside + outside)) > 0)
+            lab_ref, _ = ndimage.label(refined)
+            keep = np.unique(lab_ref[region & refined])
+            keep = keep[keep > 0]
+            if keep.size:
+                region = np.isin(lab_ref, keep)
+            area = int(region.sum())
+            if area < min_blob_cells * cell or (area < small_blob_cells * cell and peak_z < small_blob_z):
+                continue
+            radius = math.sqrt(area / math.pi)
+            if (region & ~inner).any():
+                if area < small_blob_cells * cell:
+                    continue  # a small blob cut by the edge: a grain, not a target
+                # cut by the edge of the image: judged only if most of its ring is image
+                # (real cysts at the Butterfly frames' left edge: >= 0.56; dark corners of the
+                # Clarius frame's far field: 0.37)
+                pad = int(math.ceil(max(radius, 2.0 * big) + big / 2.0)) + 1
+                whole = background_ring(np.pad(region, pad), width=max(radius, 2.0 * big), gap=big / 2.0)
+                if (whole & np.pad(valid, pad)).sum() < min_ring_inside * whole.sum():
+                    continue
+            try:
+                ring = background_ring(region, width=max(radius, 2.0 * big), gap=big / 2.0, within=valid)
+                separation = gcnr(image, region, ring)
+            except ValueError:
+                continue
+            if separation < min_gcnr:
+                continue
+            r, c = ndimage.center_of_mass(region)
             blobs.append(
                 Blob(
                     row=float(r),
                     col=float(c),
-                    radius=float(math.sqrt(prop.area / math.pi)),
-                    area=int(prop.area),
+                    radius=float(radius),
+                    area=area,
                     polarity=pol,
-                    contrast=float(np.mean(img[region]) - np.mean(bg[region])),
-                    z=float(sign * zs[region].max()),
+                    contrast=float(np.mean(img[region]) - np.mean(img[ring])),
+                    z=sign * peak_z,
+                    gcnr=float(separation),
                     mask=region,
                 )
             )
