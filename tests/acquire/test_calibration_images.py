@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pocusiq.acquire.calibration import _frame_region, _grey, default_detector, load_calibration
+from pocusiq.acquire.calibration import _frame_region, _grey, _target_pixels, default_detector, load_calibration
 from pocusiq.acquire.plan import load_plan
 from pocusiq.cli import main
 
@@ -109,7 +109,7 @@ def detect_real(name: str) -> np.ndarray:
         pytest.skip(f"real data not available: {path} (../shared/data is a local data folder)")
     image = np.asarray(Image.open(path).convert("RGB"))
     _, valid = _frame_region(image, None)
-    return default_detector(_grey(image), valid)
+    return default_detector(_grey(image), valid & _target_pixels(image))
 
 
 def test_calibration_detector_finds_the_clarius_wires_and_nothing_in_speckle():
@@ -126,18 +126,14 @@ def test_calibration_detector_finds_the_clarius_wires_and_nothing_in_speckle():
 
 def test_calibration_detector_finds_the_butterfly_wires_and_nothing_in_speckle():
     """Butterfly iQ, CIRS phantom (grey-right.png, 1928x1080): three wires near the top
-    (rows 80-125) and three at ~4 cm (rows 845-865), checked by eye; the 'B' logo in the image's
-    top-left corner is a bright compact mark too and is allowed (matching discards it)."""
+    (rows 80-125) and three at ~4 cm (rows 845-865), checked by eye."""
     points = detect_real("butterfly-phantom/grey-right.png")
-    logo = (points[:, 0] < 700) & (points[:, 1] < 100)
-    wires = points[~logo]
-    assert len(wires) == 6, points
-    shallow = wires[wires[:, 1] < 200]
-    deep = wires[wires[:, 1] > 800]
-    assert len(shallow) == 3 and len(deep) == 3, wires
+    assert len(points) == 6, points  # the app's coloured "B" logo inside the image is not a target
+    shallow = points[points[:, 1] < 200]
+    deep = points[points[:, 1] > 800]
+    assert len(shallow) == 3 and len(deep) == 3, points
     assert np.all((shallow[:, 1] > 75) & (shallow[:, 1] < 130))
     assert np.all((deep[:, 1] > 840) & (deep[:, 1] < 870))
-    # the anechoic-cyst frames have no wire: only the logo may be found, never speckle or cyst edges
+    # frames without wires in view: nothing in speckle or at cyst edges
     for name in ("butterfly-phantom/anechoic-3mm-3mm.png", "butterfly-phantom/grey-left.png"):
-        found = detect_real(name)
-        assert np.all((found[:, 0] < 700) & (found[:, 1] < 100)) or len(found) == 0, (name, found)
+        assert len(detect_real(name)) == 0, name

@@ -671,6 +671,18 @@ def _frame_region(image: np.ndarray, logged: Sequence[int] | None) -> tuple[tupl
     return region.box, region.mask
 
 
+def _target_pixels(image: np.ndarray) -> np.ndarray:
+    """Where targets may lie (:func:`pocusiq.metrics.targets.valid_pixels`): not black margin,
+    not coloured UI marks (e.g. an app's logo inside the image)."""
+    from pocusiq.metrics.targets import valid_pixels
+
+    saturation = None
+    if image.ndim == 3:
+        rgb = image[..., :3].astype(np.int16)
+        saturation = rgb.max(axis=2) - rgb.min(axis=2)
+    return valid_pixels(_grey(image), saturation=saturation)
+
+
 def detect_session_targets(
     session: Session,
     devices: Sequence[str],
@@ -679,8 +691,9 @@ def detect_session_targets(
 ) -> dict[str, list[FrameTargets]]:
     """Point targets in every finished frame of ``devices``.
 
-    The imaging region is the frame record's ``region``, else the plan device's, else
-    detected; ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
+    Targets are searched inside the imaging region (the frame record's ``region``, else the
+    plan device's, else detected) less black and coloured UI pixels;
+    ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
     :func:`default_detector`. The stage pose of a frame is the position the stage reported
     (``stage_position``), else the planned pose. ``progress(done, total)`` after each frame.
     """
@@ -694,7 +707,7 @@ def detect_session_targets(
         except KeyError:
             plan_region = None
         box, valid = _frame_region(image, record.region or plan_region)
-        points = np.asarray(detect(_grey(image), valid), float).reshape(-1, 2)
+        points = np.asarray(detect(_grey(image), valid & _target_pixels(image)), float).reshape(-1, 2)
         stage = record.raw.get("stage_position")
         pose = Pose.from_dict(stage) if stage else record.pose
         out[record.device].append(
