@@ -531,8 +531,8 @@ def solve_device(
     x[1:3] += shift
     # the first solves keep pivot and spacing at their nominal values (rotation and offset only),
     # so a few coarse matches cannot pull them far
-    coarse = _Model(False, False, model.unpack(x)[2], model.unpack(x)[3])
-    xc = coarse.pack(*_rot_off(x, model), spacing0, pivot0)
+    coarse = _Model(False, False, spacing0, pivot0)
+    xc = x[:3].copy()  # rotation, dx, dz: the first three parameters of every model
     for factor in (3.0, 2.0):
         match = _match(coarse.world(xc, pose_xz, tilt, pixels), owner, targets, factor * gate)
         xc = solve(xc, match, coarse)
@@ -631,11 +631,6 @@ def solve_device(
         per_target=per_target,
         matches_detail=detail,
     )
-
-
-def _rot_off(x: np.ndarray, model: _Model) -> tuple[float, np.ndarray]:
-    rotation, offset, _, _ = model.unpack(x)
-    return rotation, offset
 
 
 # ----------------------------------------------------------------------------- sessions
