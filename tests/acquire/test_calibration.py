@@ -218,11 +218,15 @@ def test_calibration_section_of_the_plan():
     assert plan_from_dict(data).phantom.wires_mm == ((31.0, 8.0),)
     with pytest.raises(ConfigError, match=r"field 'calibration.targets_mm': missing"):
         plan_from_dict(plan_dict())
-    with pytest.raises(ConfigError, match=r"field 'calibration.targets_mm\[1\]': expected \[x_mm, z_mm\]"):
+    with pytest.raises(ConfigError, match=r"field 'calibration.targets_mm\[1\]': expected 2 values, got 3"):
         plan_from_dict(plan_dict(targets_mm=[[30, 8], [1, 2, 3]]))
     with pytest.raises(ConfigError, match=r"field 'calibration.devices\[0\]': 'x' is not a device"):
         plan_from_dict(plan_dict(targets_mm=[[30, 8]], devices=["x"]))
-    with pytest.raises(ConfigError, match=r"field 'calibration.gate': unknown field"):
+    with pytest.raises(ConfigError, match=r"field 'calibration.targets_mm': is empty"):
+        plan_from_dict(plan_dict(targets_mm=[]))
+    with pytest.raises(ConfigError, match=r"field 'calibration.match_gate_mm': must be > 0"):
+        plan_from_dict(plan_dict(targets_mm=[[30, 8]], match_gate_mm=0))
+    with pytest.raises(ConfigError, match=r"field 'calibration.gate': unknown key"):
         plan_from_dict(plan_dict(targets_mm=[[30, 8]], gate=1))
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", default=None, help="calibration plan (YAML): an acquisition plan with a calibration section")
     parser.add_argument("--out", required=True, metavar="CAL", help="calibration file to write (JSON)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a plan value, e.g. --set calibration.match_gate_mm=2 (repeatable)")
     parser.add_argument("--session", default=None, metavar="SESSION_DIR",
                         help="session folder: acquired into with --plan (resumed if it exists), else read")
     parser.add_argument("--figure", default=None, metavar="PNG", help="figure path (default: CAL with .png)")
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         from pocusiq.acquire.acquisition import run_acquisition
         from pocusiq.acquire.plan import load_plan
 
-        plan = load_plan(args.plan)
+        plan = load_plan(args.plan, args.overrides)
         if plan.calibration is None:
             print(f"pocusiq calibrate: error: {args.plan}: no 'calibration' section (targets_mm) in the plan",
                   file=sys.stderr)
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             input()
 
         result = run_acquisition(
-            plan, session_dir, plan_file=args.plan, progress=not args.no_progress,
+            plan, session_dir, plan_file=None if args.overrides else args.plan, progress=not args.no_progress,
             before_pass=pause if args.pause_between_passes else None,
         )
         print(f"session {session_dir}: {result.captured_frames} frames captured, "
@@ -72,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"pocusiq calibrate: error: session {session_dir} is not finished", file=sys.stderr)
             return 2
     else:
+        if args.overrides:
+            print("pocusiq calibrate: error: --set needs --plan (a session keeps the plan it was taken with)",
+                  file=sys.stderr)
+            return 2
         session_dir = Path(args.session)
     session = read_session(session_dir)
     bar = None
