@@ -412,7 +412,10 @@ def find_blobs(
 
     Candidates: the image smoothed with a Gaussian of sigma = half a speckle size per axis, minus
     a median background over a square window of 12 speckle sizes, in robust standard deviations
-    (z); connected regions of ``|z| >= 1.5`` that hold a pixel of ``|z| >= seed_z`` (hysteresis).
+    (z); connected regions of ``|z| >= 1.5`` that hold a pixel of ``|z| >= seed_z`` (hysteresis),
+    each then cut where the smoothed image crosses halfway between its core (10th/90th
+    percentile) and its background. A blob cut by the edge of ``valid`` must be at least
+    ``small_blob_cells`` large with ``min_ring_inside`` of its ring inside ``valid``.
     A candidate is kept when it is at least ``min_blob_cells`` speckle cells large, no more
     elongated than ``max_aspect``, separable from a ring around it (gCNR region vs ring >=
     ``min_gcnr``, ring as wide as the blob's radius, at least 2 speckle sizes, a half-speckle gap)
