@@ -639,11 +639,8 @@ class _BenchmarkRun:
             record.update({m: math.nan for m in self.proto.metrics.names})
             return None
         border = self.proto.metrics.border_px
-        values, metric_errors = score_image(
-            _crop(output, border), target, regions, self.proto, self.functions,
-            source=_crop(pair.low, border),
-            masks=_fidelity_masks(pair, border),
-        )
+        values, metric_errors = score_image(_crop(output, border), target, regions, self.proto, self.functions,
+                                            source=_crop(pair.low, border), masks=_fidelity_masks(pair, border))
         record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
         record.update(values)
         return output
