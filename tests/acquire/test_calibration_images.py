@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pocusiq.acquire.calibration import _frame_region, _grey, _target_pixels, default_detector, load_calibration
+from pocusiq.acquire.calibrate_command import prepare_frame
+from pocusiq.acquire.calibration import default_detector, load_calibration
 from pocusiq.acquire.plan import load_plan
 from pocusiq.cli import main
 
@@ -108,8 +109,8 @@ def detect_real(name: str) -> np.ndarray:
     if not path.exists():
         pytest.skip(f"real data not available: {path} (../shared/data is a local data folder)")
     image = np.asarray(Image.open(path).convert("RGB"))
-    _, valid = _frame_region(image, None)
-    return default_detector(_grey(image), valid & _target_pixels(image))
+    grey, valid, _ = prepare_frame(image, None)
+    return default_detector(grey, valid)
 
 
 def test_calibration_detector_finds_the_clarius_wires_and_nothing_in_speckle():

@@ -31,8 +31,8 @@ Out-of-plane placement (the image plane's offset along y, yaw, pitch) is not obs
 wires parallel to y and is not modelled; the simulator images 2-D slices.
 
 Steps: detect point targets in every frame (:func:`pocusiq.metrics.targets.find_point_targets`,
-sub-pixel centres); match them to the known targets: first a consensus shift of the nominal
-placement (the shift, within ``search_mm``, that brings the most detections within
+sub-pixel centres, inside the imaging region given by the injected :data:`FramePreparer`);
+match them to the known targets: first a consensus shift of the nominal placement (the shift, within ``search_mm``, that brings the most detections within
 ``2 * match_gate_mm`` of a target), then nearest-target matching with a shrinking gate
 (3, 2, 1 x ``match_gate_mm``), re-solving after each; detections matching no target (UI
 marks, speckle peaks) are outliers. Then checks, with a :class:`~pocusiq.errors.CalibrationError`
@@ -658,10 +658,14 @@ def solve_device(
 # ----------------------------------------------------------------------------- sessions
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    from pocusiq.enhance.intensity import luma
-
-    return luma(image) if image.ndim == 3 else image
+#: ``prepare(frame, region) -> (grey, valid, box)``: a frame's grey image (H, W), where targets
+#: may lie (bool (H, W)) and its imaging region box (col0, row0, width, height); ``region`` is
+#: the logged / plan region or None (then the preparer finds it). Injected because region
+#: detection and luma live above this layer until the imaging layer lands (issue 12):
+#: :func:`pocusiq.acquire.calibrate_command.prepare_frame` is the one ``pocusiq calibrate`` uses.
+FramePreparer = Callable[
+    [np.ndarray, tuple[int, int, int, int] | None], tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]
+]
 
 
 def default_detector(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -674,43 +678,39 @@ def default_detector(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.asarray([[t.col, t.row] for t in targets], float).reshape(-1, 2)
 
 
-def _frame_region(image: np.ndarray, logged: Sequence[int] | None) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The imaging region's box and mask: the logged/plan region, else detected."""
-    if logged is not None:
-        c0, r0, w, h = (int(v) for v in logged)
-        mask = np.zeros(image.shape[:2], bool)
-        mask[r0 : r0 + h, c0 : c0 + w] = True
-        return (c0, r0, w, h), mask
-    # TODO(issue 12): import from pocusiq.imaging once the region detector moves there (layer 1)
-    from pocusiq.pair.roi import find_imaging_region
-
-    region = find_imaging_region(image)
-    return region.box, region.mask
-
-
-def _target_pixels(image: np.ndarray) -> np.ndarray:
+def target_pixels(image: np.ndarray, grey: np.ndarray) -> np.ndarray:
     """Where targets may lie (:func:`pocusiq.metrics.targets.valid_pixels`): not black margin,
-    not coloured UI marks (e.g. an app's logo inside the image)."""
+    not coloured UI marks (e.g. an app's logo inside the image). ``image`` is the frame (grey
+    or RGB), ``grey`` its grey version."""
     from pocusiq.metrics.targets import valid_pixels
 
     saturation = None
     if image.ndim == 3:
         rgb = image[..., :3].astype(np.int16)
         saturation = rgb.max(axis=2) - rgb.min(axis=2)
-    return valid_pixels(_grey(image), saturation=saturation)
+    return valid_pixels(grey, saturation=saturation)
+
+
+def region_mask(shape: tuple[int, ...], box: Sequence[int]) -> np.ndarray:
+    """bool (H, W) mask of the box (col0, row0, width, height)."""
+    c0, r0, w, h = (int(v) for v in box)
+    mask = np.zeros(shape[:2], bool)
+    mask[r0 : r0 + h, c0 : c0 + w] = True
+    return mask
 
 
 def detect_session_targets(
     session: Session,
     devices: Sequence[str],
+    prepare: FramePreparer,
     detect: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[FrameTargets]]:
     """Point targets in every finished frame of ``devices``.
 
-    Targets are searched inside the imaging region (the frame record's ``region``, else the
-    plan device's, else detected) less black and coloured UI pixels;
-    ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
+    ``prepare`` (:data:`FramePreparer`) gives each frame's grey image, the pixels where targets
+    may lie and its imaging region (the frame record's ``region``, else the plan device's, else
+    found); ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
     :func:`default_detector`. The stage pose of a frame is the position the stage reported
     (``stage_position``), else the planned pose. ``progress(done, total)`` after each frame.
     """
@@ -723,13 +723,13 @@ def detect_session_targets(
             plan_region = session.plan.device(record.device).region
         except KeyError:
             plan_region = None
-        box, valid = _frame_region(image, record.region or plan_region)
-        points = np.asarray(detect(_grey(image), valid & _target_pixels(image)), float).reshape(-1, 2)
+        grey, valid, box = prepare(image, record.region or plan_region)
+        points = np.asarray(detect(grey, valid), float).reshape(-1, 2)
         stage = record.raw.get("stage_position")
         pose = Pose.from_dict(stage) if stage else record.pose
         out[record.device].append(
             FrameTargets(record.device, record.pose_index, record.frame_index, pose, points,
-                         (record.width, record.height), box)
+                         (record.width, record.height), tuple(int(v) for v in box))
         )
         if progress is not None:
             progress(done, len(records))
@@ -748,6 +748,7 @@ def calibrate_session(
     session: Session,
     config: CalibrationConfig | None = None,
     *,
+    prepare: FramePreparer | None = None,
     detect: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     use_mount: bool = True,
     detections: Mapping[str, Sequence[FrameTargets]] | None = None,
@@ -758,6 +759,8 @@ def calibrate_session(
     Args:
         session: a session acquired with a calibration plan.
         config: the calibration section (default: the session plan's).
+        prepare: frame preparation (grey, valid pixels, region; :data:`FramePreparer`),
+            needed unless ``detections`` are given.
         detect: point-target detector (see :func:`detect_session_targets`).
         use_mount: start from the plan's device mounting (else from no offset/rotation).
         detections: precomputed detections per device (skips detection).
@@ -772,7 +775,13 @@ def calibrate_session(
             f"give the calibration plan with --plan"
         )
     names = list(config.devices or session.devices)
-    found = dict(detections) if detections is not None else detect_session_targets(session, names, detect, progress)
+    if detections is None:
+        if prepare is None:
+            raise ValueError("calibrate_session needs prepare (e.g. pocusiq.acquire.calibrate_command.prepare_frame) "
+                             "or precomputed detections")
+        found = detect_session_targets(session, names, prepare, detect, progress)
+    else:
+        found = dict(detections)
     devices: dict[str, DeviceCalibration] = {}
     for name in names:
         frames = list(found.get(name, []))
