@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="also write <name>_side_by_side (input | enhanced) for viewing")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="enhance a truncated video's decodable frames (warns) instead of failing")
     parser.add_argument("--tile-size", type=int, default=None, metavar="PX",
                         help="images larger than this are enhanced in blended tiles (default 2048)")
     parser.add_argument("--threads", type=int, default=0,
@@ -69,11 +71,13 @@ def run(args: argparse.Namespace) -> int:
             region = f", region {result.region_kind} {result.region}" if result.region else ""
             print(f"  ok   {result.source} -> {result.output} ({result.kind}, {result.frames} frame(s)"
                   f"{region}, {result.seconds:.2f} s)")
+            for warning in result.warnings:
+                print(f"  WARN {warning}", file=sys.stderr)
         else:
             print(f"  FAIL {result.error}", file=sys.stderr)
 
     report = enhance_files(enhancer, args.inputs, args.out, roi=roi, overwrite=args.overwrite,
-                           side_by_side=args.side_by_side, on_result=show)
+                           side_by_side=args.side_by_side, allow_partial=args.allow_partial, on_result=show)
     if not report.results:
         print("pocusiq enhance: error: no image, DICOM or video files found in the inputs", file=sys.stderr)
         return 2

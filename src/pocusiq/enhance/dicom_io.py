@@ -1,6 +1,6 @@
 """Read DICOM images (single and multi-frame) and write enhanced copies as derived images (pydicom).
 
-Reading (:func:`read_dicom`):
+Reading (:func:`read_dicom`, then :meth:`DicomImage.iter_frames`, one frame at a time):
 
 * photometric interpretations MONOCHROME2, MONOCHROME1 (inverted to "white = bright" for the
   network and back on writing), RGB, YBR_FULL and YBR_FULL_422 (pydicom returns RGB for the YBR
@@ -10,7 +10,7 @@ Reading (:func:`read_dicom`):
   others raise :class:`ImageFileError` naming the file and the transfer syntax;
 * unsigned data only (``PixelRepresentation`` 0); the full-scale value is ``2**BitsStored - 1``.
 
-Writing (:func:`write_derived_dicom`) keeps every attribute of the source (patient, study,
+Writing (:class:`DerivedDicomWriter`, :func:`write_derived_dicom`: frames streamed to disk) keeps every attribute of the source (patient, study,
 equipment, frame timing such as FrameTime / FrameTimeVector / CineRate) and changes what a
 derived image must change: new SOP Instance UID and Series Instance UID, ImageType
 ``DERIVED\\SECONDARY``, DerivationDescription naming pocusiq and the model, ImageComments with
@@ -21,14 +21,17 @@ The icon image (a thumbnail of the original pixels) is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pocusiq.atomic import atomic_path
+from pocusiq.atomic import atomic_path, scratch_path
 from pocusiq.errors import ImageFileError
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
@@ -37,19 +40,28 @@ SUPPORTED_PHOTOMETRIC = {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_F
 
 @dataclass
 class DicomImage:
-    """A decoded DICOM image.
+    """A DICOM image whose frames are decoded on demand, one at a time.
 
     Attributes:
-        dataset: the pydicom ``Dataset`` as read (pixel data still in the source encoding).
-        frames: ``(F, H, W)`` (grey, display polarity) or ``(F, H, W, 3)`` (RGB) uint8/uint16.
+        dataset: the pydicom ``Dataset`` without its pixel data (every other attribute as read).
+        path: the file the frames are read from.
+        number_of_frames: F.
+        frame_shape: ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB).
+        dtype: uint8 or uint16.
         max_value: full-scale value (``2**BitsStored - 1``).
         bits_stored: BitsStored of the output (8 for colour data decoded to 8-bit RGB).
         multi_frame: whether the source has a NumberOfFrames attribute (kept on output).
-        inverted: the source was MONOCHROME1 and ``frames`` were inverted.
+        inverted: the source was MONOCHROME1 and frames are inverted to "white = bright".
+
+    :meth:`iter_frames` streams the frames (memory: one frame), :attr:`frames` stacks them
+    all (``(F, H, W[, 3])``; for short files and tests).
     """
 
     dataset: object
-    frames: np.ndarray
+    path: Path
+    number_of_frames: int
+    frame_shape: tuple[int, ...]
+    dtype: np.dtype
     max_value: float
     bits_stored: int
     multi_frame: bool
@@ -57,7 +69,44 @@ class DicomImage:
 
     @property
     def is_colour(self) -> bool:
-        return self.frames.ndim == 4
+        return len(self.frame_shape) == 3
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Decode the frames one at a time (display polarity), each ``frame_shape`` of ``dtype``.
+
+        Raises:
+            ImageFileError: decoding fails, or fewer frames decode than NumberOfFrames says.
+        """
+        from pydicom.pixels import iter_pixels
+
+        count = 0
+        try:
+            for pixels in iter_pixels(self.path):
+                frame = np.ascontiguousarray(pixels.astype(self.dtype, copy=False))
+                if frame.shape != self.frame_shape:
+                    raise ImageFileError(
+                        f"{self.path}: frame {count} has shape {frame.shape}, expected {self.frame_shape}"
+                    )
+                if self.inverted:
+                    frame = (np.asarray(self.max_value, dtype=np.float64) - frame).astype(self.dtype)
+                count += 1
+                yield frame
+        except ImageFileError:
+            raise
+        except Exception as exc:  # pydicom raises many types for broken pixel data
+            raise ImageFileError(
+                f"{self.path}: cannot decode pixel data of frame {count} "
+                f"({self.dataset.file_meta.TransferSyntaxUID.name}): {exc}"
+            ) from exc
+        if count != self.number_of_frames:
+            raise ImageFileError(
+                f"{self.path}: NumberOfFrames is {self.number_of_frames} but {count} frame(s) were read"
+            )
+
+    @property
+    def frames(self) -> np.ndarray:
+        """All frames, ``(F, H, W)`` or ``(F, H, W, 3)`` (loads the whole file)."""
+        return np.stack(list(self.iter_frames()))
 
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:
@@ -74,11 +123,15 @@ def is_dicom_file(path: str | os.PathLike[str]) -> bool:
 
 
 def read_dicom(path: str | os.PathLike[str]) -> DicomImage:
-    """Decode a DICOM image file into frames.
+    """Open a DICOM image file: read its attributes and check that its frames can be decoded.
+
+    Pixel data is not loaded here (see :meth:`DicomImage.iter_frames`), so a multi-frame file of
+    thousands of frames costs one frame of memory at a time.
 
     Raises:
         ImageFileError: not DICOM, no pixel data, unsupported transfer syntax / photometric
-            interpretation / signed data, or a decoding failure; the message names the file.
+            interpretation / signed data, or pixel data shorter than its attributes say; the
+            message names the file.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -86,7 +139,7 @@ def read_dicom(path: str | os.PathLike[str]) -> DicomImage:
 
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size="256 KB")
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise ImageFileError(f"{path}: cannot read DICOM file: {exc}") from exc
     if "PixelData" not in ds:
@@ -115,97 +168,205 @@ def read_dicom(path: str | os.PathLike[str]) -> DicomImage:
         )
     if int(ds.get("PixelRepresentation", 0)) != 0:
         raise ImageFileError(f"{path}: signed pixel data (PixelRepresentation 1) is not supported")
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for broken pixel data
-        raise ImageFileError(f"{path}: cannot decode pixel data ({ts.name}): {exc}") from exc
     samples = int(ds.get("SamplesPerPixel", 1))
+    if samples not in (1, 3):
+        raise ImageFileError(f"{path}: {samples} samples per pixel is not supported (1 or 3)")
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ImageFileError(f"{path}: DICOM image lacks valid Rows/Columns: {exc}") from exc
     number_of_frames = int(ds.get("NumberOfFrames", 1) or 1)
     multi_frame = "NumberOfFrames" in ds
-    frames = pixels if number_of_frames > 1 else pixels[None]
-    if samples == 1 and frames.ndim != 3 or samples == 3 and frames.ndim != 4:
-        raise ImageFileError(f"{path}: unexpected pixel array shape {pixels.shape} for {samples} sample(s)")
     bits_allocated = int(ds.get("BitsAllocated", 8))
     bits_stored = int(ds.get("BitsStored", bits_allocated))
     if bits_allocated > 16:
         raise ImageFileError(f"{path}: {bits_allocated}-bit pixel data is not supported (8 or 16 bits)")
-    dtype = np.uint8 if bits_allocated <= 8 else np.uint16
-    frames = np.ascontiguousarray(frames.astype(dtype, copy=False))
-    max_value = float(2**bits_stored - 1)
-    inverted = photometric == "MONOCHROME1"
-    if inverted:
-        frames = (np.asarray(max_value, dtype=np.float64) - frames).astype(dtype)
-    return DicomImage(ds, frames, max_value, bits_stored, multi_frame, inverted)
+    if not ts.is_compressed:
+        expected = rows * columns * samples * number_of_frames * ((bits_allocated + 7) // 8)
+        if photometric == "YBR_FULL_422":
+            expected = expected * 2 // 3
+        length = _element_length(ds, "PixelData")
+        if length is not None and length < expected:
+            raise ImageFileError(
+                f"{path}: pixel data holds {length} bytes, {expected} expected for {number_of_frames} "
+                f"frame(s) of {columns}x{rows}x{samples} (truncated file?)"
+            )
+    del ds[0x7FE00010]  # by tag: deleting by keyword would load a deferred value
+    frame_shape = (rows, columns) if samples == 1 else (rows, columns, 3)
+    dtype = np.dtype(np.uint8 if bits_allocated <= 8 else np.uint16)
+    return DicomImage(
+        ds, path, number_of_frames, frame_shape, dtype, float(2**bits_stored - 1), bits_stored, multi_frame,
+        photometric == "MONOCHROME1",
+    )
+
+
+def _element_length(ds: object, keyword: str) -> int | None:
+    """Stored length of a (possibly deferred) element, without loading it; None if undefined."""
+    element = ds.get_item(keyword, keep_deferred=True)  # type: ignore[attr-defined]
+    length = getattr(element, "length", None)
+    if length is None or length == 0xFFFFFFFF:
+        value = getattr(element, "value", None)
+        return len(value) if isinstance(value, (bytes, bytearray)) else None
+    return int(length)
+
+
+class DerivedDicomWriter:
+    """Write frames, one at a time, as a derived DICOM image of ``source`` (a context manager).
+
+    Frames are appended to a temporary file beside the output (named as
+    :func:`pocusiq.atomic.atomic_path` names its own, so a killed run's leftovers are found and
+    removed by the next), and pydicom writes that file as the PixelData value in chunks, so
+    memory does not grow with the number of frames. The output appears only when the ``with``
+    block ends without an error; it is multi-frame when the source is, or when more than one
+    frame was written.
+
+    Kept from the source: every attribute (patient, study, equipment, frame timing such as
+    FrameTime / FrameTimeVector / CineRate). Changed as a derived image must: new SOP Instance
+    UID and Series Instance UID, ImageType ``DERIVED\\SECONDARY``, DerivationDescription naming
+    pocusiq and the model, ImageComments with the not-for-diagnosis note, a SourceImageSequence
+    pointing to the source instance; pixel data uncompressed (Explicit VR Little Endian).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        source: DicomImage,
+        *,
+        model_name: str,
+        note: str,
+        description: str = "pocusiq enhanced",
+    ) -> None:
+        self.path = Path(path)
+        self.source = source
+        self.model_name = model_name
+        self.note = note
+        self.description = description
+        self.count = 0
+        self.dataset = None
+        self._stack = contextlib.ExitStack()
+        self._pixels_path: Path | None = None
+        self._handle = None
+        self._shape: tuple[int, ...] | None = None
+
+    def __enter__(self) -> DerivedDicomWriter:
+        self._pixels_path = self._stack.enter_context(scratch_path(self.path, ".pixels"))
+        self._handle = self._stack.enter_context(open(self._pixels_path, "wb"))
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame (``source.frame_shape``-like: ``(H, W)`` or ``(H, W, 3)``, source dtype)."""
+        frame = np.asarray(frame)
+        if frame.dtype != self.source.dtype:
+            raise ValueError(f"{self.path}: frame dtype {frame.dtype} differs from the source's {self.source.dtype}")
+        if self._shape is None:
+            if frame.ndim != len(self.source.frame_shape):
+                raise ValueError(f"{self.path}: frame shape {frame.shape} does not match the source's channels")
+            self._shape = frame.shape
+        elif frame.shape != self._shape:
+            raise ImageFileError(f"{self.path}: frame {self.count} has shape {frame.shape}, expected {self._shape}")
+        if self.source.inverted:
+            frame = (np.asarray(self.source.max_value, dtype=np.float64) - frame).astype(frame.dtype)
+        self._handle.write(np.ascontiguousarray(frame, dtype=frame.dtype.newbyteorder("<")).tobytes())
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                if self.count == 0:
+                    raise ImageFileError(f"{self.path}: no frames to write")
+                if self._handle.tell() % 2:
+                    self._handle.write(b"\0")  # DICOM values have even length
+                self._handle.close()
+                self.dataset = self._write()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return bool(self._stack.__exit__(exc_type, exc, tb))
+
+    def _write(self) -> object:
+        from pydicom.dataset import Dataset
+        from pydicom.sequence import Sequence
+        from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+        from pocusiq import __version__
+
+        source, src = self.source, self.source.dataset
+        ds = copy.deepcopy(src)
+        for keyword in ("IconImageSequence", "ExtendedOffsetTable", "ExtendedOffsetTableLengths", "PixelData"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        rows, columns = self._shape[:2]
+        colour = len(self._shape) == 3
+        ds.Rows, ds.Columns = rows, columns
+        ds.SamplesPerPixel = 3 if colour else 1
+        if colour:
+            ds.PhotometricInterpretation = "RGB"
+            ds.PlanarConfiguration = 0
+        else:
+            ds.PhotometricInterpretation = "MONOCHROME1" if source.inverted else "MONOCHROME2"
+            if "PlanarConfiguration" in ds:
+                del ds.PlanarConfiguration
+        ds.BitsAllocated = source.dtype.itemsize * 8
+        ds.BitsStored = source.bits_stored
+        ds.HighBit = source.bits_stored - 1
+        ds.PixelRepresentation = 0
+        if source.multi_frame or self.count > 1:
+            ds.NumberOfFrames = self.count
+        elif "NumberOfFrames" in ds:
+            del ds.NumberOfFrames
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        sop_uid = generate_uid()
+        ds.SOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.SeriesInstanceUID = generate_uid()
+        image_type = list(src.get("ImageType", [])) if "ImageType" in src else []
+        ds.ImageType = ["DERIVED", "SECONDARY", *[str(v) for v in image_type[2:]]]
+        ds.DerivationDescription = _truncate(
+            f"Enhanced by pocusiq {__version__} with model {self.model_name}. {self.note}", 1024
+        )
+        ds.ImageComments = _truncate(self.note, 10240)
+        series = str(src.get("SeriesDescription", "")).strip()
+        ds.SeriesDescription = _truncate(f"{series} ({self.description})" if series else self.description, 64)
+        if "SOPClassUID" in src and "SOPInstanceUID" in src:
+            ref = Dataset()
+            ref.ReferencedSOPClassUID = src.SOPClassUID
+            ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
+            ds.SourceImageSequence = Sequence([ref])
+        with atomic_path(self.path) as tmp, open(self._pixels_path, "rb") as pixels:
+            ds.PixelData = pixels  # pydicom >= 3 writes a buffered value in chunks
+            ds["PixelData"].VR = "OW" if ds.BitsAllocated > 8 else "OB"
+            ds.save_as(tmp, enforce_file_format=True)
+        ds.PixelData = b""  # the returned dataset does not hold the closed buffer
+        return ds
 
 
 def write_derived_dicom(
     path: str | os.PathLike[str],
     source: DicomImage,
-    frames: np.ndarray,
+    frames: Iterable[np.ndarray],
     *,
     model_name: str,
     note: str,
     description: str = "pocusiq enhanced",
 ) -> object:
-    """Write ``frames`` as a derived DICOM image of ``source``, atomically.
+    """Write ``frames`` as a derived DICOM image of ``source``, atomically (see :class:`DerivedDicomWriter`).
 
     Args:
         path: output file.
-        source: the decoded input (its dataset supplies all kept attributes).
-        frames: ``(F, H, W)`` or ``(F, H, W, 3)`` array of ``source.frames``' dtype (H, W may
-            differ, e.g. a side-by-side view).
+        source: the opened input (its dataset supplies all kept attributes).
+        frames: ``(F, H, W)`` / ``(F, H, W, 3)`` array or an iterable of frames of the source's
+            dtype (H, W may differ from the source's, e.g. a side-by-side view).
         model_name: named in DerivationDescription.
         note: the not-for-diagnosis note (ImageComments, DerivationDescription).
         description: appended to SeriesDescription.
 
     Returns:
-        The written pydicom ``Dataset``.
+        The written pydicom ``Dataset`` (without its pixel data).
     """
-    from pydicom.dataset import Dataset
-    from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    from pocusiq import __version__
-
-    src = source.dataset
-    ds = copy.deepcopy(src)
-    frames = np.asarray(frames)
-    if frames.dtype != source.frames.dtype:
-        raise ValueError(f"frames dtype {frames.dtype} differs from the source's {source.frames.dtype}")
-    if source.inverted:
-        frames = (np.asarray(source.max_value, dtype=np.float64) - frames).astype(frames.dtype)
-    for keyword in ("IconImageSequence", "ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-        if keyword in ds:
-            delattr(ds, keyword)
-    if source.is_colour:
-        photometric = "RGB"
-    else:
-        photometric = "MONOCHROME1" if source.inverted else "MONOCHROME2"
-    data = frames if (source.multi_frame or frames.shape[0] > 1) else frames[0]
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.set_pixel_data(data, photometric, source.bits_stored, generate_instance_uid=False)
-    if source.multi_frame and "NumberOfFrames" not in ds:
-        ds.NumberOfFrames = frames.shape[0]  # set_pixel_data drops it for a single frame
-    sop_uid = generate_uid()
-    ds.SOPInstanceUID = sop_uid
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.SeriesInstanceUID = generate_uid()
-    image_type = list(src.get("ImageType", [])) if "ImageType" in src else []
-    ds.ImageType = ["DERIVED", "SECONDARY", *[str(v) for v in image_type[2:]]]
-    ds.DerivationDescription = _truncate(
-        f"Enhanced by pocusiq {__version__} with model {model_name}. {note}", 1024
-    )
-    ds.ImageComments = _truncate(note, 10240)
-    series = str(src.get("SeriesDescription", "")).strip()
-    ds.SeriesDescription = _truncate(f"{series} ({description})" if series else description, 64)
-    if "SOPClassUID" in src and "SOPInstanceUID" in src:
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = src.SOPClassUID
-        ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
-        ds.SourceImageSequence = Sequence([ref])
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-    return ds
+    with DerivedDicomWriter(path, source, model_name=model_name, note=note, description=description) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.dataset
 
 
 def _truncate(text: str, limit: int) -> str:

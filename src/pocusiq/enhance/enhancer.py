@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
-from pocusiq.enhance.intensity import default_max_value, from_unit, luma, replace_luma, to_unit
+from pocusiq.enhance.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
 from pocusiq.enhance.region import FrameRegion, RegionSpec, paste_inside, resolve_region
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_padded, run_tiled
 from pocusiq.errors import CheckpointError
@@ -268,11 +268,17 @@ class Enhancer:
             return from_unit(self._enhance_unit(to_unit(image, max_value)[None])[0], image.dtype, max_value)
         if image.shape[2] == 1:
             return self(image[..., 0], max_value=max_value)[..., None]
+        if is_grey(image[..., :3]):  # grey stored as RGB (screen recordings): enhance one channel
+            grey = self(np.ascontiguousarray(image[..., 0]), max_value=max_value)
+            out = image.copy()
+            out[..., :3] = grey[..., None]
+            return out
         scale = default_max_value(image.dtype) if max_value is None else float(max_value)
-        y = luma(image)
-        new_y = self._enhance_unit(np.clip(y / scale, 0.0, 1.0).astype(np.float32)[None])[0]
+        y = luma(image, np.float32)
+        y *= np.float32(1.0 / scale)
+        new_y = self._enhance_unit(np.clip(y, 0.0, 1.0, out=y)[None])[0]
         out = image.copy()
-        out[..., :3] = replace_luma(image[..., :3], new_y.astype(np.float64) * scale, scale)
+        out[..., :3] = replace_luma(image[..., :3], new_y * np.float32(scale), scale)
         return out
 
     # ------------------------------------------------------------------ regions, streams, files

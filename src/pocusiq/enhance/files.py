@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.atomic import atomic_write_text
-from pocusiq.enhance.dicom_io import DICOM_SUFFIXES, is_dicom_file, read_dicom, write_derived_dicom
+from pocusiq.atomic import atomic_write_text, remove_stale_temps
+from pocusiq.enhance.dicom_io import DICOM_SUFFIXES, DerivedDicomWriter, is_dicom_file, read_dicom
 from pocusiq.enhance.image_io import IMAGE_SUFFIXES, read_image, write_image
 from pocusiq.enhance.region import FrameRegion, RegionSpec, resolve_region
-from pocusiq.enhance.video_io import VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
+from pocusiq.enhance.video_io import VIDEO_SUFFIXES, PartialReadWarning, VideoWriter, probe_video, read_frames
 from pocusiq.errors import ImageFileError, PocusiqError, RegionNotFoundError
 
 README_NAME = "README-pocusiq.txt"
@@ -48,6 +49,7 @@ class FileResult:
         frame_region: the resolved region (box and mask), or None.
         side_by_side: the side-by-side file written, if any.
         error: the failure message (None on success).
+        warnings: what went wrong without failing (e.g. a partial read allowed by ``allow_partial``).
         seconds: wall time spent on the file.
     """
 
@@ -60,6 +62,7 @@ class FileResult:
     frame_region: FrameRegion | None = None
     side_by_side: Path | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -145,6 +148,7 @@ def enhance_file(
     roi: RegionSpec = "auto",
     overwrite: bool = False,
     side_by_side: bool = False,
+    allow_partial: bool = False,
 ) -> FileResult:
     """Enhance one file into ``out`` (same format as the input).
 
@@ -156,6 +160,11 @@ def enhance_file(
             and video it is resolved on the first frame and used for all.
         overwrite: replace an existing output.
         side_by_side: also write ``<stem>_side_by_side<suffix>`` (input | enhanced).
+        allow_partial: a video with fewer decodable frames than its container declares is
+            enhanced with a warning (in ``FileResult.warnings``) instead of failing.
+
+    Temporary files that an earlier, killed run left for these outputs are removed first
+    (:func:`pocusiq.atomic.remove_stale_temps`).
 
     Returns:
         A :class:`FileResult` (``error`` is None).
@@ -181,14 +190,24 @@ def enhance_file(
     sbs = side_by_side_path(target) if side_by_side else None
     if sbs is not None:
         _check_target(source, sbs, overwrite)
+    for written in (target, sbs):
+        if written is not None:
+            remove_stale_temps(written.parent, written.stem)
     result = FileResult(source=source, kind=kind)
     try:
-        if kind == "image":
-            _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
-        elif kind == "dicom":
-            _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
-        else:
-            _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PartialReadWarning)
+            if kind == "image":
+                _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+            elif kind == "dicom":
+                _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+            else:
+                _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, allow_partial)
+        for warning in caught:
+            if issubclass(warning.category, PartialReadWarning):
+                result.warnings.append(str(warning.message))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     except PocusiqError as exc:
         message = str(exc)
         if isinstance(exc, RegionNotFoundError) and isinstance(roi, str) and roi == "auto":
@@ -229,23 +248,37 @@ def _enhance_image(enhancer, source, target, sbs, roi, note, result) -> None:
 
 def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
     dicom = read_dicom(source)
-    frames = dicom.frames
-    region = resolve_region(frames[0], roi)
-    _record_region(result, region)
     max_value = None if dicom.is_colour else dicom.max_value
-    enhanced = np.stack(list(enhancer.enhance_frames(frames, roi=region, max_value=max_value)))
-    write_derived_dicom(target, dicom, enhanced, model_name=enhancer.model_name, note=note)
-    if sbs is not None:
-        write_derived_dicom(
-            sbs, dicom, _stack_side_by_side(frames, enhanced, 2), model_name=enhancer.model_name, note=note,
-            description="pocusiq side-by-side",
+    originals = dicom.iter_frames()
+    first = next(originals)
+    region = resolve_region(first, roi)
+    _record_region(result, region)
+
+    def frames() -> Iterator[np.ndarray]:
+        yield first
+        yield from originals
+
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(
+            DerivedDicomWriter(target, dicom, model_name=enhancer.model_name, note=note)
         )
-    result.frames = int(frames.shape[0])
+        side = None
+        if sbs is not None:
+            side = stack.enter_context(
+                DerivedDicomWriter(sbs, dicom, model_name=enhancer.model_name, note=note,
+                                   description="pocusiq side-by-side")
+            )
+        for frame in frames():
+            enhanced = enhancer.enhance_region(frame, region, max_value=max_value)
+            writer.write(enhanced)
+            if side is not None:
+                side.write(_stack_side_by_side(frame, enhanced, 1))
+    result.frames = writer.count
 
 
-def _enhance_video(enhancer, source, target, sbs, roi, note, result) -> None:
+def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_partial=False) -> None:
     info = probe_video(source)
-    frames = read_frames(source)
+    frames = read_frames(source, allow_partial=allow_partial)
     first = next(frames, None)
     if first is None:
         raise ImageFileError(f"{source}: video has no frames")
@@ -275,6 +308,7 @@ def enhance_files(
     roi: RegionSpec = "auto",
     overwrite: bool = False,
     side_by_side: bool = False,
+    allow_partial: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> BatchReport:
     """Enhance many files/folders into ``out_dir``; a failing file does not stop the others.
@@ -283,7 +317,7 @@ def enhance_files(
         enhancer: a :class:`pocusiq.enhance.enhancer.Enhancer`.
         inputs: files and folders (walked recursively, structure kept under ``out_dir``).
         out_dir: output folder (created).
-        roi, overwrite, side_by_side: as :func:`enhance_file`.
+        roi, overwrite, side_by_side, allow_partial: as :func:`enhance_file`.
         on_result: called with each :class:`FileResult` as soon as it is known (CLI progress).
 
     Returns:
@@ -302,7 +336,8 @@ def enhance_files(
                 raise ImageFileError(f"{source}: output {target} is also the output of {seen[key]}; rename one input")
             seen[key] = source
             result = enhance_file(
-                enhancer, source, target, roi=roi, overwrite=overwrite, side_by_side=side_by_side
+                enhancer, source, target, roi=roi, overwrite=overwrite, side_by_side=side_by_side,
+                allow_partial=allow_partial,
             )
         except (PocusiqError, ValueError, TypeError, OSError) as exc:
             message = str(exc)
@@ -342,6 +377,7 @@ def write_readme(out_dir: Path, report: BatchReport, enhancer: Any) -> Path:
         if r.ok:
             where = f"region {r.region_kind} {r.region}" if r.region else ""
             lines.append(f"OK     {r.source} -> {r.output} ({r.kind}, {r.frames} frame(s), {where})")
+            lines.extend(f"WARN   {w}" for w in r.warnings)
         else:
             lines.append(f"FAILED {r.error}")
     lines.append("")
