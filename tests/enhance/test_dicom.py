@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 
-from pocusiq.enhance.dicom_io import read_dicom
+from pocusiq.imaging.dicom import read_dicom
 from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
 from pocusiq.errors import ImageFileError
 

@@ -19,7 +19,7 @@ from pocusiq.atomic import remove_stale_temps
 from pocusiq.enhance.enhancer import Enhancer
 from pocusiq.enhance.files import enhance_file
 from pocusiq.enhance.tiling import TilingConfig
-from pocusiq.enhance.video_io import probe_video, read_frames, write_video
+from pocusiq.imaging.video import probe_video, read_frames, write_video
 from pocusiq.errors import ImageFileError
 
 from .dicom_factory import _base
@@ -195,7 +195,7 @@ def test_next_run_removes_temp_files_of_a_killed_run(tmp_path, identity_enhancer
     child = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time, numpy as np; from fractions import Fraction;"
-         "from pocusiq.enhance.video_io import VideoWriter\n"
+         "from pocusiq.imaging.video import VideoWriter\n"
          f"with VideoWriter({str(out / 'clip.mp4')!r}, rate=Fraction(25), note='x') as w:\n"
          "    w.write(np.zeros((64, 64, 3), np.uint8)); print('ready', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},

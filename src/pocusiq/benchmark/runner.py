@@ -155,7 +155,7 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         DatasetError: naming the pair, if the images differ in shape or a mask is missing.
         ImageFileError: an image file cannot be read.
     """
-    from pocusiq.data.images import common_bit_depth, read_grey_image
+    from pocusiq.imaging.grey import common_bit_depth, read_grey_image
     from pocusiq.data.manifest import high_path, low_path, mask_path
 
     low = read_grey_image(low_path(dataset_dir, row.id))
@@ -577,7 +577,7 @@ def run_benchmark(
         paths["per_image_csv"] = out / PER_IMAGE_NAME
         atomic_write_text(paths["per_image_csv"], per_image_csv_text(current_records(), proto.metrics.names))
 
-    from pocusiq.data.images import write_grey_png
+    from pocusiq.imaging.grey import write_grey_png
 
     bar = tqdm(total=total_pending, desc="benchmark", unit="image", disable=not progress, leave=False)
     try:

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pocusiq.enhance.enhancer import Enhancer, default_tiling
     from pocusiq.enhance.files import enhance_files
-    from pocusiq.enhance.region import parse_box
+    from pocusiq.imaging.region import parse_box
     from pocusiq.enhance.tiling import TilingConfig
 
     roi = args.roi

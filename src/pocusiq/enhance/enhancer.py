@@ -11,7 +11,7 @@ The generator maps ``(N, 1, H, W)`` float32 in [-1, 1] to the same shape, with H
 multiples of ``multiple`` (``2**depth`` for a U-Net). Images are reflect-padded to that
 multiple, or, when larger than one tile, cut into overlapping tiles blended with a raised
 cosine (:mod:`pocusiq.enhance.tiling`), so nothing is ever stretched. Colour images are
-enhanced on their BT.601 luma (:mod:`pocusiq.enhance.intensity`).
+enhanced on their BT.601 luma (:mod:`pocusiq.imaging.intensity`).
 """
 
 from __future__ import annotations
@@ -24,18 +24,14 @@ from typing import Any
 import numpy as np
 
 from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
-from pocusiq.enhance.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
-from pocusiq.enhance.region import FrameRegion, RegionSpec, paste_inside, resolve_region
+from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS, FileResult, enhance_file
+from pocusiq.imaging.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
+from pocusiq.imaging.region import ImagingRegion, RegionSpec, paste_inside, resolve_region
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_padded, run_tiled
 from pocusiq.errors import CheckpointError
 
 ENGINES = ("torch", "onnx", "auto")
 
-NOT_FOR_DIAGNOSIS = (
-    "Machine-enhanced image (pocusiq): not for diagnosis; derived from the original by a neural network "
-    "that can add, remove or move image features."
-)
-"""The note every enhanced output carries."""
 
 
 def default_tiling(multiple: int) -> TilingConfig:
@@ -283,7 +279,7 @@ class Enhancer:
 
     # ------------------------------------------------------------------ regions, streams, files
     def enhance_region(
-        self, frame: np.ndarray, region: RegionSpec | FrameRegion = "full", *, max_value: float | None = None
+        self, frame: np.ndarray, region: RegionSpec = "full", *, max_value: float | None = None
     ) -> np.ndarray:
         """Enhance ``frame`` inside ``region`` only; every pixel outside keeps its exact value.
 
@@ -304,7 +300,7 @@ class Enhancer:
         self,
         frames: Iterable[np.ndarray],
         *,
-        roi: RegionSpec | FrameRegion = "auto",
+        roi: RegionSpec = "auto",
         max_value: float | None = None,
     ) -> Iterator[np.ndarray]:
         """Enhance a stream of frames lazily (live capture, video): yields one output per input.
@@ -312,7 +308,7 @@ class Enhancer:
         The region is resolved on the first frame (detection runs once) and reused for all
         frames, as a capture's layout does not change; frames must all have the first one's size.
         """
-        region: FrameRegion | None = None
+        region: ImagingRegion | None = None
         first_shape: tuple[int, ...] | None = None
         for index, frame in enumerate(frames):
             frame = np.asarray(frame)
@@ -332,14 +328,12 @@ class Enhancer:
         roi: RegionSpec = "auto",
         overwrite: bool = False,
         side_by_side: bool = False,
-    ) -> Any:
+    ) -> FileResult:
         """Enhance an image (PNG/JPEG/TIFF), DICOM (single or multi-frame) or video file.
 
         The output has the input's format; see :func:`pocusiq.enhance.files.enhance_file`.
         Returns its :class:`~pocusiq.enhance.files.FileResult`.
         """
-        from pocusiq.enhance.files import enhance_file
-
         return enhance_file(self, path, out, roi=roi, overwrite=overwrite, side_by_side=side_by_side)
 
 

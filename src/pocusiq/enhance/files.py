@@ -1,7 +1,7 @@
 """Enhance files: images, DICOM and videos, one at a time or a whole list/folder.
 
 :func:`enhance_file` reads one file, enhances every frame inside its imaging region (see
-:mod:`pocusiq.enhance.region`) and writes the result in the input's format beside an optional
+:mod:`pocusiq.imaging.region`) and writes the result in the input's format beside an optional
 side-by-side view (``<stem>_side_by_side<suffix>``: input | enhanced, same format).
 :func:`enhance_files` runs it over many inputs (folders are walked), keeps going after a bad
 file, and writes ``README-pocusiq.txt`` in the output folder with the not-for-diagnosis note and
@@ -25,11 +25,18 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import atomic_write_text, remove_stale_temps
-from pocusiq.enhance.dicom_io import DICOM_SUFFIXES, DerivedDicomWriter, is_dicom_file, read_dicom
-from pocusiq.enhance.image_io import IMAGE_SUFFIXES, read_image, write_image
-from pocusiq.enhance.region import FrameRegion, RegionSpec, resolve_region
-from pocusiq.enhance.video_io import VIDEO_SUFFIXES, PartialReadWarning, VideoWriter, probe_video, read_frames
+from pocusiq.imaging import DESCRIPTION, file_kind
+from pocusiq.imaging.dicom import DerivedDicomWriter, read_dicom
+from pocusiq.imaging.still import read_image, write_image
+from pocusiq.imaging.region import ImagingRegion, RegionSpec, resolve_region
+from pocusiq.imaging.video import PartialReadWarning, VideoWriter, probe_video, read_frames
 from pocusiq.errors import ImageFileError, PocusiqError, RegionNotFoundError
+
+NOT_FOR_DIAGNOSIS = (
+    "Machine-enhanced image (pocusiq): not for diagnosis; derived from the original by a neural network "
+    "that can add, remove or move image features."
+)
+"""The note every enhanced output carries (also exported by :mod:`pocusiq.enhance.enhancer`)."""
 
 README_NAME = "README-pocusiq.txt"
 SIDE_BY_SIDE_SUFFIX = "_side_by_side"
@@ -46,7 +53,7 @@ class FileResult:
         frames: number of frames enhanced.
         region: ``(x, y, w, h)`` of the enhanced region, or None.
         region_kind: "full", "box", "linear" or "sector".
-        frame_region: the resolved region (box and mask), or None.
+        frame_region: the resolved :class:`~pocusiq.imaging.region.ImagingRegion` (box and frame mask), or None.
         side_by_side: the side-by-side file written, if any.
         error: the failure message (None on success).
         warnings: what went wrong without failing (e.g. a partial read allowed by ``allow_partial``).
@@ -59,7 +66,7 @@ class FileResult:
     frames: int = 0
     region: tuple[int, int, int, int] | None = None
     region_kind: str = ""
-    frame_region: FrameRegion | None = None
+    frame_region: ImagingRegion | None = None
     side_by_side: Path | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -84,18 +91,6 @@ class BatchReport:
     @property
     def failed(self) -> list[FileResult]:
         return [r for r in self.results if not r.ok]
-
-
-def file_kind(path: str | os.PathLike[str]) -> str | None:
-    """"image", "dicom", "video" from the suffix (or the DICM marker), else None."""
-    suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in DICOM_SUFFIXES or (suffix == "" and is_dicom_file(path)):
-        return "dicom"
-    return None
 
 
 def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
@@ -172,8 +167,6 @@ def enhance_file(
     Raises:
         ImageFileError, RegionNotFoundError, PocusiqError: the message names the file.
     """
-    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
-
     source, target = Path(path), Path(out)
     start = time.perf_counter()
     if not source.exists():
@@ -184,7 +177,7 @@ def enhance_file(
     if kind is None:
         raise ImageFileError(
             f"{source}: unsupported file type {source.suffix or '(no suffix)'} "
-            "(expected PNG/JPEG/TIFF, DICOM or MP4/AVI/MOV video)"
+            f"(expected {DESCRIPTION})"
         )
     _check_target(source, target, overwrite)
     sbs = side_by_side_path(target) if side_by_side else None
@@ -223,7 +216,7 @@ def enhance_file(
     return result
 
 
-def _record_region(result: FileResult, region: FrameRegion) -> None:
+def _record_region(result: FileResult, region: ImagingRegion) -> None:
     result.region = tuple(int(v) for v in region.box)  # type: ignore[assignment]
     result.region_kind = region.kind
     result.frame_region = region
@@ -357,7 +350,6 @@ def enhance_files(
 def write_readme(out_dir: Path, report: BatchReport, enhancer: Any) -> Path:
     """Append this run's lines (note, model, one line per file) to ``out_dir/README-pocusiq.txt``."""
     from pocusiq import __version__
-    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
 
     path = out_dir / README_NAME
     # an edited/foreign README with stray bytes must not lose this run's lines

@@ -1,5 +1,10 @@
 """Read DICOM images (single and multi-frame) and write enhanced copies as derived images (pydicom).
 
+The project's one pydicom reader: enhancement, acquisition (:mod:`pocusiq.acquire.sources`)
+and the format dispatch of :mod:`pocusiq.imaging` use it. Spacing and the imaging region come
+from the Sequence of Ultrasound Regions (0018,6011) when present (:func:`ultrasound_region_box`),
+else PixelSpacing (:func:`pixel_spacing_mm`).
+
 Reading (:func:`read_dicom`, then :meth:`DicomImage.iter_frames`, one frame at a time):
 
 * photometric interpretations MONOCHROME2, MONOCHROME1 (inverted to "white = bright" for the
@@ -32,9 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from pocusiq.atomic import atomic_path, scratch_path
-from pocusiq.errors import ImageFileError
+from pocusiq.errors import ImageFileError, RegionNotFoundError
+from pocusiq.imaging import FORMATS
+from pocusiq.imaging.region import ImagingRegion
 
-DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
+DICOM_SUFFIXES = {suffix for suffix, kind in FORMATS.items() if kind == "dicom"}
 SUPPORTED_PHOTOMETRIC = {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422"}
 
 
@@ -70,6 +77,24 @@ class DicomImage:
     @property
     def is_colour(self) -> bool:
         return len(self.frame_shape) == 3
+
+    @property
+    def spacing_mm(self) -> tuple[float, float] | None:
+        """Pixel size ``(x, y)`` in mm: the ultrasound region's PhysicalDeltaX/Y, else PixelSpacing; None if absent."""
+        found = ultrasound_region_box(self.dataset)
+        if found is not None and found[1] is not None:
+            return found[1]
+        return pixel_spacing_mm(self.dataset)
+
+    def imaging_region(self) -> ImagingRegion | None:
+        """The imaging region from the Sequence of Ultrasound Regions (0018,6011), or None when absent/invalid."""
+        found = ultrasound_region_box(self.dataset)
+        if found is None:
+            return None
+        try:
+            return ImagingRegion.from_box(found[0], self.frame_shape, "linear")
+        except RegionNotFoundError:
+            return None
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Decode the frames one at a time (display polarity), each ``frame_shape`` of ``dtype``.
@@ -107,6 +132,58 @@ class DicomImage:
     def frames(self) -> np.ndarray:
         """All frames, ``(F, H, W)`` or ``(F, H, W, 3)`` (loads the whole file)."""
         return np.stack(list(self.iter_frames()))
+
+
+def pixel_spacing_mm(ds: object) -> tuple[float, float] | None:
+    """``(x, y)`` mm per pixel from PixelSpacing (row spacing, column spacing), or None."""
+    value = getattr(ds, "get", lambda *_: None)("PixelSpacing")
+    try:
+        row_mm, col_mm = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if not (row_mm > 0 and col_mm > 0):
+        return None
+    return col_mm, row_mm
+
+
+def ultrasound_region_box(
+    ds: object,
+) -> tuple[tuple[int, int, int, int], tuple[float, float] | None] | None:
+    """The tissue image's box and spacing from the Sequence of Ultrasound Regions (0018,6011).
+
+    Takes the first region whose RegionSpatialFormat is 1 (2-D) and RegionDataType is 1 (tissue)
+    when those are given, else the first region.
+
+    Returns:
+        ``((x, y, w, h), (dx_mm, dy_mm) or None)`` or None when the sequence is absent. The
+        spacing is PhysicalDeltaX/Y when both physical units are 3 (cm), converted to mm.
+    """
+    regions = getattr(ds, "get", lambda *_: None)("SequenceOfUltrasoundRegions")
+    if not regions:
+        return None
+    chosen = None
+    for item in regions:
+        spatial = int(item.get("RegionSpatialFormat", 1) or 1)
+        data_type = int(item.get("RegionDataType", 1) or 1)
+        if spatial == 1 and data_type == 1:
+            chosen = item
+            break
+    chosen = chosen if chosen is not None else regions[0]
+    try:
+        x0, y0 = int(chosen.RegionLocationMinX0), int(chosen.RegionLocationMinY0)
+        x1, y1 = int(chosen.RegionLocationMaxX1), int(chosen.RegionLocationMaxY1)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if x1 < x0 or y1 < y0:
+        return None
+    spacing = None
+    if int(chosen.get("PhysicalUnitsXDirection", 0) or 0) == 3 and int(chosen.get("PhysicalUnitsYDirection", 0) or 0) == 3:
+        try:
+            dx, dy = abs(float(chosen.PhysicalDeltaX)) * 10.0, abs(float(chosen.PhysicalDeltaY)) * 10.0
+            spacing = (dx, dy) if dx > 0 and dy > 0 else None
+        except (AttributeError, TypeError, ValueError):
+            spacing = None
+    return (x0, y0, x1 - x0 + 1, y1 - y0 + 1), spacing
 
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:

@@ -43,8 +43,9 @@ import numpy as np
 
 from pocusiq.atomic import atomic_path
 from pocusiq.errors import ImageFileError
+from pocusiq.imaging import FORMATS
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".m4v", ".mkv"}
+VIDEO_SUFFIXES = {suffix for suffix, kind in FORMATS.items() if kind == "video"}
 
 
 @dataclass(frozen=True)

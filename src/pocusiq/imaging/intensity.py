@@ -1,4 +1,4 @@
-"""Intensity conversions between stored images and the generator's [-1, 1] range.
+"""Intensity conversions: stored values <-> [0, 1] floats, and colour <-> luma (the project's only ones).
 
 Stored images are uint8 (0-255), uint16 (0 to ``max_value``, 65535 unless the file says fewer
 bits are stored, e.g. 4095 for 12-bit DICOM) or float in [0, 1]. The generator works on
@@ -9,12 +9,14 @@ float32 rounding (<= 1e-6).
 Colour (RGB) images are enhanced on their BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B``:
 the enhanced luma ``Y'`` is put back by adding ``Y' - Y`` to every channel, which keeps the
 BT.601 chroma (Cb, Cr) unchanged and maps grey (R = G = B) pixels to grey. :func:`luma` is
-also the colour -> grey conversion of the pairing code (:func:`pocusiq.pair.frames.frame_to_grey`).
+the colour -> grey conversion everywhere: pairing (:func:`pocusiq.pair.frames.frame_to_grey`),
+region detection (:mod:`pocusiq.imaging.region`), greyscale file reading
+(:func:`pocusiq.imaging.grey.read_grey_image` with ``convert=True``: :func:`grey_from_rgb`).
 
-:func:`to_unit` / :func:`from_unit` generalise :func:`pocusiq.data.images.to_unit_float` /
-:func:`~pocusiq.data.images.from_unit_float` (same rounding) to a full-scale value other than
-the dtype's maximum (12-bit DICOM stored in uint16) and to float images, which enhancement
-must keep and a dataset never holds.
+:func:`to_unit` / :func:`from_unit` are also the dataset's conversions (uint8/uint16 PNG <->
+float32 [0, 1] for training, float -> uint8 in the simulator); they replaced
+``data.images.to_unit_float`` / ``from_unit_float``, which computed the same values (checked
+by ``tests/imaging/test_intensity.py``) for the dtype's own full scale only.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
 
 def default_max_value(dtype: np.dtype) -> float:
-    """Full-scale value of a dtype: 255 (uint8), 65535 (uint16), 1.0 (float)."""
+    """Full-scale value of a dtype: 255 (uint8), 65535 (uint16), 1.0 (float, bool)."""
     dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return 1.0
     if dtype == np.uint8 or dtype == np.uint16:
         return float(np.iinfo(dtype).max)
     if np.issubdtype(dtype, np.floating):
@@ -39,9 +43,10 @@ def to_unit(image: np.ndarray, max_value: float | None = None) -> np.ndarray:
     """Stored image -> float32 in [0, 1] (values above ``max_value`` are clipped).
 
     Args:
-        image: uint8, uint16 or float array of any shape.
+        image: uint8, uint16, bool or float array of any shape.
         max_value: full-scale value; ``None`` -> :func:`default_max_value` of the dtype.
     """
+    image = np.asarray(image)
     scale = default_max_value(image.dtype) if max_value is None else float(max_value)
     if scale <= 0:
         raise ValueError(f"max_value must be positive, got {max_value}")
@@ -49,9 +54,10 @@ def to_unit(image: np.ndarray, max_value: float | None = None) -> np.ndarray:
     return np.clip(unit, 0.0, 1.0, out=unit)
 
 
-def from_unit(unit: np.ndarray, dtype: np.dtype, max_value: float | None = None) -> np.ndarray:
-    """Float in [0, 1] -> the stored dtype and range (rounded for integers, clipped)."""
+def from_unit(unit: np.ndarray, dtype: np.dtype = np.uint8, max_value: float | None = None) -> np.ndarray:
+    """Float in [0, 1] -> the stored dtype and range (clipped to [0, 1], rounded to nearest for integers)."""
     dtype = np.dtype(dtype)
+    unit = np.asarray(unit)
     scale = default_max_value(dtype) if max_value is None else float(max_value)
     clipped = np.clip(unit, 0.0, 1.0)
     if np.issubdtype(dtype, np.integer):
@@ -71,6 +77,15 @@ def luma(rgb: np.ndarray, dtype: np.dtype = np.float64) -> np.ndarray:
     out += g * w[1]
     out += b * w[2]
     return out
+
+
+def grey_from_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` integer colour -> ``(H, W)`` of the same dtype: the channel itself when R = G = B,
+    else the BT.601 luma, rounded."""
+    if is_grey(rgb):
+        return np.ascontiguousarray(rgb[..., 0])
+    top = np.iinfo(rgb.dtype).max
+    return np.clip(np.rint(luma(rgb)), 0, top).astype(rgb.dtype)
 
 
 def is_grey(rgb: np.ndarray) -> bool:
