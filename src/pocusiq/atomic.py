@@ -40,9 +40,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     tmp = _make_temp(target, target.suffix)
-    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual file mode
+    mode = 0o666 & ~_current_umask()
+    os.chmod(tmp, mode)  # mkstemp makes 0600; give the usual file mode
     try:
         yield tmp
+        # writers that replace the file (safetensors does) would leave their own 0600 mode
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

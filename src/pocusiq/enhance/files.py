@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import atomic_write_text, remove_stale_temps
-from pocusiq.imaging import DESCRIPTION, file_kind
+from pocusiq.imaging.formats import DESCRIPTION, file_kind, suffix_of
 from pocusiq.imaging.dicom import DerivedDicomWriter, read_dicom
 from pocusiq.imaging.still import read_image, write_image
 from pocusiq.imaging.region import ImagingRegion, RegionSpec, resolve_region
@@ -119,8 +119,10 @@ def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, 
 
 
 def side_by_side_path(out: Path) -> Path:
-    """``out/name.ext`` -> ``out/name_side_by_side.ext``."""
-    return out.with_name(f"{out.stem}{SIDE_BY_SIDE_SUFFIX}{out.suffix}")
+    """``out/name.ext`` -> ``out/name_side_by_side.ext`` (``.nii.gz``-style suffixes kept whole)."""
+    suffix = suffix_of(out)
+    stem = out.name[: len(out.name) - len(suffix)] if suffix else out.name
+    return out.with_name(f"{stem}{SIDE_BY_SIDE_SUFFIX}{suffix}")
 
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:
@@ -192,6 +194,8 @@ def enhance_file(
             warnings.simplefilter("always", PartialReadWarning)
             if kind == "image":
                 _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+            elif kind == "volume":
+                _enhance_volume(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
             elif kind == "dicom":
                 _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
             else:
@@ -267,6 +271,22 @@ def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
             if side is not None:
                 side.write(_stack_side_by_side(frame, enhanced, 1))
     result.frames = writer.count
+
+
+def _enhance_volume(enhancer, source, target, sbs, roi, note, result) -> None:
+    from pocusiq.imaging.volumes import read_volume, write_volume
+
+    volume = read_volume(source)
+    frames = volume.frames
+    region = resolve_region(frames[0], roi)
+    _record_region(result, region)
+    enhanced = np.stack([enhancer.enhance_region(frame, region) for frame in frames])
+    options = dict(spacing_mm=volume.spacing_mm, frame_interval_s=volume.frame_interval_s, loop=volume.is_loop, note=note)
+    write_volume(target, enhanced if volume.is_loop else enhanced[0], **options)
+    if sbs is not None:
+        both = _stack_side_by_side(frames, enhanced, 2)
+        write_volume(sbs, both if volume.is_loop else both[0], **options)
+    result.frames = int(frames.shape[0])
 
 
 def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_partial=False) -> None:

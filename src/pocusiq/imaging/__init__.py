@@ -12,9 +12,11 @@ Modules:
 * :mod:`~pocusiq.imaging.dicom` -- DICOM (single/multi-frame, streamed), derived-image writer,
   ultrasound regions and spacing.
 * :mod:`~pocusiq.imaging.video` -- video files through PyAV, frame by frame.
+* :mod:`~pocusiq.imaging.volumes` -- NIfTI, NRRD (incl. 3D Slicer sequences) and MHA through
+  SimpleITK, 2-D frames and 2-D+t loops.
 
-Readers are chosen by suffix, as MONAI's ``LoadImage`` does: :data:`FORMATS` maps each suffix
-to a kind, :func:`file_kind` names a file's kind (DICOM also by its ``DICM`` marker), and
+Readers are chosen by suffix, as MONAI's ``LoadImage`` does: :data:`FORMATS`
+(:mod:`pocusiq.imaging.formats`) maps each suffix to a kind, :func:`file_kind` names a file's kind (DICOM also by its ``DICM`` marker), and
 :func:`open_frames` opens any supported file as a :class:`FrameSource` (lazy frames plus what the
 file says about rate, spacing and imaging region). Importing this package imports no decoder
 library (Pillow, pydicom, PyAV are imported when a file is opened).
@@ -32,33 +34,9 @@ from typing import Any
 import numpy as np
 
 from pocusiq.errors import ImageFileError
+from pocusiq.imaging.formats import DESCRIPTION, FORMATS, file_kind
 
-FORMATS: dict[str, str] = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".tif": "image", ".tiff": "image",
-    ".dcm": "dicom", ".dicom": "dicom", ".dic": "dicom",
-    ".mp4": "video", ".avi": "video", ".mov": "video", ".m4v": "video", ".mkv": "video",
-}
-"""Suffix (lower case) -> kind: "image" (still PNG/JPEG/TIFF), "dicom" or "video"."""
-
-DESCRIPTION = "PNG/JPEG/TIFF images, DICOM files or MP4/AVI/MOV/MKV videos"
-
-
-def _suffix(path: Path) -> str:
-    return path.suffix.lower()
-
-
-def file_kind(path: str | os.PathLike[str]) -> str | None:
-    """The kind of a file from its suffix (or, without a suffix, the DICOM ``DICM`` marker); None if unsupported."""
-    path = Path(path)
-    kind = FORMATS.get(_suffix(path))
-    if kind is not None:
-        return kind
-    if path.suffix == "":
-        from pocusiq.imaging.dicom import is_dicom_file
-
-        if is_dicom_file(path):
-            return "dicom"
-    return None
+__all__ = ["DESCRIPTION", "FORMATS", "FrameSource", "file_kind", "open_frames"]
 
 
 @dataclass
@@ -67,7 +45,7 @@ class FrameSource:
 
     Attributes:
         path: the file.
-        kind: "image", "dicom" or "video".
+        kind: "image", "dicom", "video" or "volume".
         count: number of frames the file declares (None if it does not say).
         rate: frames per second (video, or DICOM cine with a frame time), else None.
         spacing_mm: ``(x, y)`` pixel size in mm when the file records it, else None.
@@ -128,5 +106,14 @@ def open_frames(path: str | os.PathLike[str], *, allow_partial: bool = False) ->
         return FrameSource(
             path, kind, info.frames or None, info.rate, handle=info,
             _frames=lambda: read_frames(path, allow_partial=allow_partial),
+        )
+    if kind == "volume":
+        from pocusiq.imaging.volumes import read_volume
+
+        volume = read_volume(path)
+        rate = Fraction(1) / Fraction(volume.frame_interval_s).limit_denominator(100000) if volume.frame_interval_s else None
+        return FrameSource(
+            path, kind, int(volume.frames.shape[0]), rate, volume.spacing_mm, handle=volume,
+            _frames=lambda: iter(volume.frames),
         )
     raise ImageFileError(f"{path}: unsupported file type {path.suffix or '(no suffix)'} (expected {DESCRIPTION})")

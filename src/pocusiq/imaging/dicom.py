@@ -38,7 +38,7 @@ import numpy as np
 
 from pocusiq.atomic import atomic_path, scratch_path
 from pocusiq.errors import ImageFileError, RegionNotFoundError
-from pocusiq.imaging import FORMATS
+from pocusiq.imaging.formats import FORMATS, has_dicom_marker
 from pocusiq.imaging.region import ImagingRegion
 
 DICOM_SUFFIXES = {suffix for suffix, kind in FORMATS.items() if kind == "dicom"}
@@ -188,15 +188,7 @@ def ultrasound_region_box(
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:
     """True for a ``.dcm``-like suffix or a file with the ``DICM`` marker at byte 128."""
-    path = Path(path)
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
+    return Path(path).suffix.lower() in DICOM_SUFFIXES or has_dicom_marker(path)
 
 
 def read_dicom(path: str | os.PathLike[str]) -> DicomImage:

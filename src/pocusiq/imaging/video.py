@@ -43,7 +43,7 @@ import numpy as np
 
 from pocusiq.atomic import atomic_path
 from pocusiq.errors import ImageFileError
-from pocusiq.imaging import FORMATS
+from pocusiq.imaging.formats import FORMATS
 
 VIDEO_SUFFIXES = {suffix for suffix, kind in FORMATS.items() if kind == "video"}
 
