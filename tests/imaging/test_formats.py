@@ -38,3 +38,28 @@ def test_open_frames_image_and_video(tmp_path):
         open_frames(tmp_path / "x.txt")
     with pytest.raises(ImageFileError, match="file not found"):
         open_frames(tmp_path / "missing.png")
+
+
+def test_missing_optional_readers_name_their_extra(tmp_path):
+    """Without PyAV / pydicom / SimpleITK the readers say which extra installs them."""
+    import subprocess
+    import sys
+    import textwrap
+
+    for module, suffix, extra in (("av", "clip.mp4", "video"), ("pydicom", "scan.dcm", "dicom"),
+                                  ("SimpleITK", "cine.nii.gz", "volumes")):
+        path = tmp_path / suffix
+        path.write_bytes(b"\0" * 256)
+        script = textwrap.dedent(f"""
+            import sys
+            sys.modules[{module!r}] = None
+            from pocusiq.errors import ImageFileError
+            from pocusiq.imaging import open_frames
+            try:
+                open_frames({str(path)!r})
+            except ImageFileError as exc:
+                print(exc)
+        """)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env={"PYTHONPATH": ":".join(sys.path)})
+        assert f"pip install 'pocusiq[{extra}]'" in done.stdout, (module, done.stdout, done.stderr)

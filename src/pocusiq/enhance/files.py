@@ -248,7 +248,8 @@ def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
     max_value = None if dicom.is_colour else dicom.max_value
     originals = dicom.iter_frames()
     first = next(originals)
-    region = resolve_region(first, roi)
+    recorded = dicom.imaging_region() if isinstance(roi, str) and roi == "auto" else None
+    region = recorded if recorded is not None else resolve_region(first, roi)  # the header's region wins
     _record_region(result, region)
 
     def frames() -> Iterator[np.ndarray]:

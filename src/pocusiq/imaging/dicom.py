@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import os
+import struct
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -202,11 +204,14 @@ def read_dicom(path: str | os.PathLike[str]) -> DicomImage:
             interpretation / signed data, or pixel data shorter than its attributes say; the
             message names the file.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import get_decoder
-
     path = Path(path)
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+        from pydicom.pixels import get_decoder
+    except ImportError as exc:
+        raise ImageFileError(f"{path}: DICOM files need pydicom, which is not installed: pip install 'pocusiq[dicom]'") from exc
+
     try:
         ds = pydicom.dcmread(path, defer_size="256 KB")
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
@@ -293,7 +298,22 @@ class DerivedDicomWriter:
     FrameTime / FrameTimeVector / CineRate). Changed as a derived image must: new SOP Instance
     UID and Series Instance UID, ImageType ``DERIVED\\SECONDARY``, DerivationDescription naming
     pocusiq and the model, ImageComments with the not-for-diagnosis note, a SourceImageSequence
-    pointing to the source instance; pixel data uncompressed (Explicit VR Little Endian).
+    pointing to the source instance, SeriesNumber (source + 1000), InstanceNumber (the source's,
+    else 1), ContentDate/ContentTime and InstanceCreationDate/Time (now, local time).
+
+    Pixel data are losslessly compressed (``compression``):
+
+    * ``"jpeg-ls"``: JPEG-LS Lossless (1.2.840.10008.1.2.4.80) through pyjpegls (MIT; CharLS,
+      BSD-3), installed with ``pocusiq[dicom]``. On a 1280x960 speckle frame: 0.37 s and 82 % of
+      the raw size (2 busy cores), where pydicom's own RLE encoder took 3.5 s for 102 % (RLE does
+      not compress speckle);
+    * ``"rle"``: RLE Lossless through pydicom's own encoder (no extra package; slow);
+    * ``"none"``: Explicit VR Little Endian, uncompressed;
+    * ``"auto"`` (default): JPEG-LS when pyjpegls is installed, else RLE; also RLE when CharLS
+      refuses the first frame (it does for tiny frames that would not shrink, e.g. 8x8 noise).
+
+    Compressed frames are encoded one at a time and appended, as DICOM items, to the temporary
+    file, which becomes the encapsulated PixelData value.
     """
 
     def __init__(
@@ -304,9 +324,12 @@ class DerivedDicomWriter:
         model_name: str,
         note: str,
         description: str = "pocusiq enhanced",
+        compression: str = "auto",
     ) -> None:
         self.path = Path(path)
         self.source = source
+        self.transfer_syntax = _transfer_syntax(compression)
+        self._compression = compression
         self.model_name = model_name
         self.note = note
         self.description = description
@@ -320,6 +343,8 @@ class DerivedDicomWriter:
     def __enter__(self) -> DerivedDicomWriter:
         self._pixels_path = self._stack.enter_context(scratch_path(self.path, ".pixels"))
         self._handle = self._stack.enter_context(open(self._pixels_path, "wb"))
+        if self.transfer_syntax.is_compressed:
+            self._handle.write(_ITEM.pack(0xFFFE, 0xE000, 0))  # empty Basic Offset Table
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -335,15 +360,50 @@ class DerivedDicomWriter:
             raise ImageFileError(f"{self.path}: frame {self.count} has shape {frame.shape}, expected {self._shape}")
         if self.source.inverted:
             frame = (np.asarray(self.source.max_value, dtype=np.float64) - frame).astype(frame.dtype)
-        self._handle.write(np.ascontiguousarray(frame, dtype=frame.dtype.newbyteorder("<")).tobytes())
+        if self.transfer_syntax.is_compressed:
+            try:
+                encoded = self._encode(frame)
+            except ImageFileError:
+                if self.count or self._compression != "auto" or self.transfer_syntax == _rle():
+                    raise
+                # CharLS refuses frames that would not shrink (tiny, noise-like): RLE for this file
+                self.transfer_syntax = _rle()
+                encoded = self._encode(frame)
+            if len(encoded) % 2:
+                encoded += b"\0"
+            self._handle.write(_ITEM.pack(0xFFFE, 0xE000, len(encoded)))
+            self._handle.write(encoded)
+        else:
+            self._handle.write(np.ascontiguousarray(frame, dtype=frame.dtype.newbyteorder("<")).tobytes())
         self.count += 1
+
+    def _photometric(self, colour: bool) -> str:
+        if colour:
+            return "RGB"
+        return "MONOCHROME1" if self.source.inverted else "MONOCHROME2"
+
+    def _encode(self, frame: np.ndarray) -> bytes:
+        from pydicom.pixels import get_encoder
+
+        colour = frame.ndim == 3
+        options = dict(
+            rows=frame.shape[0], columns=frame.shape[1], samples_per_pixel=3 if colour else 1,
+            bits_allocated=frame.dtype.itemsize * 8, bits_stored=self.source.bits_stored,
+            pixel_representation=0, photometric_interpretation=self._photometric(colour),
+            number_of_frames=1, planar_configuration=0,
+        )
+        try:
+            return get_encoder(self.transfer_syntax).encode(np.ascontiguousarray(frame), **options)
+        except Exception as exc:  # pydicom's encoders raise several types
+            raise ImageFileError(f"{self.path}: cannot encode frame {self.count} as {self.transfer_syntax.name}: {exc}") from exc
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             if exc_type is None:
                 if self.count == 0:
                     raise ImageFileError(f"{self.path}: no frames to write")
-                if self._handle.tell() % 2:
+                # (pydicom writes the sequence delimiter after an undefined-length value itself)
+                if not self.transfer_syntax.is_compressed and self._handle.tell() % 2:
                     self._handle.write(b"\0")  # DICOM values have even length
                 self._handle.close()
                 self.dataset = self._write()
@@ -355,7 +415,7 @@ class DerivedDicomWriter:
     def _write(self) -> object:
         from pydicom.dataset import Dataset
         from pydicom.sequence import Sequence
-        from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+        from pydicom.uid import generate_uid
 
         from pocusiq import __version__
 
@@ -368,11 +428,10 @@ class DerivedDicomWriter:
         colour = len(self._shape) == 3
         ds.Rows, ds.Columns = rows, columns
         ds.SamplesPerPixel = 3 if colour else 1
+        ds.PhotometricInterpretation = self._photometric(colour)
         if colour:
-            ds.PhotometricInterpretation = "RGB"
             ds.PlanarConfiguration = 0
         else:
-            ds.PhotometricInterpretation = "MONOCHROME1" if source.inverted else "MONOCHROME2"
             if "PlanarConfiguration" in ds:
                 del ds.PlanarConfiguration
         ds.BitsAllocated = source.dtype.itemsize * 8
@@ -383,7 +442,20 @@ class DerivedDicomWriter:
             ds.NumberOfFrames = self.count
         elif "NumberOfFrames" in ds:
             del ds.NumberOfFrames
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = self.transfer_syntax
+        if "LossyImageCompression" in src:
+            ds.LossyImageCompression = src.LossyImageCompression  # the source's history is kept (lossless here)
+        now = datetime.datetime.now()
+        ds.ContentDate = ds.InstanceCreationDate = now.strftime("%Y%m%d")
+        ds.ContentTime = ds.InstanceCreationTime = now.strftime("%H%M%S.%f")
+        try:
+            ds.SeriesNumber = int(src.get("SeriesNumber", 0) or 0) + 1000
+        except (TypeError, ValueError):
+            ds.SeriesNumber = 1000
+        try:
+            ds.InstanceNumber = int(src.get("InstanceNumber", 1) or 1)
+        except (TypeError, ValueError):
+            ds.InstanceNumber = 1
         sop_uid = generate_uid()
         ds.SOPInstanceUID = sop_uid
         ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
@@ -403,10 +475,39 @@ class DerivedDicomWriter:
             ds.SourceImageSequence = Sequence([ref])
         with atomic_path(self.path) as tmp, open(self._pixels_path, "rb") as pixels:
             ds.PixelData = pixels  # pydicom >= 3 writes a buffered value in chunks
-            ds["PixelData"].VR = "OW" if ds.BitsAllocated > 8 else "OB"
+            element = ds["PixelData"]
+            element.VR = "OB" if self.transfer_syntax.is_compressed or ds.BitsAllocated <= 8 else "OW"
+            element.is_undefined_length = bool(self.transfer_syntax.is_compressed)
             ds.save_as(tmp, enforce_file_format=True)
         ds.PixelData = b""  # the returned dataset does not hold the closed buffer
         return ds
+
+
+def _rle():
+    from pydicom.uid import RLELossless
+
+    return RLELossless
+
+
+_ITEM = struct.Struct("<HHI")  # (group, element, length) of an encapsulation item / delimiter
+COMPRESSIONS = ("auto", "jpeg-ls", "rle", "none")
+
+
+def _transfer_syntax(compression: str):
+    """The transfer syntax UID for a :class:`DerivedDicomWriter` ``compression`` choice."""
+    from pydicom.pixels import get_encoder
+    from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
+
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    if compression == "none":
+        return ExplicitVRLittleEndian
+    if compression == "rle":
+        return RLELossless
+    jpeg_ls = get_encoder(JPEGLSLossless).is_available
+    if compression == "jpeg-ls" and not jpeg_ls:
+        raise ImageFileError("JPEG-LS output needs pyjpegls: pip install 'pocusiq[dicom]'")
+    return JPEGLSLossless if jpeg_ls else RLELossless
 
 
 def write_derived_dicom(
@@ -417,6 +518,7 @@ def write_derived_dicom(
     model_name: str,
     note: str,
     description: str = "pocusiq enhanced",
+    compression: str = "auto",
 ) -> object:
     """Write ``frames`` as a derived DICOM image of ``source``, atomically (see :class:`DerivedDicomWriter`).
 
@@ -432,7 +534,9 @@ def write_derived_dicom(
     Returns:
         The written pydicom ``Dataset`` (without its pixel data).
     """
-    with DerivedDicomWriter(path, source, model_name=model_name, note=note, description=description) as writer:
+    with DerivedDicomWriter(
+        path, source, model_name=model_name, note=note, description=description, compression=compression
+    ) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.dataset

@@ -66,8 +66,20 @@ class VideoInfo:
     codec: str
 
 
+def _av():
+    """PyAV, or an error naming the extra that installs it."""
+    try:
+        import av
+    except ImportError as exc:
+        raise ImageFileError(
+            "video files need PyAV, which is not installed: pip install 'pocusiq[video]' "
+            "(its wheels bundle GPL-licensed x264/x265; see the README's licences section)"
+        ) from exc
+    return av
+
+
 def _open(path: Path):
-    import av
+    av = _av()
 
     try:
         container = av.open(str(path))
@@ -112,8 +124,7 @@ def read_frames(path: str | os.PathLike[str], *, allow_partial: bool = False) ->
         ImageFileError: the file cannot be opened, decoding fails part-way, or fewer frames
             decode than the container declares ("expected N frames, read M").
     """
-    import av
-
+    av = _av()
     path = Path(path)
     container = _open(path)
     count = 0
@@ -140,7 +151,7 @@ def read_frames(path: str | os.PathLike[str], *, allow_partial: bool = False) ->
 
 
 def _codec_for(suffix: str, width: int, height: int) -> tuple[str, str, dict[str, str]]:
-    import av
+    av = _av()
 
     odd = width % 2 or height % 2
     if suffix != ".avi" and "libx264" in av.codecs_available:
@@ -180,7 +191,7 @@ class VideoWriter:
         return self
 
     def _open(self, height: int, width: int) -> None:
-        import av
+        av = _av()
 
         codec, pix_fmt, options = _codec_for(self.path.suffix.lower(), width, height)
         self._container = av.open(str(self._tmp), mode="w", format=_container_format(self.path.suffix.lower()))
@@ -193,7 +204,7 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one ``(H, W, 3)`` uint8 RGB frame (all frames the first one's size)."""
-        import av
+        av = _av()
 
         if frame.ndim != 3 or frame.shape[2] < 3 or frame.dtype != np.uint8:
             raise ValueError(f"{self.path}: video frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
