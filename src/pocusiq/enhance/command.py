@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="also write <name>_side_by_side (input | enhanced) for viewing")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--spacing", type=float, default=None, metavar="MM",
+                        help="pixel size (mm/pixel) of inputs that do not record one (PNG, video); the "
+                             "model then enhances them at the spacing it was trained at")
     parser.add_argument("--allow-partial", action="store_true",
                         help="enhance a truncated video's decodable frames (warns) instead of failing")
     parser.add_argument("--tile-size", type=int, default=None, metavar="PX",
@@ -49,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
+    if args.spacing is not None and not (args.spacing > 0 and args.spacing < 100):
+        print(f"pocusiq enhance: error: --spacing {args.spacing}: expected mm per pixel, > 0", file=sys.stderr)
+        return 2
     if args.threads > 0:
         import torch
 
@@ -77,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  FAIL {result.error}", file=sys.stderr)
 
     report = enhance_files(enhancer, args.inputs, args.out, roi=roi, overwrite=args.overwrite,
-                           side_by_side=args.side_by_side, allow_partial=args.allow_partial, on_result=show)
+                           side_by_side=args.side_by_side, allow_partial=args.allow_partial,
+                           spacing_mm=args.spacing, on_result=show)
     if not report.results:
         print("pocusiq enhance: error: no image, DICOM or video files found in the inputs", file=sys.stderr)
         return 2

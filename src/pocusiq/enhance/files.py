@@ -146,6 +146,7 @@ def enhance_file(
     overwrite: bool = False,
     side_by_side: bool = False,
     allow_partial: bool = False,
+    spacing_mm: float | None = None,
 ) -> FileResult:
     """Enhance one file into ``out`` (same format as the input).
 
@@ -159,6 +160,10 @@ def enhance_file(
         side_by_side: also write ``<stem>_side_by_side<suffix>`` (input | enhanced).
         allow_partial: a video with fewer decodable frames than its container declares is
             enhanced with a warning (in ``FileResult.warnings``) instead of failing.
+        spacing_mm: pixel size (mm/pixel) of inputs that do not record one (PNG, video); DICOM
+            (ultrasound regions, PixelSpacing) and NIfTI/NRRD/MHA spacing is read from the file.
+            With the model's spacing known, frames are enhanced at the model's scale; when the
+            input's is unknown a warning says so.
 
     Temporary files that an earlier, killed run left for these outputs are removed first
     (:func:`pocusiq.atomic.remove_stale_temps`).
@@ -193,13 +198,13 @@ def enhance_file(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", PartialReadWarning)
             if kind == "image":
-                _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+                _enhance_image(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, spacing_mm)
             elif kind == "volume":
-                _enhance_volume(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+                _enhance_volume(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, spacing_mm)
             elif kind == "dicom":
-                _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result)
+                _enhance_dicom(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, spacing_mm)
             else:
-                _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, allow_partial)
+                _enhance_video(enhancer, source, target, sbs, roi, NOT_FOR_DIAGNOSIS, result, allow_partial, spacing_mm)
         for warning in caught:
             if issubclass(warning.category, PartialReadWarning):
                 result.warnings.append(str(warning.message))
@@ -226,16 +231,30 @@ def _record_region(result: FileResult, region: ImagingRegion) -> None:
     result.frame_region = region
 
 
-def _enhance_image(enhancer, source, target, sbs, roi, note, result) -> None:
+def _input_spacing(enhancer, recorded, given, result: FileResult):
+    """The spacing to enhance at: the file's own, else ``given``; warns when the model's is known
+    and the input's is not (the model then sees the input at the input's own scale)."""
+    spacing = recorded if recorded is not None else given
+    model = getattr(enhancer, "spacing_mm", None)
+    if spacing is None and model is not None:
+        result.warnings.append(
+            f"{result.source}: pixel spacing unknown; enhanced at the input's own scale although the model "
+            f"was trained at {model:g} mm/pixel (pass --spacing MM)"
+        )
+    return spacing
+
+
+def _enhance_image(enhancer, source, target, sbs, roi, note, result, spacing_mm=None) -> None:
     image = read_image(source)
     pixels = image.pixels
+    spacing = _input_spacing(enhancer, None, spacing_mm, result)
     if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha: enhance grey, keep alpha
         region = resolve_region(pixels[..., 0], roi)
-        grey = enhancer.enhance_region(pixels[..., 0], region)
+        grey = enhancer.enhance_region(pixels[..., 0], region, spacing_mm=spacing)
         enhanced = np.stack([grey, pixels[..., 1]], axis=-1)
     else:
         region = resolve_region(pixels, roi)
-        enhanced = enhancer.enhance_region(pixels, region)
+        enhanced = enhancer.enhance_region(pixels, region, spacing_mm=spacing)
     _record_region(result, region)
     write_image(target, enhanced, image, note)
     if sbs is not None:
@@ -243,8 +262,9 @@ def _enhance_image(enhancer, source, target, sbs, roi, note, result) -> None:
     result.frames = 1
 
 
-def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
+def _enhance_dicom(enhancer, source, target, sbs, roi, note, result, spacing_mm=None) -> None:
     dicom = read_dicom(source)
+    spacing = _input_spacing(enhancer, dicom.spacing_mm, spacing_mm, result)
     max_value = None if dicom.is_colour else dicom.max_value
     originals = dicom.iter_frames()
     first = next(originals)
@@ -267,21 +287,22 @@ def _enhance_dicom(enhancer, source, target, sbs, roi, note, result) -> None:
                                    description="pocusiq side-by-side")
             )
         for frame in frames():
-            enhanced = enhancer.enhance_region(frame, region, max_value=max_value)
+            enhanced = enhancer.enhance_region(frame, region, max_value=max_value, spacing_mm=spacing)
             writer.write(enhanced)
             if side is not None:
                 side.write(_stack_side_by_side(frame, enhanced, 1))
     result.frames = writer.count
 
 
-def _enhance_volume(enhancer, source, target, sbs, roi, note, result) -> None:
+def _enhance_volume(enhancer, source, target, sbs, roi, note, result, spacing_mm=None) -> None:
     from pocusiq.imaging.volumes import read_volume, write_volume
 
     volume = read_volume(source)
+    spacing = _input_spacing(enhancer, volume.spacing_mm, spacing_mm, result)
     frames = volume.frames
     region = resolve_region(frames[0], roi)
     _record_region(result, region)
-    enhanced = np.stack([enhancer.enhance_region(frame, region) for frame in frames])
+    enhanced = np.stack([enhancer.enhance_region(frame, region, spacing_mm=spacing) for frame in frames])
     options = dict(spacing_mm=volume.spacing_mm, frame_interval_s=volume.frame_interval_s, loop=volume.is_loop, note=note)
     write_volume(target, enhanced if volume.is_loop else enhanced[0], **options)
     if sbs is not None:
@@ -290,7 +311,8 @@ def _enhance_volume(enhancer, source, target, sbs, roi, note, result) -> None:
     result.frames = int(frames.shape[0])
 
 
-def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_partial=False) -> None:
+def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_partial=False, spacing_mm=None) -> None:
+    spacing = _input_spacing(enhancer, None, spacing_mm, result)
     info = probe_video(source)
     frames = read_frames(source, allow_partial=allow_partial)
     first = next(frames, None)
@@ -307,7 +329,7 @@ def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_parti
         writer = stack.enter_context(VideoWriter(target, rate=info.rate, note=note))
         side = stack.enter_context(VideoWriter(sbs, rate=info.rate, note=note)) if sbs is not None else None
         for frame in originals():
-            enhanced = enhancer.enhance_region(frame, region)
+            enhanced = enhancer.enhance_region(frame, region, spacing_mm=spacing)
             writer.write(enhanced)
             if side is not None:
                 side.write(np.concatenate([frame, enhanced], axis=1))
@@ -323,6 +345,7 @@ def enhance_files(
     overwrite: bool = False,
     side_by_side: bool = False,
     allow_partial: bool = False,
+    spacing_mm: float | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> BatchReport:
     """Enhance many files/folders into ``out_dir``; a failing file does not stop the others.
@@ -331,7 +354,7 @@ def enhance_files(
         enhancer: a :class:`pocusiq.enhance.enhancer.Enhancer`.
         inputs: files and folders (walked recursively, structure kept under ``out_dir``).
         out_dir: output folder (created).
-        roi, overwrite, side_by_side, allow_partial: as :func:`enhance_file`.
+        roi, overwrite, side_by_side, allow_partial, spacing_mm: as :func:`enhance_file`.
         on_result: called with each :class:`FileResult` as soon as it is known (CLI progress).
 
     Returns:
@@ -351,7 +374,7 @@ def enhance_files(
             seen[key] = source
             result = enhance_file(
                 enhancer, source, target, roi=roi, overwrite=overwrite, side_by_side=side_by_side,
-                allow_partial=allow_partial,
+                allow_partial=allow_partial, spacing_mm=spacing_mm,
             )
         except (PocusiqError, ValueError, TypeError, OSError) as exc:
             message = str(exc)
