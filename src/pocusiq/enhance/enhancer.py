@@ -96,6 +96,12 @@ class Enhancer:
         model_name: shown in derived-image tags and reports.
         spacing_mm: pixel size (mm/pixel) of the images the model was trained on (checkpoint
             metadata ``spacing_mm``); None: unknown (inputs are then enhanced at their own scale).
+        pipeline: "host" (NumPy conversions around the network), "device" (everything after
+            decoding on the torch device: :class:`pocusiq.enhance.device.DevicePipeline`), or
+            "auto" (device for a torch module on a non-CPU device, else host). Tiled and
+            resampled images always take the host path.
+        precision: "fp32", "bf16" or "fp16" (autocast of the network, device pipeline only).
+        compile: ``torch.compile`` the network (device pipeline only).
 
     Scale: when both the model's and an input's spacing are known (``spacing_mm=`` of
     :meth:`__call__`, :meth:`enhance_region`, :meth:`enhance_frames`) and differ by more than
@@ -115,6 +121,9 @@ class Enhancer:
         device: str = "cpu",
         model_name: str = "generator",
         spacing_mm: float | None = None,
+        pipeline: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
         if int(multiple) < 1:
             raise ValueError(f"multiple must be >= 1, got {multiple}")
@@ -137,6 +146,17 @@ class Enhancer:
         if spacing_mm is not None and not (math.isfinite(float(spacing_mm)) and float(spacing_mm) > 0):
             raise ValueError(f"spacing_mm must be a positive number of mm per pixel, got {spacing_mm}")
         self.spacing_mm = None if spacing_mm is None else float(spacing_mm)
+        if pipeline not in ("auto", "host", "device"):
+            raise ValueError(f"pipeline must be 'auto', 'host' or 'device', got {pipeline!r}")
+        use_device = self.module is not None and (pipeline == "device" or (pipeline == "auto" and device != "cpu"))
+        if pipeline == "device" and self.module is None:
+            raise ValueError("pipeline 'device' needs a torch.nn.Module network")
+        self._pipeline = None
+        if use_device:
+            from pocusiq.enhance.device import DevicePipeline
+
+            self._pipeline = DevicePipeline(self.engine.module, multiple=self.multiple, device=device,
+                                            precision=precision, compile=compile)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -319,6 +339,8 @@ class Enhancer:
         """
         self._check(image)
         factors = self.scale_factors(spacing_mm)
+        if self._pipeline is not None and factors is None and not needs_tiling(image.shape[:2], self.tiling):
+            return self._pipeline(image[None], max_value)[0]
         if image.ndim == 2:
             if factors is not None:
                 unit = self._enhance_unit_at_scale(to_unit(image, max_value), factors)
@@ -377,23 +399,44 @@ class Enhancer:
         roi: RegionSpec = "auto",
         max_value: float | None = None,
         spacing_mm: Spacing = None,
+        batch_size: int = 1,
     ) -> Iterator[np.ndarray]:
         """Enhance a stream of frames lazily (live capture, video): yields one output per input.
 
         The region is resolved on the first frame (detection runs once) and reused for all
         frames, as a capture's layout does not change; frames must all have the first one's size.
+        ``batch_size`` > 1 enhances that many frames per network call on the device pipeline
+        (throughput for files; a live view keeps 1 for latency); outputs are the same.
         """
         region: ImagingRegion | None = None
         first_shape: tuple[int, ...] | None = None
+        pending: list[np.ndarray] = []
+        batched = batch_size > 1 and self._pipeline is not None and self.scale_factors(spacing_mm) is None
         for index, frame in enumerate(frames):
             frame = np.asarray(frame)
             if region is None:
                 self._check(frame)
                 region = resolve_region(frame, roi)
                 first_shape = frame.shape
+                batched = batched and not needs_tiling((region.h, region.w), self.tiling)
             elif frame.shape != first_shape:
                 raise ValueError(f"frame {index} has shape {frame.shape}, the first frame had {first_shape}")
-            yield self.enhance_region(frame, region, max_value=max_value, spacing_mm=spacing_mm)
+            if not batched:
+                yield self.enhance_region(frame, region, max_value=max_value, spacing_mm=spacing_mm)
+                continue
+            pending.append(frame)
+            if len(pending) == batch_size:
+                yield from self._enhance_batch_in_region(pending, region, max_value)
+                pending = []
+        if pending:
+            yield from self._enhance_batch_in_region(pending, region, max_value)
+
+    def _enhance_batch_in_region(
+        self, frames: list[np.ndarray], region: ImagingRegion, max_value: float | None
+    ) -> Iterator[np.ndarray]:
+        crops = self._pipeline(np.stack([region.crop(f) for f in frames]), max_value)
+        for frame, crop in zip(frames, crops):
+            yield paste_inside(frame, region, lambda _c, crop=crop: crop)
 
     def enhance_file(
         self,
