@@ -2,7 +2,7 @@
 
 :func:`pair_frames` runs, for one pose:
 
-1. the imaging region of each frame (given, or :func:`pocusiq.pair.roi.find_imaging_region`);
+1. the imaging region of each frame (given, or :func:`pocusiq.imaging.region.find_imaging_region`);
 2. the nominal pixel -> world map of each frame from its spacing and placement
    (:func:`pocusiq.pair.geometry.nominal_world_from_pixel`);
 3. both regions smoothed (``registration.smoothing_mm``, masked so black margins do not bleed
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.intensity import luma
+from pocusiq.imaging.intensity import luma
 from pocusiq.errors import RegionNotFoundError, RegistrationError
 from pocusiq.pair.geometry import (
     FramePlacement,
@@ -45,7 +45,7 @@ from pocusiq.pair.geometry import (
 from pocusiq.pair.quality import PairQuality, pair_quality
 from pocusiq.pair.register import PlacedImage, RegistrationConfig, RegistrationResult, register_images
 from pocusiq.pair.resample import masked_gaussian, resample_affine, resample_to_spacing
-from pocusiq.pair.roi import ImagingRegion, RegionConfig, find_imaging_region
+from pocusiq.imaging.region import ImagingRegion, RegionConfig, find_imaging_region
 
 __all__ = ["PairResult", "PairingConfig", "frame_to_grey", "inner_rectangle", "pair_frames"]
 
@@ -56,7 +56,7 @@ class PairingConfig:
 
     Attributes:
         registration: :class:`~pocusiq.pair.register.RegistrationConfig`.
-        region: :class:`~pocusiq.pair.roi.RegionConfig` for region detection.
+        region: :class:`~pocusiq.imaging.region.RegionConfig` for region detection.
         output_size: side (pixels) of the square output images; ``None`` = the whole common
             rectangle at ``output_spacing_mm``.
         output_spacing_mm: output spacing when ``output_size`` is None (None = coarser input).
