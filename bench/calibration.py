@@ -51,7 +51,6 @@ def main() -> int:
     import yaml
 
     from pocusiq.acquire.acquisition import run_acquisition
-    from pocusiq.acquire.calibrate_command import prepare_frame
     from pocusiq.acquire.calibration import (
         Calibration,
         DeviceCalibration,
@@ -76,7 +75,7 @@ def main() -> int:
         run_acquisition(cal_plan, work / "cal_session", plan_file=args.cal_plan, progress=False)
         t_acq = time.perf_counter() - t0
         cpu0, t0 = time.process_time(), time.perf_counter()
-        calibration = calibrate_session(read_session(work / "cal_session"), prepare=prepare_frame, use_mount=False)
+        calibration = calibrate_session(read_session(work / "cal_session"), use_mount=False)
         t_cal, cpu_cal = time.perf_counter() - t0, time.process_time() - cpu0
         calibration.save(work / "cal.json")
         save_calibration_figure(calibration, work / "cal.png")

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pocusiq.acquire.calibrate_command import prepare_frame
-from pocusiq.acquire.calibration import default_detector, load_calibration
+from pocusiq.acquire.calibration import default_detector, load_calibration, prepare_frame
 from pocusiq.acquire.plan import load_plan
 from pocusiq.cli import main
 

@@ -22,29 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-
-def prepare_frame(image: np.ndarray, region: tuple[int, int, int, int] | None):
-    """A frame's grey image (BT.601 luma of RGB), the pixels where wires may lie (inside the
-    imaging region, less black and coloured UI pixels) and the region's box: the logged/plan
-    ``region``, else :func:`pocusiq.pair.roi.find_imaging_region`
-    (:data:`pocusiq.acquire.calibration.FramePreparer`; wired here, above both areas, until the
-    imaging layer holds region detection and luma)."""
-    from pocusiq.acquire.calibration import region_mask, target_pixels
-    from pocusiq.enhance.intensity import luma
-
-    grey = luma(image) if image.ndim == 3 else image
-    if region is not None:
-        box = tuple(int(v) for v in region)
-        inside = region_mask(image.shape, box)
-    else:
-        from pocusiq.pair.roi import find_imaging_region
-
-        found = find_imaging_region(image)
-        box, inside = found.box, found.mask
-    return grey, inside & target_pixels(image, grey), box
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", default=None, help="calibration plan (YAML): an acquisition plan with a calibration section")
@@ -115,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
     try:
-        calibration = calibrate_session(session, config, prepare=prepare_frame, use_mount=not args.ignore_mount,
-                                        progress=progress)
+        calibration = calibrate_session(session, config, use_mount=not args.ignore_mount, progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -660,12 +660,31 @@ def solve_device(
 
 #: ``prepare(frame, region) -> (grey, valid, box)``: a frame's grey image (H, W), where targets
 #: may lie (bool (H, W)) and its imaging region box (col0, row0, width, height); ``region`` is
-#: the logged / plan region or None (then the preparer finds it). Injected because region
-#: detection and luma live above this layer until the imaging layer lands (issue 12):
-#: :func:`pocusiq.acquire.calibrate_command.prepare_frame` is the one ``pocusiq calibrate`` uses.
+#: the logged / plan region or None (then the preparer finds it). Default: :func:`prepare_frame`.
 FramePreparer = Callable[
     [np.ndarray, tuple[int, int, int, int] | None], tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]
 ]
+
+
+def prepare_frame(
+    image: np.ndarray, region: tuple[int, int, int, int] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """A frame's grey image (BT.601 luma of RGB, :func:`pocusiq.imaging.intensity.luma`), the
+    pixels where wires may lie (inside the imaging region, less black and coloured UI pixels:
+    :func:`target_pixels`) and the region's box: ``region`` if given (logged or in the plan),
+    else :func:`pocusiq.imaging.region.find_imaging_region`."""
+    from pocusiq.imaging.intensity import luma
+
+    grey = luma(image) if image.ndim == 3 else image
+    if region is not None:
+        box = tuple(int(v) for v in region)
+        inside = region_mask(image.shape, box)
+    else:
+        from pocusiq.imaging.region import find_imaging_region
+
+        found = find_imaging_region(image)
+        box, inside = found.box, found.mask
+    return grey, inside & target_pixels(image, grey), box  # type: ignore[return-value]
 
 
 def default_detector(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -702,19 +721,20 @@ def region_mask(shape: tuple[int, ...], box: Sequence[int]) -> np.ndarray:
 def detect_session_targets(
     session: Session,
     devices: Sequence[str],
-    prepare: FramePreparer,
+    prepare: FramePreparer | None = None,
     detect: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[FrameTargets]]:
     """Point targets in every finished frame of ``devices``.
 
-    ``prepare`` (:data:`FramePreparer`) gives each frame's grey image, the pixels where targets
-    may lie and its imaging region (the frame record's ``region``, else the plan device's, else
-    found); ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
+    ``prepare`` (:data:`FramePreparer`, default :func:`prepare_frame`) gives each frame's grey
+    image, the pixels where targets may lie and its imaging region (the frame record's
+    ``region``, else the plan device's, else found); ``detect(grey_frame, valid_mask) -> (n, 2) (col, row)`` defaults to
     :func:`default_detector`. The stage pose of a frame is the position the stage reported
     (``stage_position``), else the planned pose. ``progress(done, total)`` after each frame.
     """
     detect = detect or default_detector
+    prepare = prepare or prepare_frame
     out: dict[str, list[FrameTargets]] = {name: [] for name in devices}
     records = [r for r in session.frames if r.device in out]
     for done, record in enumerate(records, start=1):
@@ -759,8 +779,8 @@ def calibrate_session(
     Args:
         session: a session acquired with a calibration plan.
         config: the calibration section (default: the session plan's).
-        prepare: frame preparation (grey, valid pixels, region; :data:`FramePreparer`),
-            needed unless ``detections`` are given.
+        prepare: frame preparation (grey, valid pixels, region; :data:`FramePreparer`);
+            default :func:`prepare_frame`.
         detect: point-target detector (see :func:`detect_session_targets`).
         use_mount: start from the plan's device mounting (else from no offset/rotation).
         detections: precomputed detections per device (skips detection).
@@ -776,9 +796,6 @@ def calibrate_session(
         )
     names = list(config.devices or session.devices)
     if detections is None:
-        if prepare is None:
-            raise ValueError("calibrate_session needs prepare (e.g. pocusiq.acquire.calibrate_command.prepare_frame) "
-                             "or precomputed detections")
         found = detect_session_targets(session, names, prepare, detect, progress)
     else:
         found = dict(detections)
