@@ -37,3 +37,7 @@ class StageError(PocusiqError):
 
 class RegionNotFoundError(PocusiqError):
     """The imaging region (the ultrasound sector/rectangle) could not be found in a frame."""
+
+
+class OutputLocationError(PocusiqError):
+    """An output file or folder cannot be created or written (a file in the way, no permission)."""

@@ -47,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
+    from pocusiq.atomic import check_output_folder
+    from pocusiq.enhance.engines import check_torch_device
+
+    check_output_folder(args.out, "--out")  # before the model runs on every file, not after
+    if args.engine != "onnx" or args.device != "cpu":
+        check_torch_device(args.device, "--device")
     if args.threads > 0:
         import torch
 
@@ -74,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
     report = enhance_files(enhancer, args.inputs, args.out, roi=roi, overwrite=args.overwrite,
                            side_by_side=args.side_by_side, on_result=show)
+    if report.skipped:
+        print(f"pocusiq enhance: skipped {len(report.skipped)} file(s) written by pocusiq (earlier outputs "
+              f"are never inputs), e.g. {report.skipped[0]}")
     if not report.results:
         print("pocusiq enhance: error: no image, DICOM or video files found in the inputs", file=sys.stderr)
         return 2

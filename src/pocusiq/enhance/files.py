@@ -73,6 +73,7 @@ class BatchReport:
 
     results: list[FileResult] = field(default_factory=list)
     readme: Path | None = None
+    skipped: list[Path] = field(default_factory=list)  # pocusiq-written files found in input folders
 
     @property
     def ok(self) -> bool:
@@ -95,26 +96,88 @@ def file_kind(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+def written_by_pocusiq(path: str | os.PathLike[str], kind: str | None = None) -> bool:
+    """True if ``path`` carries the tag pocusiq writes into every enhanced output.
+
+    Images: PNG ``Software`` text / TIFF Software tag (``pocusiq <version>``) or the JPEG comment
+    (the not-for-diagnosis note); DICOM: ``DerivationDescription`` naming pocusiq; video: the
+    container ``comment``. Only headers are read. A file that cannot be read counts as not
+    written by pocusiq (:func:`enhance_file` then reports the problem).
+    """
+    kind = kind or file_kind(path)
+    marker = "pocusiq"
+    try:
+        if kind == "image":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                texts = [image.info.get("Software"), image.info.get("comment"), image.info.get("Comment")]
+                tags = getattr(image, "tag_v2", None)
+                if tags is not None:
+                    texts += [tags.get(305), tags.get(270)]
+            for text in texts:
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8", "replace")
+                if isinstance(text, str) and marker in text:
+                    return True
+            return False
+        if kind == "dicom":
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["DerivationDescription"], force=True)
+            return marker in str(getattr(ds, "DerivationDescription", ""))
+        if kind == "video":
+            import av
+
+            with av.open(str(path)) as container:
+                return "(pocusiq)" in str(container.metadata.get("comment", ""))
+    except Exception:  # unreadable: not ours to judge here  # noqa: BLE001
+        return False
+    return False
+
+
+def collect_inputs(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    exclude: str | os.PathLike[str] | None = None,
+    skipped: list[Path] | None = None,
+) -> list[tuple[Path, Path]]:
     """Expand files and folders into ``(input file, output path relative to the out folder)``.
 
     Folders are walked recursively (sorted; hidden entries skipped) and keep their inner
     structure; a file given directly maps to its own name. Files of unknown type inside folders
     are skipped; a missing path or a directly named file of unknown type is returned anyway so
     that :func:`enhance_file` reports it.
+
+    Outputs are never inputs: the folder ``exclude`` (the output folder, which may lie inside an
+    input folder) is not walked, and files found in folders that pocusiq wrote
+    (:func:`written_by_pocusiq`, e.g. an earlier run's outputs moved elsewhere) are left out and
+    appended to ``skipped``.
     """
+    excluded = Path(exclude).resolve() if exclude is not None else None
     pairs: list[tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            if excluded is not None and path.resolve() == excluded:
+                continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not d.startswith(".") and (excluded is None or (Path(root) / d).resolve() != excluded)
+                )
                 for name in sorted(files):
                     if name.startswith(".") or name == README_NAME:
                         continue
                     file = Path(root) / name
-                    if file_kind(file) is not None:
-                        pairs.append((file, file.relative_to(path)))
+                    kind = file_kind(file)
+                    if kind is None:
+                        continue
+                    if written_by_pocusiq(file, kind):
+                        if skipped is not None:
+                            skipped.append(file)
+                        continue
+                    pairs.append((file, file.relative_to(path)))
         else:
             pairs.append((path, Path(path.name)))
     return pairs
@@ -292,7 +355,7 @@ def enhance_files(
     out_dir = Path(out_dir)
     report = BatchReport()
     seen: dict[Path, Path] = {}
-    pairs = collect_inputs(inputs)
+    pairs = collect_inputs(inputs, exclude=out_dir, skipped=report.skipped)
     for source, relative in pairs:
         target = out_dir / relative
         start = time.perf_counter()
