@@ -196,21 +196,27 @@ class Enhancer:
     # ------------------------------------------------------------------ arrays
     def _network(self, batch: np.ndarray) -> np.ndarray:
         """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine."""
-        out = np.asarray(self.engine(batch * np.float32(2.0) - np.float32(1.0)), dtype=np.float32)
-        if not np.isfinite(out).all():
-            # a diverged model (NaN weights, overflow) would otherwise become an all-black image
-            bad = int(out.size - np.isfinite(out).sum())
-            raise CheckpointError(
-                f"model {self.model_name} produced non-finite values (NaN/inf) in {bad} of {out.size} output "
-                "pixels; the model has diverged or is corrupt, so nothing was written for this input"
-            )
-        return (out + np.float32(1.0)) * np.float32(0.5)
+        out = self.engine(batch * np.float32(2.0) - np.float32(1.0))
+        return (np.asarray(out, dtype=np.float32) + np.float32(1.0)) * np.float32(0.5)
 
     def _enhance_unit(self, unit: np.ndarray) -> np.ndarray:
         """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size."""
         if needs_tiling(unit.shape[1:], self.tiling):
-            return np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
-        return run_padded(self._network, unit, self.multiple)
+            out = np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
+        else:
+            out = run_padded(self._network, unit, self.multiple)
+        return self._finite(out)
+
+    def _finite(self, out: np.ndarray) -> np.ndarray:
+        """``out`` itself; CheckpointError if any value is NaN/inf (a diverged model would
+        otherwise become an all-black image once cast to the input's integer dtype)."""
+        finite = np.isfinite(out)
+        if not finite.all():
+            raise CheckpointError(
+                f"model {self.model_name} produced non-finite values (NaN/inf) in {int(out.size - finite.sum())} "
+                f"of {out.size} output pixels; the model has diverged or is corrupt, so no output was made"
+            )
+        return out
 
     def _check(self, image: np.ndarray) -> None:
         if not isinstance(image, np.ndarray):
