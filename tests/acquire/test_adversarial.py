@@ -29,8 +29,11 @@ GOOD = {
 def _check(tmp_path, plan: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
-    code = ("import resource, sys; from pocusiq.cli import main; rc = main(sys.argv[1:]); "
-            "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    # VmHWM (peak RSS of this process image): ru_maxrss would include the forking pytest parent
+    code = ("import re, sys; from pocusiq.cli import main; rc = main(sys.argv[1:]); "
+            "import os; status = open('/proc/self/status').read() if os.path.exists('/proc/self/status') "
+            "else 'VmHWM: 0'; "
+            "print('MAXRSS_KB', re.search(r'VmHWM:\\s*(\\d+)', status).group(1)); sys.exit(rc)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run([sys.executable, "-c", code, "acquire", "--plan", str(path), "--check"],
                           capture_output=True, text=True, env=env, timeout=120)

@@ -92,8 +92,11 @@ def test_folder_holding_another_dataset_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("size", ["100000", "16000"])
 def test_huge_size_is_refused_up_front(tmp_path, size):
     out = tmp_path / "big"
-    code = ("import resource, sys; from pocusiq.cli import main; rc = main(sys.argv[1:]); "
-            "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    # VmHWM (peak RSS of this process image): ru_maxrss would include the forking pytest parent
+    code = ("import re, sys; from pocusiq.cli import main; rc = main(sys.argv[1:]); "
+            "import os; status = open('/proc/self/status').read() if os.path.exists('/proc/self/status') "
+            "else 'VmHWM: 0'; "
+            "print('MAXRSS_KB', re.search(r'VmHWM:\\s*(\\d+)', status).group(1)); sys.exit(rc)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-c", code, "simulate", "--out", str(out), "--n", "1",
                            "--size", size, "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
