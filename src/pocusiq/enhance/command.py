@@ -47,10 +47,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
-    from pocusiq.atomic import check_output_folder
     from pocusiq.enhance.engines import check_torch_device
 
-    check_output_folder(args.out, "--out")  # before the model runs on every file, not after
+    # --out was checked by pocusiq.cli before this runs (a file in the way, not writable)
     if args.engine != "onnx" or args.device != "cpu":
         check_torch_device(args.device, "--device")
     if args.threads > 0:
