@@ -108,6 +108,13 @@ def test_huge_size_is_refused_up_front(tmp_path, size):
     assert not out.exists()  # no header-only manifest, not even an empty folder
 
 
+def test_absurd_worker_count_is_refused(tmp_path, capsys):
+    workers = 4 * (os.cpu_count() or 1) + 1
+    assert main(["simulate", "--out", str(tmp_path / "w"), *BASE, "--workers", str(workers)]) == 2
+    assert f"--workers {workers}: at most 4 per CPU core" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
 def test_count_beyond_the_free_disk_is_refused_up_front(tmp_path, capsys):
     out = tmp_path / "many"
     started = time.perf_counter()

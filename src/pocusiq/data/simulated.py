@@ -340,6 +340,9 @@ def write_simulated_dataset(
 
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    cores = os.cpu_count() or 1
+    if workers > 4 * cores:  # each worker is a process holding a simulator: more only thrash
+        raise ValueError(f"--workers {workers}: at most 4 per CPU core ({4 * cores} on this machine with {cores})")
     import pocusiq.simulate.pairs  # noqa: F401  (imported once here; forked workers inherit it)
 
     root = Path(out)
