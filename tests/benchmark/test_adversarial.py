@@ -35,10 +35,12 @@ def test_metric_that_fails_on_every_image_is_reported_with_its_reason(make_datas
 
 
 def test_metric_failing_on_some_images_is_partial(make_dataset, tmp_path, monkeypatch):
+    import dataclasses
+
     import pocusiq.metrics as metrics
 
     calls = {"n": 0}
-    original = metrics.piqe
+    original = metrics.METRICS["piqe"].function
 
     def flaky(image, **kwargs):
         calls["n"] += 1
@@ -46,7 +48,7 @@ def test_metric_failing_on_some_images_is_partial(make_dataset, tmp_path, monkey
             raise RuntimeError("flaky metric")
         return original(image, **kwargs)
 
-    monkeypatch.setattr(metrics, "piqe", flaky)
+    monkeypatch.setitem(metrics.METRICS, "piqe", dataclasses.replace(metrics.METRICS["piqe"], function=flaky))
     data = make_dataset(n=4, size=64)
     result = run_benchmark(data, ["identity"], None, tmp_path / "bench", progress=False, report=False)
     piqe = result.summary["methods"]["identity"]["metrics"]["piqe"]

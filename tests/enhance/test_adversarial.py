@@ -45,12 +45,12 @@ class _InfNet(torch.nn.Module):
 @pytest.fixture(scope="module")
 def nan_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint whose generator weights are all NaN (what ``--set optim.lr=1e30`` produced)."""
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
     from pocusiq.train.checkpoints import save_checkpoint
     from pocusiq.train.config import ModelConfig, TrainConfig
 
     config = TrainConfig(model=ModelConfig(ngf=4, depth=3))
-    generator = UNetGenerator(config.model)
+    generator = build_generator(config.model)
     with torch.no_grad():
         for param in generator.parameters():
             param.fill_(float("nan"))
@@ -242,7 +242,7 @@ def test_enhance_bad_device_is_a_clear_error(tiny_checkpoint, tmp_path, capsys, 
                "--engine", "torch", "--device", device])
     err = capsys.readouterr().err
     assert rc == 2
-    assert f"--device {device}" in err
+    assert f"device {device!r}" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out" / "a.png").exists()
 

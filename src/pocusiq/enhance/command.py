@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
-    from pocusiq.enhance.engines import check_torch_device
-
     # --out was checked by pocusiq.cli before this runs (a file in the way, not writable)
     if args.engine != "onnx" or args.device != "cpu":
-        check_torch_device(args.device, "--device")
+        from pocusiq.train.distributed import resolve_device
+
+        resolve_device(args.device)  # ConfigError for bogus names or CUDA without CUDA, before loading
     if args.threads > 0:
         import torch
 

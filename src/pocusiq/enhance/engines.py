@@ -17,34 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pocusiq.errors import CheckpointError, ConfigError
-
-
-def check_torch_device(device: str, what: str = "device") -> Any:
-    """``torch.device(device)`` after checking this PyTorch can run on it.
-
-    ``what`` names the option in messages (``"--device"``). Raises :class:`ConfigError` for a
-    name torch does not know (``bogus``), CUDA on a CPU-only PyTorch or without a GPU, or a CUDA
-    index beyond the GPUs present.
-    """
-    import torch
-
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{what} {device}: not a torch device ({exc}); use cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            build = "a CPU-only PyTorch" if torch.version.cuda is None else f"PyTorch with CUDA {torch.version.cuda} but no usable GPU"
-            raise ConfigError(f"{what} {device}: CUDA is not available here ({build}); use --device cpu")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ConfigError(f"{what} {device}: only {torch.cuda.device_count()} CUDA device(s) present")
-    elif resolved.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"{what} {device}: Apple MPS is not available here; use --device cpu")
-    elif resolved.type != "cpu":
-        raise ConfigError(f"{what} {device}: unsupported device type {resolved.type!r}; use cpu or cuda")
-    return resolved
+from pocusiq.errors import CheckpointError
 
 
 class Engine(Protocol):
@@ -71,8 +44,10 @@ class TorchEngine:
     def __init__(self, module: Any, device: str = "cpu", fold_norm: bool = True) -> None:
         import torch
 
+        from pocusiq.train.distributed import resolve_device  # the one device check (clear ConfigError)
+
         self.torch = torch
-        self.device = check_torch_device(device)
+        self.device = resolve_device(device)
         module = module.eval()
         self.module = (fold_batch_norm(module) if fold_norm else module).to(self.device).eval()
 

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from pocusiq.enhance import onnx_export
     from pocusiq.enhance.enhancer import model_label, multiple_from_config
     from pocusiq.errors import CheckpointError, ConfigError
-    from pocusiq.train.checkpoints import load_generator, resolve_checkpoint_path
+    from pocusiq.models.checkpoints import load_generator, resolve_checkpoint_path
 
     target = Path(args.onnx)
     if not (math.isfinite(args.tolerance) and args.tolerance > 0):

@@ -27,27 +27,16 @@ import functools
 import torch
 from torch import nn
 
-from pocusiq.train.config import ModelConfig
+from pocusiq.models.inference import from_model_range, to_model_range
 
 __all__ = [
     "UNetGenerator",
-    "build_generator",
     "depth_for_size",
     "init_weights",
     "norm_layer",
     "to_model_range",
     "from_model_range",
 ]
-
-
-def to_model_range(x01: torch.Tensor) -> torch.Tensor:
-    """Map intensities in ``[0, 1]`` to the model's ``[-1, 1]`` range (``2 x - 1``)."""
-    return x01 * 2.0 - 1.0
-
-
-def from_model_range(y: torch.Tensor) -> torch.Tensor:
-    """Map model output in ``[-1, 1]`` to intensities in ``[0, 1]`` (``(y + 1) / 2``, clamped)."""
-    return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
 def depth_for_size(size: int) -> int:
@@ -79,36 +68,59 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 class UNetGenerator(nn.Module):
-    """pix2pix U-Net generator.
+    """pix2pix U-Net generator, built from plain arguments (a config goes through
+    :func:`pocusiq.models.builder.build_generator`).
 
     Args:
-        config: :class:`pocusiq.train.config.ModelConfig` (channels, ``ngf``, ``depth``, ``norm``,
-            ``dropout``, ``dropout_blocks``, ``init_std``).
+        in_channels / out_channels: image channels (1: greyscale).
+        ngf: channels of the first encoder level (deeper levels ``ngf * min(2**i, 8)``).
+        depth: stride-2 levels; H and W must be multiples of ``2 ** depth``.
+        norm: "batch" or "instance".
+        dropout: dropout probability in the first ``dropout_blocks`` decoder levels after the
+            bottleneck.
+        dropout_blocks: that count; ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8),
+            at most ``depth - 1``.
+        init_std: std of the normal initialisation.
 
     Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
     ``H`` and ``W`` multiples of :attr:`multiple` (``2 ** depth``).
     """
 
-    def __init__(self, config: ModelConfig | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        ngf: int = 64,
+        depth: int = 8,
+        norm: str = "instance",
+        dropout: float = 0.5,
+        dropout_blocks: int | None = None,
+        init_std: float = 0.02,
+    ) -> None:
         super().__init__()
-        config = ModelConfig() if config is None else config
-        config.validate()
-        self.config = config
-        depth, ngf = config.depth, config.ngf
-        norm = norm_layer(config.norm)
-        use_bias = config.norm == "instance"  # batch norm has its own shift
+        if min(in_channels, out_channels, ngf, depth) < 1:
+            raise ValueError(
+                f"UNetGenerator needs in/out_channels, ngf and depth >= 1, got "
+                f"{in_channels}, {out_channels}, {ngf}, {depth}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"UNetGenerator dropout must be in [0, 1), got {dropout}")
+        self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
+        norm_cls = norm_layer(norm)
+        use_bias = norm == "instance"  # batch norm has its own shift
         channels = [ngf * min(2**i, 8) for i in range(depth)]
-        n_dropout = config.resolved_dropout_blocks()
+        n_dropout = max(0, depth - 5) if dropout_blocks is None else dropout_blocks
+        n_dropout = min(n_dropout, depth - 1)
 
         self.encoder = nn.ModuleList()
         for i in range(depth):
-            c_in = config.in_channels if i == 0 else channels[i - 1]
+            c_in = in_channels if i == 0 else channels[i - 1]
             layers: list[nn.Module] = []
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2, inplace=False))
             layers.append(nn.Conv2d(c_in, channels[i], 4, 2, 1, bias=use_bias))  # as pix2pix
             if 0 < i < depth - 1:
-                layers.append(norm(channels[i]))
+                layers.append(norm_cls(channels[i]))
             self.encoder.append(nn.Sequential(*layers))
 
         # decoder[j] undoes encoder level i = depth - 1 - j (innermost first).
@@ -118,29 +130,29 @@ class UNetGenerator(nn.Module):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             layers = [nn.ReLU(inplace=False)]
             if i == 0:
-                layers += [nn.ConvTranspose2d(c_in, config.out_channels, 4, 2, 1, bias=True), nn.Tanh()]
+                layers += [nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1, bias=True), nn.Tanh()]
             else:
-                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm(channels[i - 1])]
-                if 1 <= j <= n_dropout and config.dropout > 0:
-                    layers.append(nn.Dropout(config.dropout))
+                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm_cls(channels[i - 1])]
+                if 1 <= j <= n_dropout and dropout > 0:
+                    layers.append(nn.Dropout(dropout))
             self.decoder.append(nn.Sequential(*layers))
-        init_weights(self, config.init_std)
+        init_weights(self, init_std)
 
     @property
     def multiple(self) -> int:
         """``H`` and ``W`` must be multiples of this (``2 ** depth``)."""
-        return 2**self.config.depth
+        return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"UNetGenerator expects (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+                f"UNetGenerator expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         h, w = x.shape[-2:]
         m = self.multiple
         if h % m or w % m or h == 0 or w == 0:
             raise ValueError(
-                f"UNetGenerator(depth={self.config.depth}) needs H and W that are multiples of {m}, "
+                f"UNetGenerator(depth={self.depth}) needs H and W that are multiples of {m}, "
                 f"got {h}x{w}; pad or crop the image"
             )
         skips = []
@@ -154,7 +166,3 @@ class UNetGenerator(nn.Module):
                 x = torch.cat([x, skips[i]], dim=1)
         return x
 
-
-def build_generator(config: ModelConfig) -> UNetGenerator:
-    """A freshly initialised :class:`UNetGenerator` for ``config``."""
-    return UNetGenerator(config)

@@ -12,7 +12,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 
@@ -46,9 +45,9 @@ def build_config(args: argparse.Namespace):
         "data.root": args.dataset, "name": args.name, "out_dir": args.out, "max_steps": args.steps,
         "seed": args.seed, "device": args.device, "init_from": args.init_from,
     }
-    # string flags go in as quoted YAML scalars: a name like "007" or a path like "yes" or "a: b"
-    # stays a string (unquoted, YAML would read 7, true or a mapping)
-    pre = [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in flags.items() if v is not None]
+    # string fields keep their text (pocusiq.config.parse_override): a name like "007" or a path
+    # like "yes" or "a: b" stays a string
+    pre = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.init_discriminator:
         pre.append("init_discriminator=true")
     preset = args.preset if args.preset else (None if args.config else "cpu")
