@@ -108,6 +108,22 @@ def test_huge_size_is_refused_up_front(tmp_path, size):
     assert not out.exists()  # no header-only manifest, not even an empty folder
 
 
+def test_unknown_phantom_is_refused_up_front(tmp_path, capsys):
+    assert main(["simulate", "--out", str(tmp_path / "p"), *_with(BASE, "--phantom", "nope")]) == 2
+    assert "--phantom nope: unknown preset" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_failure_before_any_pair_leaves_no_header_only_dataset(tmp_path, monkeypatch, capsys):
+    def broken(task):
+        raise ValueError("simulator exploded")
+
+    monkeypatch.setattr(simulated, "_simulate_one", broken)
+    assert main(["simulate", "--out", str(tmp_path / "new"), *BASE]) == 2
+    assert "simulator exploded" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_absurd_worker_count_is_refused(tmp_path, capsys):
     workers = 4 * (os.cpu_count() or 1) + 1
     assert main(["simulate", "--out", str(tmp_path / "w"), *BASE, "--workers", str(workers)]) == 2

@@ -161,8 +161,11 @@ def _resolve_profiles(config: SimulatedDatasetConfig) -> tuple[Any, Any, dict[st
 
     Raises ConfigError (from the simulator's profile module) for a bad file or unknown name.
     """
+    from pocusiq.simulate.phantoms import PHANTOM_PRESETS
     from pocusiq.simulate.profiles import get_profile, load_profiles
 
+    if config.phantom is not None and config.phantom not in PHANTOM_PRESETS:
+        raise ValueError(f"--phantom {config.phantom}: unknown preset; choose one of {', '.join(PHANTOM_PRESETS)}")
     if config.profiles_path is None:
         get_profile(config.low_profile)  # fail early, naming the known profiles
         get_profile(config.high_profile)
@@ -374,63 +377,84 @@ def write_simulated_dataset(
     if not resuming:
         _check_disk_space(root, config.n, config.size)
 
-    with PairedDatasetWriter(root, resume=True) as writer:
-        if not (root / PARAMETERS_NAME).is_file():
-            atomic_write_text(root / PARAMETERS_NAME, json.dumps(parameters, indent=2, sort_keys=True) + "\n")
-        if resuming:
-            _check_disk_space(root, config.n - len(writer.rows), config.size)
+    created = not root.exists()
+    try:
+        with PairedDatasetWriter(root, resume=True) as writer:
+            if not (root / PARAMETERS_NAME).is_file():
+                atomic_write_text(root / PARAMETERS_NAME, json.dumps(parameters, indent=2, sort_keys=True) + "\n")
+            if resuming:
+                _check_disk_space(root, config.n - len(writer.rows), config.size)
 
-        def store(index: int, pair: Any) -> None:
-            pid = pair_id_for(index)
-            sim_params = getattr(pair, "params", None) or {}
-            params = {"request": request(index), "simulator": _jsonable(sim_params)}
-            writer.add(
-                pid,
-                np.asarray(pair.low),
-                np.asarray(pair.high),
-                split=split_of(index),
-                source="sim",
-                specimen=f"sim-{seed_of(index)}",
-                pose=str(sim_params.get("pose", "")),
-                spacing_mm=float(pair.spacing_mm),
-                masks=dict(getattr(pair, "masks", None) or {}),
-                params=_jsonable(params),
-                low_device=f"sim:{config.low_profile}",
-                high_device=f"sim:{config.high_profile}",
-            )
-            summary.written.append(pid)
-            if on_pair is not None:
-                on_pair(pid)
-
-        bar = tqdm(total=config.n, desc="simulate", unit="pair", disable=not progress)
-
-        def tasks() -> Iterator[tuple[int, int, int, str | None, Any, Any]]:
-            """Tasks of the pairs still missing, made lazily (memory independent of n)."""
-            for index in range(config.n):
+            def store(index: int, pair: Any) -> None:
                 pid = pair_id_for(index)
-                row = writer.row(pid)
-                if (
-                    row is not None
-                    and row.params.get("request") == _jsonable(request(index))
-                    and row.split == split_of(index)
-                    and writer.has(pid)
-                ):
-                    summary.skipped.append(pid)
-                    bar.update(1)
-                    continue
-                yield (index, seed_of(index), config.size, config.phantom, low_profile, high_profile)
+                sim_params = getattr(pair, "params", None) or {}
+                params = {"request": request(index), "simulator": _jsonable(sim_params)}
+                writer.add(
+                    pid,
+                    np.asarray(pair.low),
+                    np.asarray(pair.high),
+                    split=split_of(index),
+                    source="sim",
+                    specimen=f"sim-{seed_of(index)}",
+                    pose=str(sim_params.get("pose", "")),
+                    spacing_mm=float(pair.spacing_mm),
+                    masks=dict(getattr(pair, "masks", None) or {}),
+                    params=_jsonable(params),
+                    low_device=f"sim:{config.low_profile}",
+                    high_device=f"sim:{config.high_profile}",
+                )
+                summary.written.append(pid)
+                if on_pair is not None:
+                    on_pair(pid)
 
-        try:
-            if workers == 1:
-                for task in tasks():
-                    store(*_simulate_one(task))
-                    bar.update(1)
-            else:
-                _run_pool(tasks(), workers, store, bar)
-        finally:
-            bar.close()
-    summary.written.sort()
-    return summary
+            bar = tqdm(total=config.n, desc="simulate", unit="pair", disable=not progress)
+
+            def tasks() -> Iterator[tuple[int, int, int, str | None, Any, Any]]:
+                """Tasks of the pairs still missing, made lazily (memory independent of n)."""
+                for index in range(config.n):
+                    pid = pair_id_for(index)
+                    row = writer.row(pid)
+                    if (
+                        row is not None
+                        and row.params.get("request") == _jsonable(request(index))
+                        and row.split == split_of(index)
+                        and writer.has(pid)
+                    ):
+                        summary.skipped.append(pid)
+                        bar.update(1)
+                        continue
+                    yield (index, seed_of(index), config.size, config.phantom, low_profile, high_profile)
+
+            try:
+                if workers == 1:
+                    for task in tasks():
+                        store(*_simulate_one(task))
+                        bar.update(1)
+                else:
+                    _run_pool(tasks(), workers, store, bar)
+            finally:
+                bar.close()
+        summary.written.sort()
+        return summary
+    except BaseException:
+        if created and not summary.written:  # nothing was simulated: leave no empty dataset behind
+            _remove_empty_dataset(root)
+        raise
+
+
+def _remove_empty_dataset(root: Path) -> None:
+    """Remove a dataset folder this run created and wrote no pair into (only pocusiq's own files)."""
+    ours = {MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME, "low", "high", "masks"}
+    if not root.is_dir() or any(entry.name not in ours for entry in root.iterdir()):
+        return
+    for name in ("low", "high", "masks"):
+        folder = root / name
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    for name in (MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME):
+        (root / name).unlink(missing_ok=True)
+    if not any(root.iterdir()):
+        root.rmdir()
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
