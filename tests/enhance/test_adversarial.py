@@ -259,3 +259,10 @@ def test_enhanced_output_of_a_finite_model_is_unchanged_by_the_checks(tiny_check
                  "--engine", "torch"]) == 0
     expected = Enhancer.from_checkpoint(tiny_checkpoint, engine="torch")(read_grey_image(source))
     assert np.array_equal(read_grey_image(out / "a.png"), expected)
+
+
+def test_negative_thread_count_is_refused(tiny_checkpoint, tmp_path, capsys):
+    source = _image(tmp_path / "in")
+    assert main(["enhance", str(source), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "out"),
+                 "--threads", "-3"]) == 2
+    assert "--threads -3: must be >= 0" in capsys.readouterr().err

@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
     # --out was checked by pocusiq.cli before this runs (a file in the way, not writable)
+    if args.threads < 0:
+        print(f"pocusiq enhance: error: --threads {args.threads}: must be >= 0 (0: library default)", file=sys.stderr)
+        return 2
     if args.engine != "onnx" or args.device != "cpu":
         from pocusiq.train.distributed import resolve_device
 
