@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("pocusiq.benchmark.command", "benchmark enhancement methods on a paired dataset"),
     "enhance": ("pocusiq.enhance.command", "enhance images, DICOM files and videos with a model"),
     "export": ("pocusiq.enhance.export_command", "export a trained generator (ONNX)"),
+    "view": ("pocusiq.view.command", "write a self-contained HTML page of before | after comparisons"),
+    "serve": ("pocusiq.view.serve_command", "local web app: upload, compare, download, live view"),
 }
 
 EXIT_ERROR = 2
@@ -43,6 +45,11 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("onnx", "onnxruntime"),
     "pytest": ("test", "pytest"),
     "pymust": ("bench", "pymust"),
+    "starlette": ("view", "starlette"),
+    "uvicorn": ("view", "uvicorn"),
+    "multipart": ("view", "python-multipart"),
+    "python_multipart": ("view", "python-multipart"),
+    "playwright": ("test", "playwright"),
 }
 """Top-level import name -> (pyproject extra that installs it, package name)."""
 

@@ -106,3 +106,12 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
     path = _write(tmp_path, yaml.safe_dump(original.to_dict()))
     assert load_protocol(path).hash == original.hash
     assert load_protocol(path).to_dict() == original.to_dict()
+
+
+def test_set_overrides_change_the_protocol_and_its_hash(tmp_path: Path) -> None:
+    base = load_protocol()
+    changed = load_protocol(None, ["metrics.border_px=4", "metrics.gcnr.bins=64"])
+    assert changed.metrics.border_px == 4 and changed.metrics.options["gcnr"] == {"bins": 64}
+    assert changed.hash != base.hash and "--set" in changed.source
+    with pytest.raises(ConfigError, match=r"metrics.border_px must be >= 0, got -2"):
+        load_protocol(None, ["metrics.border_px=-2"])

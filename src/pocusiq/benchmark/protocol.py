@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -259,16 +260,28 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<dict>", *, require_
     return protocol
 
 
-def load_protocol(path: str | os.PathLike[str] | BenchmarkProtocol | None = None) -> BenchmarkProtocol:
+def load_protocol(
+    path: str | os.PathLike[str] | BenchmarkProtocol | None = None, overrides: Sequence[str] = ()
+) -> BenchmarkProtocol:
     """Read a protocol YAML file (``None``: the shipped default; a protocol is returned as is).
+
+    ``overrides``: ``--set`` items in the file's layout (``split=val``, ``metrics.border_px=4``,
+    ``metrics.gcnr.bins=64``); the protocol's hash records the result.
 
     Raises:
         ConfigError: naming the file, if it is missing, not valid YAML, or has bad settings.
     """
     if isinstance(path, BenchmarkProtocol):
+        if overrides:
+            return protocol_from_dict(cfgkit.apply_overrides(path.to_dict(), overrides), path.source)
         return path
     is_default = path is None
     file = default_protocol_path() if is_default else Path(path)
     source = "<package default>" if is_default else str(file)
     data = cfgkit.read_config_file(file, "protocol file")
+    if overrides:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a protocol must be a YAML mapping, got {type(data).__name__}")
+        data = cfgkit.apply_overrides(data, overrides)
+        source = f"{source} (with --set {' '.join(overrides)})"
     return protocol_from_dict(data, source)
