@@ -266,3 +266,28 @@ def test_negative_thread_count_is_refused(tiny_checkpoint, tmp_path, capsys):
     assert main(["enhance", str(source), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "out"),
                  "--threads", "-3"]) == 2
     assert "--threads -3: must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.jpg", "a.tif", "a.dcm", "a.avi"])
+def test_every_output_format_is_recognised_as_written_by_pocusiq(identity_enhancer, tmp_path, name):
+    from fractions import Fraction
+
+    from pocusiq.enhance.files import enhance_file, written_by_pocusiq
+
+    from .dicom_factory import write_native
+    from .test_video import make_video
+
+    source = tmp_path / "in" / name
+    source.parent.mkdir()
+    if name.endswith(".dcm"):
+        write_native(source, speckle_frame(48, 40), "MONOCHROME2")
+    elif name.endswith(".avi"):
+        make_video(source, frames=3, rate=Fraction(25), codec="mpeg4")
+    else:
+        from PIL import Image
+
+        Image.fromarray(speckle_frame(48, 40)).save(source)
+    out = tmp_path / "out" / name
+    enhance_file(identity_enhancer, source, out, roi="full")
+    assert not written_by_pocusiq(source)
+    assert written_by_pocusiq(out)

@@ -7,8 +7,9 @@ side-by-side view (``<stem>_side_by_side<suffix>``: input | enhanced, same forma
 file, and writes ``README-pocusiq.txt`` in the output folder with the not-for-diagnosis note and
 one line per file (appending to an existing one).
 
-Every write is atomic; nothing is overwritten unless ``overwrite=True``, and an output is never
-written onto its own input.
+Every write is atomic; nothing is overwritten unless ``overwrite=True``, an output is never
+written onto its own input, and outputs are never inputs (:func:`collect_inputs` skips the output
+folder and files pocusiq wrote).
 """
 
 from __future__ import annotations
@@ -96,16 +97,20 @@ def file_kind(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+#: Text pocusiq puts in every output it writes (the not-for-diagnosis note starts with it).
+_POCUSIQ_NOTE = "Machine-enhanced image (pocusiq)"
+
+
 def written_by_pocusiq(path: str | os.PathLike[str], kind: str | None = None) -> bool:
     """True if ``path`` carries the tag pocusiq writes into every enhanced output.
 
-    Images: PNG ``Software`` text / TIFF Software tag (``pocusiq <version>``) or the JPEG comment
-    (the not-for-diagnosis note); DICOM: ``DerivationDescription`` naming pocusiq; video: the
-    container ``comment``. Only headers are read. A file that cannot be read counts as not
-    written by pocusiq (:func:`enhance_file` then reports the problem).
+    Images: PNG ``Software`` text / TIFF Software tag ``pocusiq <version>``, or the
+    not-for-diagnosis note (PNG ``Comment``, JPEG comment, TIFF ImageDescription); DICOM:
+    ``DerivationDescription`` starting ``Enhanced by pocusiq``; video: the note in the container
+    ``comment``. Only headers are read. A file that cannot be read counts as not written by
+    pocusiq (:func:`enhance_file` then reports the problem).
     """
     kind = kind or file_kind(path)
-    marker = "pocusiq"
     try:
         if kind == "image":
             from PIL import Image
@@ -118,20 +123,20 @@ def written_by_pocusiq(path: str | os.PathLike[str], kind: str | None = None) ->
             for text in texts:
                 if isinstance(text, bytes):
                     text = text.decode("utf-8", "replace")
-                if isinstance(text, str) and marker in text:
+                if isinstance(text, str) and (text.startswith("pocusiq ") or _POCUSIQ_NOTE in text):
                     return True
             return False
         if kind == "dicom":
             import pydicom
 
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["DerivationDescription"], force=True)
-            return marker in str(getattr(ds, "DerivationDescription", ""))
+            return str(getattr(ds, "DerivationDescription", "")).startswith("Enhanced by pocusiq")
         if kind == "video":
             import av
 
             with av.open(str(path)) as container:
-                return "(pocusiq)" in str(container.metadata.get("comment", ""))
-    except Exception:  # unreadable: not ours to judge here  # noqa: BLE001
+                return _POCUSIQ_NOTE in str(container.metadata.get("comment", ""))
+    except Exception:  # noqa: BLE001 - unreadable: not ours to judge here
         return False
     return False
 
@@ -150,7 +155,7 @@ def collect_inputs(
     that :func:`enhance_file` reports it.
 
     Outputs are never inputs: the folder ``exclude`` (the output folder, which may lie inside an
-    input folder) is not walked, and files found in folders that pocusiq wrote
+    input folder) is not walked, and files met while walking that pocusiq wrote
     (:func:`written_by_pocusiq`, e.g. an earlier run's outputs moved elsewhere) are left out and
     appended to ``skipped``.
     """
