@@ -46,3 +46,21 @@ def test_scale_to_never_upscales_and_bounds_the_longer_side():
     frame = np.zeros((960, 1280), np.uint8)
     assert scale_to(frame, 640).shape == (480, 640)
     assert scale_to(frame, 4000).shape == (960, 1280)
+
+
+def test_long_full_size_loop_holds_only_display_jpegs_and_scored_frames_are_reread(tmp_path):
+    from pocusiq.view.frames import display_jpeg, frames_at
+
+    clip = write_clip(tmp_path / "big.avi", 300, height=960, width=1280)
+    frames = read_for_view(clip, "video", max_frames=240, prepare=display_jpeg(640))
+    assert frames.total == 300 and frames.size == (960, 1280) and frames.indices == list(range(0, 300, 2))
+    assert all(isinstance(f, bytes) for f in frames.frames)
+    assert sum(len(f) for f in frames.frames) < 150 * 60_000  # ~150 small JPEGs, not 150 x 3.7 MB frames
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(frames.frames[0])).size == (640, 480)
+    full = frames_at(clip, "video", [frames.indices[3], 0])
+    assert full[0].shape == (960, 1280, 3)
+    centre = float(np.mean(np.nonzero(full[0][24, :, 0] > 150)[0]))
+    assert abs(centre - (2 * 6 + 1.5)) <= 1.0  # source frame 6's bar, returned in the order asked

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pocusiq.errors import PocusiqError
-from pocusiq.view.frames import cine_jpegs, encode, read_for_view, to_display
+from pocusiq.view.frames import display_jpeg, encode, frames_at, read_for_view, to_display
 from pocusiq.view.live import MJPEG_MEDIA_TYPE, LiveSession, parse_source
 from pocusiq.view.page import NIQE_CAVEAT, static_text
 from pocusiq.view.pairs import Pair
@@ -155,20 +155,22 @@ def process_upload(state: ServeState, job_id: str, folder: Path, name: str, roi:
     with state.lock:
         result = enhance_file(state.enhancer, source, out, roi=roi, side_by_side=True)
     pair = Pair(name, source, out, kind, result.region, result.region_kind)
-    before = read_for_view(source, kind, max_frames=PREVIEW_FRAMES)
-    after = read_for_view(out, kind, max_frames=PREVIEW_FRAMES)
+    prepare = None if kind == "image" else display_jpeg()  # loops hold JPEGs, not frames
+    before = read_for_view(source, kind, max_frames=PREVIEW_FRAMES, prepare=prepare)
+    after = read_for_view(out, kind, max_frames=PREVIEW_FRAMES, prepare=prepare)
+    cine = before.total > 1
+    if not cine and prepare is not None:  # a one-frame DICOM/video is previewed losslessly
+        before.frames = frames_at(source, kind, [0])
+        after.frames = frames_at(out, kind, [0])
     rows, scope = quality_rows(pair, before, after)
     previews: dict[str, list[Path]] = {"before": [], "after": []}
     preview_dir = folder / "preview"
     preview_dir.mkdir()
-    cine = len(before.frames) > 1
     for side, frames in (("before", before), ("after", after)):
         if cine:
-            blobs = list(cine_jpegs(frames.frames, frames.max_value))
-            suffix = ".jpg"
+            blobs, suffix = frames.frames, ".jpg"
         else:
-            blobs = [encode(to_display(frames.frames[0], frames.max_value))]
-            suffix = ".png"
+            blobs, suffix = [encode(to_display(frames.frames[0], frames.max_value))], ".png"
         for i, blob in enumerate(blobs):
             path = preview_dir / f"{side}-{i}{suffix}"
             path.write_bytes(blob)
@@ -176,7 +178,7 @@ def process_upload(state: ServeState, job_id: str, folder: Path, name: str, roi:
     state.add(job_id, Job(folder, name, out, result.side_by_side, previews))
     n = min(len(previews["before"]), len(previews["after"]))
     rate = before.rate
-    h, w = before.frames[0].shape[:2]
+    h, w = before.size
     base = f"/api/jobs/{job_id}"
     stem, suffix = Path(name).stem, Path(name).suffix
     return {

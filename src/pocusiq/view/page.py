@@ -28,9 +28,10 @@ from pocusiq.errors import PocusiqError
 from pocusiq.view.frames import (
     DEFAULT_CINE_MAX_SIDE,
     DEFAULT_MAX_CINE_FRAMES,
-    cine_jpegs,
     data_uri,
+    display_jpeg,
     encode,
+    frames_at,
     read_for_view,
     to_display,
 )
@@ -169,17 +170,22 @@ def pair_card(pair: Pair, options: PageOptions, reports: list[Any], index: int) 
     sub = f'<div class="sub">before: {esc(pair.before)}<br>after: {esc(pair.after)}'
     if pair.note:
         sub += f"<br>{esc(pair.note)}"
+    prepare = None if pair.kind == "image" else display_jpeg(options.cine_max_side)  # loops hold JPEGs
     try:
         before = read_for_view(pair.before, pair.kind, left_half=pair.before_is_left_half,
-                               max_frames=options.max_cine_frames)
-        after = read_for_view(pair.after, pair.kind, max_frames=options.max_cine_frames)
+                               max_frames=options.max_cine_frames, prepare=prepare)
+        after = read_for_view(pair.after, pair.kind, max_frames=options.max_cine_frames, prepare=prepare)
+        cine = before.total > 1 or after.total > 1
+        if not cine and prepare is not None:  # a one-frame DICOM/video is shown losslessly: read it in full
+            before.frames = frames_at(pair.before, pair.kind, [0], left_half=pair.before_is_left_half)
+            after.frames = frames_at(pair.after, pair.kind, [0])
     except (PocusiqError, ValueError, OSError) as exc:
         return f'<section class="card failed" id="pair-{index}">{title}{sub}</div>' \
                f'<div class="error">cannot show this pair: {esc(exc)}</div></section>'
-    if before.frames[0].shape[:2] != after.frames[0].shape[:2]:
+    if before.size != after.size:
         return (f'<section class="card failed" id="pair-{index}">{title}{sub}</div><div class="error">'
-                f"before is {before.frames[0].shape[1]}x{before.frames[0].shape[0]} px but after is "
-                f"{after.frames[0].shape[1]}x{after.frames[0].shape[0]} px: not the same image</div></section>")
+                f"before is {before.size[1]}x{before.size[0]} px but after is "
+                f"{after.size[1]}x{after.size[0]} px: not the same image</div></section>")
     if options.scores:
         quality, scope = quality_rows(pair, before, after)
     else:
@@ -188,7 +194,6 @@ def pair_card(pair: Pair, options: PageOptions, reports: list[Any], index: int) 
     for report in reports:
         extra.extend(report_rows(report, pair))
     numbers = metrics_table(quality, scope, extra)
-    cine = len(before.frames) > 1 or len(after.frames) > 1
     if not cine:
         h, w = before.frames[0].shape[:2]
         sub += f"<br>{w}x{h} px, {esc(pair.kind)}"
@@ -199,9 +204,9 @@ def pair_card(pair: Pair, options: PageOptions, reports: list[Any], index: int) 
     n = min(len(before.frames), len(after.frames))
     rate = before.rate or after.rate
     fps = float(rate) / before.stride if rate else 10.0
-    b_uris = [data_uri(d, "JPEG") for d in cine_jpegs(before.frames[:n], before.max_value, options.cine_max_side)]
-    a_uris = [data_uri(d, "JPEG") for d in cine_jpegs(after.frames[:n], after.max_value, options.cine_max_side)]
-    h, w = before.frames[0].shape[:2]
+    b_uris = [data_uri(d, "JPEG") for d in before.frames[:n]]
+    a_uris = [data_uri(d, "JPEG") for d in after.frames[:n]]
+    h, w = before.size
     sub += (f"<br>{w}x{h} px, {esc(pair.kind)}, {before.total} frames"
             + (f" at {float(rate):.4g} frames/s" if rate else " (no frame rate stored: played at 10 frames/s)")
             + f"; shown: {n} frames (every {before.stride}), JPEG, longer side at most {options.cine_max_side} px")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.errors import PocusiqError
-from pocusiq.view.frames import Frames, grey
+from pocusiq.view.frames import Frames, frames_at, grey
 from pocusiq.view.pairs import Pair
 
 CINE_SCORE_FRAMES = 4
@@ -108,23 +108,37 @@ def _score(name: str, frames: list[np.ndarray], box, max_value: float) -> tuple[
     return float(np.mean(values)), ""
 
 
+def _full_frames(pair: Pair, frames: Frames, picks: list[int], side: str) -> list[np.ndarray]:
+    """The picked frames at full resolution: as held, or read again where only JPEGs were kept."""
+    chosen = [frames.frames[i] for i in picks]
+    if all(isinstance(f, np.ndarray) for f in chosen):
+        return chosen
+    path, half = (pair.before, pair.before_is_left_half) if side == "before" else (pair.after, False)
+    return frames_at(path, pair.kind, [frames.indices[i] for i in picks], left_half=half)
+
+
 def quality_rows(pair: Pair, before: Frames, after: Frames) -> tuple[list[Row], str]:
     """NIQE and PIQE before and after (lower is better for both).
+
+    ``before``/``after`` hold full frames, or prepared ones (display JPEGs): then the scored
+    frames are read again from ``pair``'s files at full resolution.
 
     Returns:
         ``(rows, scope)``: ``scope`` says what was scored (region, frames), for the page.
     """
     n = min(len(before.frames), len(after.frames))
     picks = _sample(n, CINE_SCORE_FRAMES)
-    box, where = region_box(pair, before.frames[0])
+    full_before = _full_frames(pair, before, picks, "before")
+    full_after = _full_frames(pair, after, picks, "after")
+    box, where = region_box(pair, full_before[0])
     scope = f"{where}, x={box[0]} y={box[1]} {box[2]}x{box[3]} px"
     if n > 1:
         scope += f"; mean of {len(picks)} of {n} shown frames"
     rows = []
     for name in QUALITY_METRICS:
         label, higher, unit = metric_info(name)
-        b, why_b = _score(name, [before.frames[i] for i in picks], box, before.max_value)
-        a, why_a = _score(name, [after.frames[i] for i in picks], box, after.max_value)
+        b, why_b = _score(name, full_before, box, before.max_value)
+        a, why_a = _score(name, full_after, box, after.max_value)
         rows.append(Row(name, label, b, a, higher, unit, why_b or why_a))
     return rows, scope
 

@@ -1,10 +1,10 @@
-"""pocusiq.config_file: YAML/JSON settings files and the errors that name them."""
+"""pocusiq.config (the one config toolkit): files, dataclasses, --set overrides, checks; errors name file and key."""
 
 from __future__ import annotations
 
 import pytest
 
-from pocusiq.config_file import read_config_file
+from pocusiq.config import read_config_file
 from pocusiq.errors import ConfigError
 
 
@@ -90,3 +90,9 @@ def test_set_overrides_keep_strings_and_parse_the_rest():
     assert data == {"devices": [{"p": "x"}, {"p": "z"}], "settle_s": 0.5}
     with pytest.raises(ConfigError, match=r"no item 5 in a list of 2"):
         cfgkit.apply_overrides({"devices": [{}, {}]}, ["devices.5.p=z"])
+
+
+def test_compatibility_name_is_the_same_reader():
+    from pocusiq import config_file
+
+    assert config_file.read_config_file is read_config_file
