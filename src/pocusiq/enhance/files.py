@@ -145,6 +145,7 @@ def collect_inputs(
     paths: Sequence[str | os.PathLike[str]],
     *,
     exclude: str | os.PathLike[str] | None = None,
+    skip_written: bool = False,
     skipped: list[Path] | None = None,
 ) -> list[tuple[Path, Path]]:
     """Expand files and folders into ``(input file, output path relative to the out folder)``.
@@ -154,10 +155,11 @@ def collect_inputs(
     are skipped; a missing path or a directly named file of unknown type is returned anyway so
     that :func:`enhance_file` reports it.
 
-    Outputs are never inputs: the folder ``exclude`` (the output folder, which may lie inside an
-    input folder) is not walked, and files met while walking that pocusiq wrote
-    (:func:`written_by_pocusiq`, e.g. an earlier run's outputs moved elsewhere) are left out and
-    appended to ``skipped``.
+    So that outputs are never inputs (:func:`enhance_files`): the folder ``exclude`` (the output
+    folder, which may lie inside an input folder) is not walked, and with ``skip_written`` the
+    files met while walking that pocusiq wrote (:func:`written_by_pocusiq`, e.g. an earlier
+    run's outputs moved elsewhere) are left out and appended to ``skipped``. Without it the
+    walk lists outputs too (``pocusiq view`` lists an output folder this way).
     """
     excluded = Path(exclude).resolve() if exclude is not None else None
     pairs: list[tuple[Path, Path]] = []
@@ -178,7 +180,7 @@ def collect_inputs(
                     kind = file_kind(file)
                     if kind is None:
                         continue
-                    if written_by_pocusiq(file, kind):
+                    if skip_written and written_by_pocusiq(file, kind):
                         if skipped is not None:
                             skipped.append(file)
                         continue
@@ -360,7 +362,7 @@ def enhance_files(
     out_dir = Path(out_dir)
     report = BatchReport()
     seen: dict[Path, Path] = {}
-    pairs = collect_inputs(inputs, exclude=out_dir, skipped=report.skipped)
+    pairs = collect_inputs(inputs, exclude=out_dir, skip_written=True, skipped=report.skipped)
     for source, relative in pairs:
         target = out_dir / relative
         start = time.perf_counter()
