@@ -62,3 +62,24 @@ def test_region_metric_without_target_regions_says_why(make_dataset, tmp_path):
     gcnr = result.summary["methods"]["identity"]["metrics"]["gcnr"]
     assert gcnr["status"] == "n/a"
     assert any("no target region" in reason for reason in gcnr["unavailable_reasons"])
+
+
+def test_model_with_finite_weights_but_overflowing_outputs_is_a_failure(make_dataset, tmp_path):
+    """A model whose weights load fine but whose outputs overflow to inf: before the fix the
+    enhancer clamped/cast them into a white or black image scored as "ok" with 0 failures."""
+    import torch
+
+    from pocusiq.enhance.enhancer import Enhancer
+    from pocusiq.enhance.tiling import TilingConfig
+
+    class Overflow(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.tensor(3e38) * torch.tensor(3e38)  # float32 overflow -> +-inf
+
+    enhancer = Enhancer(Overflow(), multiple=8, tiling=TilingConfig(multiple=8, tile_size=None), model_name="overflow")
+    data = make_dataset(n=3, size=64)
+    result = run_benchmark(data, {"identity": "identity", "overflow": enhancer}, None, tmp_path / "bench",
+                           progress=False, report=False)
+    failed = [f for f in result.failures if f["method"] == "overflow"]
+    assert len(failed) == 3 and all("non-finite" in f["error"] for f in failed)
+    assert result.summary["methods"]["overflow"]["n_ok"] == 0
