@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pocusiq.cli import main
-from pocusiq.data.images import write_grey_png
+from pocusiq.imaging.grey import write_grey_png
 from pocusiq.data.writer import PairedDatasetWriter
 
 PLAN = {

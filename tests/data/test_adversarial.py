@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pocusiq.cli import main
-from pocusiq.data.images import write_grey_png
+from pocusiq.imaging.grey import write_grey_png
 from pocusiq.data.manifest import MANIFEST_NAME
 from pocusiq.data.validate import validate_dataset
 from pocusiq.data.writer import PairedDatasetWriter

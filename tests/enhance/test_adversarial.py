@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pocusiq.cli import main
-from pocusiq.data.images import read_grey_image, write_grey_png
+from pocusiq.imaging.grey import read_grey_image, write_grey_png
 from pocusiq.enhance.enhancer import Enhancer
 from pocusiq.enhance.tiling import TilingConfig
 from pocusiq.errors import PocusiqError
