@@ -74,6 +74,15 @@ def test_enhancer_refuses_non_finite_output(net):
         enhancer(speckle_frame(32, 32))
 
 
+@pytest.mark.parametrize("net", [_NaNNet(), _InfNet()], ids=["nan", "inf"])
+def test_device_pipeline_refuses_non_finite_output(net):
+    """The device pipeline (all steps after decoding on the torch device; CPU here) takes the same
+    inference path and must refuse too, before the clamp turns +inf into white."""
+    enhancer = Enhancer(net, multiple=8, tiling=TilingConfig(multiple=8, tile_size=None), pipeline="device")
+    with pytest.raises(PocusiqError, match="non-finite"):
+        enhancer(speckle_frame(32, 32))
+
+
 def test_enhance_cli_with_diverged_model_fails_and_writes_no_black_image(nan_checkpoint, tmp_path, capsys):
     source = _image(tmp_path / "in")
     out = tmp_path / "out"
