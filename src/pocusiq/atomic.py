@@ -135,3 +135,35 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Check, before any work is done, that ``path`` is (or can become) a folder we can write into.
+
+    Nothing is created: the nearest existing ancestor must be a folder, and a probe file is
+    created and removed there (``tempfile``), which also catches read-only mounts and ACLs that
+    ``os.access`` misses. ``what`` names the option in the message (e.g. ``"--out"``).
+
+    Raises:
+        OutputLocationError: a file is in the way (``path`` itself or a parent), or the folder is
+            not writable.
+    """
+    from pocusiq.errors import OutputLocationError
+
+    target = Path(path)
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == target else f"cannot be created: {existing} is a file"
+        raise OutputLocationError(f"{what} {target}: {where}, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".pocusiq-write-probe."):
+            pass
+    except OSError as exc:
+        raise OutputLocationError(
+            f"{what} {target}: folder {existing} is not writable ({exc.strerror or exc})"
+        ) from exc
+    return target

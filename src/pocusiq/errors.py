@@ -46,3 +46,7 @@ class CalibrationError(PocusiqError):
 
 class TrainingError(PocusiqError):
     """Training cannot go on: the losses or weights became non-finite (the run diverged)."""
+
+
+class OutputLocationError(PocusiqError):
+    """An output file or folder cannot be created or written (a file in the way, no permission)."""

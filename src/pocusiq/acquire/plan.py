@@ -371,11 +371,13 @@ class _Fields:
             raise self.fail(where, f"must be >= {minimum:g}, got {value!r}")
         return number
 
-    def integer(self, value: Any, where: str, *, minimum: int | None = None) -> int:
+    def integer(self, value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"expected an integer, got {_show(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(where, f"must be >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(where, f"must be at most {maximum}, got {value!r}")
         return int(value)
 
     def string(self, value: Any, where: str, *, choices: Sequence[str] | None = None) -> str:
@@ -409,7 +411,7 @@ class _Fields:
                     raise self.fail(f"{where}.{key}", "missing")
             start = self.number(value["start"], f"{where}.start")
             stop = self.number(value["stop"], f"{where}.stop")
-            num = self.integer(value["num"], f"{where}.num", minimum=1)
+            num = self.integer(value["num"], f"{where}.num", minimum=1, maximum=MAX_POSES)
             if num == 1:
                 return [start]
             # rounded to 1 nm (6 decimals of a mm) so that e.g. the last value equals ``stop`` exactly
@@ -433,6 +435,13 @@ class _Fields:
                 raise self.fail(where, str(exc)) from None
             raise self.fail(key, exc.detail) from None
         return obj
+
+
+#: Largest number of poses in a plan. A gantry pose takes at least a move and the settle time
+#: (~1 s), so 100 000 poses are over a day per device; a grid is checked before it is expanded.
+MAX_POSES = 100_000
+#: Largest frames_per_pose: 10 000 frames is a 5.5 min cine loop at 30 fps at every pose.
+MAX_FRAMES_PER_POSE = 10_000
 
 
 def _show(value: Any) -> str:
@@ -475,12 +484,21 @@ def _parse_poses(f: _Fields, data: Any) -> tuple[Pose, ...]:
         ys = f.axis_values(data["y_mm"], "poses.y_mm")
         zs = f.axis_values(data.get("z_mm", [0.0]), "poses.z_mm")
         tilts = f.axis_values(data.get("tilt_deg", [0.0]), "poses.tilt_deg")
+        count = len(xs) * len(ys) * len(zs) * len(tilts)
+        if count > MAX_POSES:  # checked before the grid is expanded
+            raise f.fail(
+                "poses",
+                f"a grid of {len(xs)} x {len(ys)} x {len(zs)} x {len(tilts)} (x, y, z, tilt) = {count} poses; "
+                f"a plan has at most {MAX_POSES} poses",
+            )
         return tuple(
             Pose(x, y, z, t) for y, z, t, x in itertools.product(ys, zs, tilts, xs)
         )
     if isinstance(data, Sequence) and not isinstance(data, str):
         if not data:
             raise f.fail("poses", "is empty")
+        if len(data) > MAX_POSES:
+            raise f.fail("poses", f"{len(data)} poses; a plan has at most {MAX_POSES} poses")
         poses = []
         for i, item in enumerate(data):
             where = f"poses[{i}]"
@@ -646,7 +664,8 @@ def plan_from_dict(
     poses = _parse_poses(f, data["poses"])
     _check_poses_in_limits(f, poses, stage)
     settle_s = f.number(data.get("settle_s", 0.0), "settle_s", minimum=0)
-    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1)
+    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1,
+                                maximum=MAX_FRAMES_PER_POSE)
     devices_raw = data["devices"]
     if not isinstance(devices_raw, Sequence) or isinstance(devices_raw, str) or not devices_raw:
         raise f.fail("devices", f"expected a non-empty list of devices, got {_show(devices_raw)}")

@@ -303,6 +303,10 @@ def write_report(result: BenchmarkResult) -> dict[str, Path]:
     md += [f"- **{k}**: {v}" for k, v in _facts(summary)]
     md += ["", "## Results", "", _md_table(header, rows), "", "## Input → method", "", _md_table(c_header, c_rows) if c_rows else "(only the input was benchmarked)", ""]
     md += [NOTES, ""]
+    warnings = result.summary.get("warnings") or []
+    if warnings:
+        md += [f"## Warnings ({len(warnings)})", "", "Metrics without a value (shown as n/a above), and why:", ""]
+        md += [f"- {line}" for line in warnings] + [""]
     md += ["## Methods", ""] + [f"- `{name}`: {text}" for name, text in _methods_list(result)] + [""]
     if failures:
         md += [f"## Failures ({len(failures)})", ""] + [f"- {f['error'] or (f['method'] + ' on ' + f['pair_id'])}" for f in failures[:200]]

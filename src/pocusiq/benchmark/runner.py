@@ -335,6 +335,64 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def _metric_errors(text: str, metric_names: Sequence[str]) -> dict[str, str]:
+    """``"niqe: ValueError: ...; piqe: ..."`` (a record's ``metric_errors``) -> ``{metric: message}``."""
+    if not text:
+        return {}
+    names = "|".join(re.escape(m) for m in sorted(metric_names, key=len, reverse=True))
+    found: dict[str, str] = {}
+    for part in re.split(rf"; (?=(?:{names}): )", text):
+        metric, sep, message = part.partition(": ")
+        if sep and metric in metric_names:
+            found[metric] = message
+    return found
+
+
+def _availability(
+    ok: Sequence[dict[str, Any]], metric: str, metric_names: Sequence[str], *, is_target: bool
+) -> dict[str, Any]:
+    """Why a metric has no value: ``status`` ok | partial | n/a | not applicable, counts and reasons.
+
+    A NaN is never silent: each comes from a metric that raised (its message is the reason) or
+    from a metric that does not apply to the pair (region metrics without target regions).
+    """
+    spec = METRICS.get(metric)
+    kind = spec.kind if spec is not None else None
+    if is_target and kind == FULL_REFERENCE:
+        return {"status": "not applicable", "n_unavailable": 0, "unavailable_reasons": {}}
+    reasons: dict[str, int] = {}
+    missing = 0
+    for record in ok:
+        value = record.get(metric)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            continue
+        missing += 1
+        message = _metric_errors(str(record.get("metric_errors") or ""), metric_names).get(metric)
+        if message is None:
+            message = ("no target region in the pair (no masks, or regions under metrics.regions.min_pixels)"
+                       if kind == REGION else "no value (NaN)")
+        reasons[message] = reasons.get(message, 0) + 1
+    status = "ok" if missing == 0 else ("n/a" if missing == len(ok) else "partial")
+    ranked = dict(sorted(reasons.items(), key=lambda item: -item[1])[:5])
+    return {"status": status, "n_unavailable": missing, "unavailable_reasons": ranked}
+
+
+def metric_warnings(summary_methods: Mapping[str, Any]) -> list[str]:
+    """One line per (method, metric) without a value on some image: ``"niqe: n/a for median on 3 of 3 image(s): ..."``."""
+    lines = []
+    for name, entry in summary_methods.items():
+        if not entry:
+            continue
+        for metric, stats in entry.get("metrics", {}).items():
+            if stats.get("status") in ("partial", "n/a"):
+                reasons = "; ".join(f"{reason} ({count}x)" for reason, count in stats["unavailable_reasons"].items())
+                lines.append(
+                    f"{metric}: {stats['status']} for {name} on {stats['n_unavailable']} of {entry['n_ok']} "
+                    f"image(s): {reasons}"
+                )
+    return lines
+
+
 def summarise(
     records: Sequence[dict[str, Any]], method_names: Sequence[str], metric_names: Sequence[str], input_name: str | None
 ) -> dict[str, Any]:
@@ -363,6 +421,7 @@ def summarise(
         }
         for metric in metric_names:
             stats = _stats([r.get(metric) for r in ok])
+            stats.update(_availability(ok, metric, metric_names, is_target=name == TARGET))
             change = None
             if input_name and name not in (input_name, TARGET):
                 deltas = [
@@ -685,6 +744,7 @@ class _BenchmarkRun:
             },
             "target": stats.get(TARGET),
             "failures": self.failures,
+            "warnings": metric_warnings({**stats, TARGET: stats.get(TARGET)}),
             "run": {"computed": self.computed, "skipped": self.skipped},
         }
         self.paths["summary_json"] = self.out / SUMMARY_NAME

@@ -59,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
     if args.spacing is not None and not (args.spacing > 0 and args.spacing < 100):
         print(f"pocusiq enhance: error: --spacing {args.spacing}: expected mm per pixel, > 0", file=sys.stderr)
         return 2
+    # --out was checked by pocusiq.cli before this runs (a file in the way, not writable)
+    if args.threads < 0:
+        print(f"pocusiq enhance: error: --threads {args.threads}: must be >= 0 (0: library default)", file=sys.stderr)
+        return 2
+    if args.engine != "onnx" or args.device != "cpu":
+        from pocusiq.train.distributed import resolve_device
+
+        resolve_device(args.device)  # ConfigError for bogus names or CUDA without CUDA, before loading
     if args.threads > 0:
         import torch
 
@@ -93,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     report = enhance_files(enhancer, args.inputs, args.out, roi=roi, overwrite=args.overwrite,
                            side_by_side=args.side_by_side, allow_partial=args.allow_partial,
                            spacing_mm=args.spacing, on_result=show)
+    if report.skipped:
+        print(f"pocusiq enhance: skipped {len(report.skipped)} file(s) written by pocusiq (earlier outputs "
+              f"are never inputs), e.g. {report.skipped[0]}")
     if not report.results:
         print("pocusiq enhance: error: no image, DICOM or video files found in the inputs", file=sys.stderr)
         return 2

@@ -235,7 +235,12 @@ class Enhancer:
     # ------------------------------------------------------------------ arrays
     def _network(self, batch: np.ndarray) -> np.ndarray:
         """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine (used per tile)."""
-        return enhance_batch(self.engine, batch, 1)
+        return enhance_batch(self._engine_call, batch, 1)
+
+    def _engine_call(self, batch: np.ndarray) -> np.ndarray:
+        """The engine on a ``[-1, 1]`` batch; a bound method so that ``enhance_batch``'s refusal of
+        non-finite outputs names this model (``model_name``)."""
+        return self.engine(batch)
 
     def _enhance_unit(self, unit: np.ndarray) -> np.ndarray:
         """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size.
@@ -244,7 +249,8 @@ class Enhancer:
         the same as training validation, so both give the same output."""
         if needs_tiling(unit.shape[1:], self.tiling):
             return np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
-        return enhance_batch(self.engine, np.ascontiguousarray(unit[:, None], dtype=np.float32), self.multiple)[:, 0]
+        batch = np.ascontiguousarray(unit[:, None], dtype=np.float32)
+        return enhance_batch(self._engine_call, batch, self.multiple)[:, 0]
 
     def _check(self, image: np.ndarray) -> None:
         if not isinstance(image, np.ndarray):

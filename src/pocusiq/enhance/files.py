@@ -7,8 +7,9 @@ side-by-side view (``<stem>_side_by_side<suffix>``: input | enhanced, same forma
 file, and writes ``README-pocusiq.txt`` in the output folder with the not-for-diagnosis note and
 one line per file (appending to an existing one).
 
-Every write is atomic; nothing is overwritten unless ``overwrite=True``, and an output is never
-written onto its own input.
+Every write is atomic; nothing is overwritten unless ``overwrite=True``, an output is never
+written onto its own input, and outputs are never inputs (:func:`collect_inputs` skips the output
+folder and files pocusiq wrote).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class BatchReport:
 
     results: list[FileResult] = field(default_factory=list)
     readme: Path | None = None
+    skipped: list[Path] = field(default_factory=list)  # pocusiq-written files found in input folders
 
     @property
     def ok(self) -> bool:
@@ -97,26 +99,94 @@ class BatchReport:
         return [r for r in self.results if not r.ok]
 
 
-def collect_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+#: Text pocusiq puts in every output it writes (the not-for-diagnosis note starts with it).
+_POCUSIQ_NOTE = "Machine-enhanced image (pocusiq)"
+
+
+def written_by_pocusiq(path: str | os.PathLike[str], kind: str | None = None) -> bool:
+    """True if ``path`` carries the tag pocusiq writes into every enhanced output.
+
+    Images: PNG ``Software`` text / TIFF Software tag ``pocusiq <version>``, or the
+    not-for-diagnosis note (PNG ``Comment``, JPEG comment, TIFF ImageDescription); DICOM:
+    ``DerivationDescription`` starting ``Enhanced by pocusiq``; video: the note in the container
+    ``comment``. Only headers are read. A file that cannot be read counts as not written by
+    pocusiq (:func:`enhance_file` then reports the problem).
+    """
+    kind = kind or file_kind(path)
+    try:
+        if kind == "image":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                texts = [image.info.get("Software"), image.info.get("comment"), image.info.get("Comment")]
+                tags = getattr(image, "tag_v2", None)
+                if tags is not None:
+                    texts += [tags.get(305), tags.get(270)]
+            for text in texts:
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8", "replace")
+                if isinstance(text, str) and (text.startswith("pocusiq ") or _POCUSIQ_NOTE in text):
+                    return True
+            return False
+        if kind == "dicom":
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["DerivationDescription"], force=True)
+            return str(getattr(ds, "DerivationDescription", "")).startswith("Enhanced by pocusiq")
+        if kind == "video":
+            import av
+
+            with av.open(str(path)) as container:
+                return _POCUSIQ_NOTE in str(container.metadata.get("comment", ""))
+    except Exception:  # noqa: BLE001 - unreadable: not ours to judge here
+        return False
+    return False
+
+
+def collect_inputs(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    exclude: str | os.PathLike[str] | None = None,
+    skip_written: bool = False,
+    skipped: list[Path] | None = None,
+) -> list[tuple[Path, Path]]:
     """Expand files and folders into ``(input file, output path relative to the out folder)``.
 
     Folders are walked recursively (sorted; hidden entries skipped) and keep their inner
     structure; a file given directly maps to its own name. Files of unknown type inside folders
     are skipped; a missing path or a directly named file of unknown type is returned anyway so
     that :func:`enhance_file` reports it.
+
+    So that outputs are never inputs (:func:`enhance_files`): the folder ``exclude`` (the output
+    folder, which may lie inside an input folder) is not walked, and with ``skip_written`` the
+    files met while walking that pocusiq wrote (:func:`written_by_pocusiq`, e.g. an earlier
+    run's outputs moved elsewhere) are left out and appended to ``skipped``. Without it the
+    walk lists outputs too (``pocusiq view`` lists an output folder this way).
     """
+    excluded = Path(exclude).resolve() if exclude is not None else None
     pairs: list[tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            if excluded is not None and path.resolve() == excluded:
+                continue
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not d.startswith(".") and (excluded is None or (Path(root) / d).resolve() != excluded)
+                )
                 for name in sorted(files):
                     if name.startswith(".") or name == README_NAME:
                         continue
                     file = Path(root) / name
-                    if file_kind(file) is not None:
-                        pairs.append((file, file.relative_to(path)))
+                    kind = file_kind(file)
+                    if kind is None:
+                        continue
+                    if skip_written and written_by_pocusiq(file, kind):
+                        if skipped is not None:
+                            skipped.append(file)
+                        continue
+                    pairs.append((file, file.relative_to(path)))
         else:
             pairs.append((path, Path(path.name)))
     return pairs
@@ -377,7 +447,7 @@ def enhance_files(
     out_dir = Path(out_dir)
     report = BatchReport()
     seen: dict[Path, Path] = {}
-    pairs = collect_inputs(inputs)
+    pairs = collect_inputs(inputs, exclude=out_dir, skip_written=True, skipped=report.skipped)
     for source, relative in pairs:
         target = out_dir / relative
         start = time.perf_counter()

@@ -51,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from pocusiq.pair.register import RegistrationConfig
     from pocusiq.pair.session import pair_session
 
-    if args.size < 0 or (args.size and args.size < 8):
-        print("pocusiq pair: error: --size must be 0 or at least 8", file=sys.stderr)
+    from pocusiq.pair.frames import MAX_OUTPUT_SIDE
+
+    if args.size < 0 or (args.size and not 8 <= args.size <= MAX_OUTPUT_SIDE):
+        print(f"pocusiq pair: error: --size {args.size}: must be 0 (native spacing) or between 8 and "
+              f"{MAX_OUTPUT_SIDE} pixels", file=sys.stderr)
         return 2
     config = PairingConfig(
         registration=RegistrationConfig(affine=not args.rigid_only),

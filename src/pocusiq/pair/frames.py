@@ -50,6 +50,11 @@ from pocusiq.imaging.region import ImagingRegion, RegionConfig, find_imaging_reg
 __all__ = ["PairResult", "PairingConfig", "frame_to_grey", "inner_rectangle", "pair_frames"]
 
 
+#: Largest output side in pixels: resampling and registration hold several float64 copies of
+#: the output grid (134 MB each at 4096x4096); imaging regions of real screenshots are < 1100 px.
+MAX_OUTPUT_SIDE = 4096
+
+
 @dataclass(frozen=True)
 class PairingConfig:
     """Settings of :func:`pair_frames`.
@@ -79,8 +84,10 @@ class PairingConfig:
     register: bool = True
 
     def __post_init__(self) -> None:
-        if self.output_size is not None and self.output_size < 8:
-            raise ValueError(f"output_size must be >= 8 pixels or None, got {self.output_size}")
+        if self.output_size is not None and not 8 <= self.output_size <= MAX_OUTPUT_SIDE:
+            raise ValueError(
+                f"output_size must be between 8 and {MAX_OUTPUT_SIDE} pixels (or None), got {self.output_size}"
+            )
         if self.output_spacing_mm is not None and not self.output_spacing_mm > 0:
             raise ValueError(f"output_spacing_mm must be positive, got {self.output_spacing_mm}")
         if not 0 <= self.min_overlap_fraction <= 1:
@@ -247,6 +254,11 @@ def _output_grid(
         n_rows = int(math.floor(height_mm / out_spacing + 1e-9))
         if n_cols < 1 or n_rows < 1:
             raise RegistrationError(f"overlap too small for output spacing {out_spacing:g} mm")
+        if max(n_cols, n_rows) > MAX_OUTPUT_SIDE:  # before any array of that size is made
+            raise RegistrationError(
+                f"output grid {n_cols}x{n_rows} at spacing {out_spacing:g} mm exceeds {MAX_OUTPUT_SIDE} pixels a "
+                "side; choose a coarser output spacing"
+            )
         used_w, used_h = n_cols * out_spacing, n_rows * out_spacing
     # left/top edges of the used area (pixel-edge coordinates: pixel c spans c - 0.5 .. c + 0.5)
     left = x - 0.5 + (width_mm - used_w) / 2.0 / sx
