@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("pocusiq.simulate.command", "simulate a paired low-end/high-end dataset"),
     "dataset": ("pocusiq.data.command", "validate, import or export paired datasets"),
     "acquire": ("pocusiq.acquire.command", "run a gantry acquisition plan into a session folder"),
+    "calibrate": ("pocusiq.acquire.calibrate_command", "measure each probe's image placement on the gantry (wire phantom)"),
     "pair": ("pocusiq.pair.command", "turn an acquisition session into registered pairs"),
     "train": ("pocusiq.train.command", "train the pix2pix cGAN on a paired dataset"),
     "demo": ("pocusiq.train.demo_command", "simulate, train, evaluate and report (the demo)"),

@@ -185,7 +185,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
     from matplotlib.figure import Figure
 
     from pocusiq.benchmark.results import example_image_path
-    from pocusiq.data.images import read_grey_image
+    from pocusiq.imaging.grey import read_grey_image
 
     pair_ids = result.summary["dataset"]["example_pair_ids"]
     if not pair_ids:
@@ -211,7 +211,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
                 ax.text(0.5, 0.5, "failed / n/a", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 reference = example_image_path(result.out_dir, input_name, pair_id)
                 if reference.is_file():
-                    from pocusiq.data.images import png_header
+                    from pocusiq.imaging.grey import png_header
 
                     header = png_header(reference)
                     ax.set_box_aspect(header.height / header.width)

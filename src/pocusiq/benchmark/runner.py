@@ -157,7 +157,7 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         DatasetError: naming the pair, if the images differ in shape or a mask is missing.
         ImageFileError: an image file cannot be read.
     """
-    from pocusiq.data.images import common_bit_depth, read_grey_image
+    from pocusiq.imaging.grey import common_bit_depth, read_grey_image
     from pocusiq.data.manifest import high_path, low_path, mask_path
 
     low = read_grey_image(low_path(dataset_dir, row.id))
@@ -590,7 +590,7 @@ class _BenchmarkRun:
             else:
                 output = self.score_method(record, self.by_name[name], row, pair, target, regions)
             if record["status"] == "ok" and row.id in self.examples:
-                from pocusiq.data.images import write_grey_png
+                from pocusiq.imaging.grey import write_grey_png
 
                 write_grey_png(example_image_path(self.out, name, row.id), output)
             self.journal.append([record])

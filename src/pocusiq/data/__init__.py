@@ -5,7 +5,6 @@ On disk (details in :mod:`pocusiq.data.manifest`)::
     DIR/low/<id>.png  DIR/high/<id>.png  [DIR/masks/<id>_<name>.png]  DIR/manifest.csv
 
 Modules:
-    images     read_grey_image, write_grey_png, to_unit_float, from_unit_float, common_bit_depth, png_header
     manifest   MANIFEST_NAME, ManifestRow, read_manifest, write_manifest, low_path, high_path
     splits     split_by_specimen, specimen_from_name
     writer     PairedDatasetWriter (atomic, resumable, kill-safe)

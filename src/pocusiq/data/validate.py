@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pocusiq.atomic import sha256_file
-from pocusiq.data.images import png_header, read_grey_image
+from pocusiq.imaging.grey import png_header, read_grey_image
 from pocusiq.data.manifest import (
     HIGH_DIR,
     JOURNAL_NAME,

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="also write <name>_side_by_side (input | enhanced) for viewing")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--spacing", type=float, default=None, metavar="MM",
+                        help="pixel size (mm/pixel) of inputs that do not record one (PNG, video); the "
+                             "model then enhances them at the spacing it was trained at")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="enhance a truncated video's decodable frames (warns) instead of failing")
     parser.add_argument("--tile-size", type=int, default=None, metavar="PX",
                         help="images larger than this are enhanced in blended tiles (default 2048)")
     parser.add_argument("--threads", type=int, default=0,
@@ -41,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pocusiq.enhance.enhancer import Enhancer, default_tiling
     from pocusiq.enhance.files import enhance_files
-    from pocusiq.enhance.region import parse_box
+    from pocusiq.imaging.region import parse_box
     from pocusiq.enhance.tiling import TilingConfig
 
     roi = args.roi
@@ -51,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pocusiq enhance: error: {exc}", file=sys.stderr)
             return 2
+    if args.spacing is not None and not (args.spacing > 0 and args.spacing < 100):
+        print(f"pocusiq enhance: error: --spacing {args.spacing}: expected mm per pixel, > 0", file=sys.stderr)
+        return 2
     if args.threads > 0:
         import torch
 
@@ -73,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
             region = f", region {result.region_kind} {result.region}" if result.region else ""
             print(f"  ok   {result.source} -> {result.output} ({result.kind}, {result.frames} frame(s)"
                   f"{region}, {result.seconds:.2f} s)")
+            for warning in result.warnings:
+                print(f"  WARN {warning}", file=sys.stderr)
         else:
             print(f"  FAIL {result.error}", file=sys.stderr)
 
     report = enhance_files(enhancer, args.inputs, args.out, roi=roi, overwrite=args.overwrite,
-                           side_by_side=args.side_by_side, on_result=show)
+                           side_by_side=args.side_by_side, allow_partial=args.allow_partial,
+                           spacing_mm=args.spacing, on_result=show)
     if not report.results:
         print("pocusiq enhance: error: no image, DICOM or video files found in the inputs", file=sys.stderr)
         return 2

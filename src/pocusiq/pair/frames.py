@@ -2,7 +2,7 @@
 
 :func:`pair_frames` runs, for one pose:
 
-1. the imaging region of each frame (given, or :func:`pocusiq.pair.roi.find_imaging_region`);
+1. the imaging region of each frame (given, or :func:`pocusiq.imaging.region.find_imaging_region`);
 2. the nominal pixel -> world map of each frame from its spacing and placement
    (:func:`pocusiq.pair.geometry.nominal_world_from_pixel`);
 3. both regions smoothed (``registration.smoothing_mm``, masked so black margins do not bleed
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.intensity import luma
+from pocusiq.imaging.intensity import luma
 from pocusiq.errors import RegionNotFoundError, RegistrationError
 from pocusiq.pair.geometry import (
     FramePlacement,
@@ -45,7 +45,7 @@ from pocusiq.pair.geometry import (
 from pocusiq.pair.quality import PairQuality, pair_quality
 from pocusiq.pair.register import PlacedImage, RegistrationConfig, RegistrationResult, register_images
 from pocusiq.pair.resample import masked_gaussian, resample_affine, resample_to_spacing
-from pocusiq.pair.roi import ImagingRegion, RegionConfig, find_imaging_region
+from pocusiq.imaging.region import ImagingRegion, RegionConfig, find_imaging_region
 
 __all__ = ["PairResult", "PairingConfig", "frame_to_grey", "inner_rectangle", "pair_frames"]
 
@@ -56,7 +56,7 @@ class PairingConfig:
 
     Attributes:
         registration: :class:`~pocusiq.pair.register.RegistrationConfig`.
-        region: :class:`~pocusiq.pair.roi.RegionConfig` for region detection.
+        region: :class:`~pocusiq.imaging.region.RegionConfig` for region detection.
         output_size: side (pixels) of the square output images; ``None`` = the whole common
             rectangle at ``output_spacing_mm``.
         output_spacing_mm: output spacing when ``output_size`` is None (None = coarser input).
@@ -64,6 +64,9 @@ class PairingConfig:
         quality_smoothing_mm: Gaussian sigma (mm) for the quality score.
         min_overlap_fraction: the common rectangle must cover at least this fraction of the
             smaller imaging region's area (mm^2).
+        register: register the frames (default); False keeps the nominal placement as it is
+            (step 4 skipped: registration ``kind`` ``"none"``), for a gantry calibrated with
+            ``pocusiq calibrate`` whose placement is more exact than image registration.
     """
 
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -73,6 +76,7 @@ class PairingConfig:
     min_ncc: float = 0.3
     quality_smoothing_mm: float = 1.0
     min_overlap_fraction: float = 0.3
+    register: bool = True
 
     def __post_init__(self) -> None:
         if self.output_size is not None and self.output_size < 8:
@@ -309,9 +313,13 @@ def pair_frames(
     coarser = max(*low_sp, *high_sp)
     rcfg = cfg.registration
     reg_spacing = max(coarser, float(rcfg.spacing_mm or 0.0))
-    fixed = _registration_image(high_grey, high_reg, high_world, high_sp, reg_spacing, rcfg.smoothing_mm)
-    moving = _registration_image(low_grey, low_reg, low_world, low_sp, reg_spacing, rcfg.smoothing_mm)
-    reg = register_images(fixed, moving, rcfg)
+    if cfg.register:
+        fixed = _registration_image(high_grey, high_reg, high_world, high_sp, reg_spacing, rcfg.smoothing_mm)
+        moving = _registration_image(low_grey, low_reg, low_world, low_sp, reg_spacing, rcfg.smoothing_mm)
+        reg = register_images(fixed, moving, rcfg)
+    else:
+        identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        reg = RegistrationResult(identity, identity, 0.0, (), "not registered (nominal placement kept)", kind="none")
 
     # common field of view, in high-end frame pixels
     low_from_high = compose(invert(low_world), reg.moving_from_fixed, high_world)
