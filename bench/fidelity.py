@@ -6,7 +6,7 @@ Usage::
         [--default-model] [--frames N] [--json OUT.json]
 
 For each real handheld frame (Clarius, Interson, the six Butterfly iQ frames; imaging region only,
-found by :func:`pocusiq.pair.roi.find_imaging_region`, BT.601 luma, UI buttons masked), runs every
+found by :func:`pocusiq.imaging.region.find_imaging_region`, BT.601 luma, UI buttons masked), runs every
 method — input (identity), unsharp mask (amount 1, sigma 1 px), CLAHE, NLM, median, bilateral
 (the built-ins of :mod:`pocusiq.benchmark.baselines` with their defaults), and ``model:NAME`` for
 each ``--model NAME=CKPT`` (and ``Enhancer.default()`` with ``--default-model`` where it exists) —
@@ -47,7 +47,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
     from pocusiq.metrics.targets import valid_pixels
-    from pocusiq.pair.roi import find_imaging_region
+    from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))

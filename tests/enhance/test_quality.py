@@ -10,7 +10,7 @@ from PIL import Image
 
 from pocusiq.cli import main
 from pocusiq.enhance.quality import QUALITY_JSON, QUALITY_MD, grey_uint8, score_still
-from pocusiq.enhance.region import resolve_region
+from pocusiq.imaging.region import resolve_region
 
 from .synthetic import screenshot_frame as _small_screenshot
 

@@ -659,7 +659,7 @@ def solve_device(
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    from pocusiq.enhance.intensity import luma
+    from pocusiq.imaging.intensity import luma
 
     return luma(image) if image.ndim == 3 else image
 
@@ -681,8 +681,7 @@ def _frame_region(image: np.ndarray, logged: Sequence[int] | None) -> tuple[tupl
         mask = np.zeros(image.shape[:2], bool)
         mask[r0 : r0 + h, c0 : c0 + w] = True
         return (c0, r0, w, h), mask
-    # TODO(issue 12): import from pocusiq.imaging once the region detector moves there (layer 1)
-    from pocusiq.pair.roi import find_imaging_region
+    from pocusiq.imaging.region import find_imaging_region
 
     region = find_imaging_region(image)
     return region.box, region.mask

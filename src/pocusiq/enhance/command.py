@@ -105,7 +105,7 @@ def _write_quality(report, out_dir: str) -> None:
     """Score every enhanced still image and write quality.json / quality.md (see enhance.quality)."""
     from pathlib import Path
 
-    from pocusiq.enhance.image_io import read_image
+    from pocusiq.imaging.still import read_image
     from pocusiq.enhance.quality import score_still, write_quality_report
 
     out = Path(out_dir)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import atomic_write_text
-from pocusiq.enhance.intensity import luma, to_unit
-from pocusiq.enhance.region import FrameRegion
+from pocusiq.imaging.intensity import luma, to_unit
+from pocusiq.imaging.region import ImagingRegion
 
 __all__ = ["grey_uint8", "score_still", "write_quality_report", "QUALITY_JSON", "QUALITY_MD"]
 
@@ -48,7 +48,7 @@ def grey_uint8(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.rint(to_unit(pixels) * 255.0).astype(np.uint8), None
 
 
-def score_still(original: np.ndarray, enhanced: np.ndarray, region: FrameRegion | None) -> tuple[dict[str, float], str]:
+def score_still(original: np.ndarray, enhanced: np.ndarray, region: ImagingRegion | None) -> tuple[dict[str, float], str]:
     """NIQE/PIQE before and after, and the fidelity report, inside ``region``.
 
     Returns:
@@ -61,11 +61,9 @@ def score_still(original: np.ndarray, enhanced: np.ndarray, region: FrameRegion 
     after, _ = grey_uint8(enhanced)
     inside = np.ones(before.shape, bool)
     if region is not None:
-        x, y, w, h = region.box
-        rows, cols = slice(y, y + h), slice(x, x + w)
-        before, after = before[rows, cols], after[rows, cols]
-        saturation = None if saturation is None else saturation[rows, cols]
-        inside = np.ones(before.shape, bool) if region.mask is None else region.mask.astype(bool)
+        before, after = region.crop(before), region.crop(after)
+        saturation = None if saturation is None else region.crop(saturation)
+        inside = region.crop_mask().astype(bool)
     valid = valid_pixels(before, saturation=saturation) & inside
     def scored(metric, image: np.ndarray) -> float:
         try:

@@ -158,7 +158,7 @@ def fidelity_section(triplets: list[dict[str, np.ndarray]], data_dir: Path | Non
     """Markdown: the fidelity metrics (registry kind ``fidelity``) of each enhanced test image
     against its input, mean over images; targets from the pair's simulation masks (wires, cysts,
     hyperechoic, vessels, sector) where ``data_dir`` holds them, else found in the input."""
-    from pocusiq.data.images import read_grey_image
+    from pocusiq.imaging.grey import read_grey_image
     from pocusiq.data.manifest import mask_path
     from pocusiq.metrics import FIDELITY, METRICS
 
