@@ -85,3 +85,14 @@ def test_files_use_recorded_or_given_spacing_and_warn_when_unknown(tmp_path):
     out = np.asarray(Image.open(given.output))
     np.testing.assert_array_equal(out, enhancer(_point(), spacing_mm=0.05))
     assert not enhance_file(_enhancer(BoxBlur(), None), tmp_path / "p.png", tmp_path / "o3.png", roi="full").warnings
+
+
+@pytest.mark.shared_data
+def test_screenshot_spacing_from_its_depth_ruler(shared_data, tmp_path):
+    """Without --spacing, the Interson screenshot's ruler gives its spacing (0.0588 mm/pixel)."""
+    from pocusiq.enhance.files import enhance_file
+
+    source = shared_data / "real" / "pocus" / "interson-phantom.png"
+    result = enhance_file(_enhancer(Identity(), 0.2), source, tmp_path / "o.png", roi="auto")
+    assert result.spacing_source == "depth ruler" and not result.warnings
+    assert result.spacing_mm == pytest.approx(0.0588, rel=0.02)

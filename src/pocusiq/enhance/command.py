@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     def show(result) -> None:
         if result.ok:
             region = f", region {result.region_kind} {result.region}" if result.region else ""
+            if result.spacing_mm is not None:
+                value = result.spacing_mm
+                shown = f"{value:.4g}" if isinstance(value, float) else "x".join(f"{v:.4g}" for v in value)
+                region += f", {shown} mm/pixel ({result.spacing_source})"
             print(f"  ok   {result.source} -> {result.output} ({result.kind}, {result.frames} frame(s)"
                   f"{region}, {result.seconds:.2f} s)")
             for warning in result.warnings:

@@ -57,6 +57,8 @@ class FileResult:
         side_by_side: the side-by-side file written, if any.
         error: the failure message (None on success).
         warnings: what went wrong without failing (e.g. a partial read allowed by ``allow_partial``).
+        spacing_mm: the input's pixel spacing used (mm/pixel, or ``(x, y)``), None if unknown.
+        spacing_source: where it came from: "file", "given" (``--spacing``), "depth ruler" or "".
         seconds: wall time spent on the file.
     """
 
@@ -70,6 +72,8 @@ class FileResult:
     side_by_side: Path | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    spacing_mm: Any = None
+    spacing_source: str = ""
     seconds: float = 0.0
 
     @property
@@ -231,11 +235,20 @@ def _record_region(result: FileResult, region: ImagingRegion) -> None:
     result.frame_region = region
 
 
-def _input_spacing(enhancer, recorded, given, result: FileResult):
-    """The spacing to enhance at: the file's own, else ``given``; warns when the model's is known
-    and the input's is not (the model then sees the input at the input's own scale)."""
+def _input_spacing(enhancer, recorded, given, result: FileResult, frame=None, region=None):
+    """The spacing to enhance at: the file's own, else ``given``, else (screenshots: ``frame``) the
+    depth ruler's (:func:`pocusiq.imaging.ruler.spacing_from_ruler`); warns when the model's is
+    known and the input's is not (the model then sees the input at the input's own scale)."""
     spacing = recorded if recorded is not None else given
+    source = "file" if recorded is not None else "given" if given is not None else ""
     model = getattr(enhancer, "spacing_mm", None)
+    if spacing is None and model is not None and frame is not None:
+        from pocusiq.imaging.ruler import spacing_from_ruler
+
+        spacing = spacing_from_ruler(frame, region.box if region is not None and region.kind != "full" else None)
+        source = "depth ruler" if spacing is not None else ""
+    result.spacing_mm = spacing
+    result.spacing_source = source
     if spacing is None and model is not None:
         result.warnings.append(
             f"{result.source}: pixel spacing unknown; enhanced at the input's own scale although the model "
@@ -247,13 +260,14 @@ def _input_spacing(enhancer, recorded, given, result: FileResult):
 def _enhance_image(enhancer, source, target, sbs, roi, note, result, spacing_mm=None) -> None:
     image = read_image(source)
     pixels = image.pixels
-    spacing = _input_spacing(enhancer, None, spacing_mm, result)
     if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha: enhance grey, keep alpha
         region = resolve_region(pixels[..., 0], roi)
+        spacing = _input_spacing(enhancer, None, spacing_mm, result, pixels[..., 0], region)
         grey = enhancer.enhance_region(pixels[..., 0], region, spacing_mm=spacing)
         enhanced = np.stack([grey, pixels[..., 1]], axis=-1)
     else:
         region = resolve_region(pixels, roi)
+        spacing = _input_spacing(enhancer, None, spacing_mm, result, pixels, region)
         enhanced = enhancer.enhance_region(pixels, region, spacing_mm=spacing)
     _record_region(result, region)
     write_image(target, enhanced, image, note)
@@ -312,7 +326,6 @@ def _enhance_volume(enhancer, source, target, sbs, roi, note, result, spacing_mm
 
 
 def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_partial=False, spacing_mm=None) -> None:
-    spacing = _input_spacing(enhancer, None, spacing_mm, result)
     info = probe_video(source)
     frames = read_frames(source, allow_partial=allow_partial)
     first = next(frames, None)
@@ -320,6 +333,7 @@ def _enhance_video(enhancer, source, target, sbs, roi, note, result, allow_parti
         raise ImageFileError(f"{source}: video has no frames")
     region = resolve_region(first, roi)
     _record_region(result, region)
+    spacing = _input_spacing(enhancer, None, spacing_mm, result, first, region)
 
     def originals() -> Iterator[np.ndarray]:
         yield first
