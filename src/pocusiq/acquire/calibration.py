@@ -681,6 +681,7 @@ def _frame_region(image: np.ndarray, logged: Sequence[int] | None) -> tuple[tupl
         mask = np.zeros(image.shape[:2], bool)
         mask[r0 : r0 + h, c0 : c0 + w] = True
         return (c0, r0, w, h), mask
+    # TODO(issue 12): import from pocusiq.imaging once the region detector moves there (layer 1)
     from pocusiq.imaging.region import find_imaging_region
 
     region = find_imaging_region(image)

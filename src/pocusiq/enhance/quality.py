@@ -61,9 +61,11 @@ def score_still(original: np.ndarray, enhanced: np.ndarray, region: ImagingRegio
     after, _ = grey_uint8(enhanced)
     inside = np.ones(before.shape, bool)
     if region is not None:
-        before, after = region.crop(before), region.crop(after)
-        saturation = None if saturation is None else region.crop(saturation)
-        inside = region.crop_mask().astype(bool)
+        x, y, w, h = region.box
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        before, after = before[rows, cols], after[rows, cols]
+        saturation = None if saturation is None else saturation[rows, cols]
+        inside = region.crop_mask()
     valid = valid_pixels(before, saturation=saturation) & inside
     def scored(metric, image: np.ndarray) -> float:
         try:
