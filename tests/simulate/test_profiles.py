@@ -127,7 +127,7 @@ def test_set_overrides_start_built_ins_from_their_base_and_check_values(tmp_path
 
 def test_simulate_cli_set_changes_the_pairs(tmp_path):
     from pocusiq.cli import main
-    from pocusiq.data.images import read_grey_image
+    from pocusiq.imaging.grey import read_grey_image
 
     args = ["simulate", "--n", "2", "--size", "64", "--no-progress", "--fractions", "1", "0", "0"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0

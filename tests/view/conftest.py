@@ -40,7 +40,7 @@ def write_png(path: Path, pixels: np.ndarray) -> Path:
 
 def write_clip(path: Path, count: int, height: int = 48, width: int = 64, rate: Fraction = Fraction(25)) -> Path:
     """An H.264/MJPEG clip whose frame i has a bright bar at column 2*i (frames are told apart)."""
-    from pocusiq.enhance.video_io import write_video
+    from pocusiq.imaging.video import write_video
 
     def frames():
         for i in range(count):

@@ -138,7 +138,7 @@ def test_serve_refuses_other_hosts_and_needs_a_model(capsys, tiny_checkpoint):
 
 
 def test_video_upload_gives_synced_previews_and_a_video_download(serve_app, negate_enhancer, tmp_path):
-    from pocusiq.enhance.video_io import probe_video
+    from pocusiq.imaging.video import probe_video
 
     clip = write_clip(tmp_path / "loop.avi", 24)
     app = serve_app(negate_enhancer)

@@ -31,11 +31,14 @@ Plan file (all lengths in mm, angles in degrees, times in seconds)::
     settle_s: 0.2                         # wait after each move before capturing
     frames_per_pose: 1
     phantom:                              # needed only by simulated devices
-      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution
+      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution | wire_phantom
       seed: 7
       width_mm: 80
       depth_mm: 60
       spacing_mm: 0.1
+      # wires_mm: [[30, 10], [40, 20]]    # optional extra wires [x_mm, z_mm], the same in every slice
+    # calibration:                        # only in a calibration plan (pocusiq calibrate), see below
+    #   targets_mm: [[30, 10], [40, 20]]
     devices:                              # one pass per device, in this order
       - name: pocus                       # [A-Za-z0-9_-]+, used as the frames/ sub-folder
         kind: simulated                   # simulated | video | folder
@@ -66,10 +69,29 @@ on the probe holder (``dx_mm``, ``dz_mm``, ``rotation_deg``: the probe face cent
 from the stage pose and the in-plane rotation, same sign as ``tilt_deg``); the simulated
 scanner applies it, and for real devices it is the nominal placement the pairing starts from
 (``session.plan.device(name).mount``).
+
+A *calibration plan* (``pocusiq calibrate``, :mod:`pocusiq.acquire.calibration`) is an
+acquisition plan over a wire (point-target) phantom with one more section,
+:class:`CalibrationConfig`::
+
+    calibration:
+      targets_mm: [[30, 10], [40, 20]]    # wire cross-sections [x_mm, z_mm] in stage coordinates
+      refine_spacing: true                # also solve each device's pixel spacing (col, row)
+      min_frames: 6                       # frames per device in which targets must be found
+      match_gate_mm: 1.5                  # a detection farther than this from its target is an outlier
+      search_mm: 10                       # largest error of the nominal mounting the matching searches
+      robust_scale_mm: 0.2                # soft-L1 loss scale of the least-squares fit
+      devices: [pocus, high_end]          # default: every device
+
+The wires run along the stage's y axis (the slice direction), so a target's (x, z) is the same
+in every slice. In a simulated plan the phantom gets wires at ``targets_mm`` unless
+``phantom.wires_mm`` says otherwise (e.g. to simulate a phantom that is not where the plan
+says).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -87,6 +109,7 @@ from pocusiq.errors import ConfigError
 __all__ = [
     "SIMULATED_DEFAULTS",
     "AcquisitionPlan",
+    "CalibrationConfig",
     "DeviceConfig",
     "FolderDeviceConfig",
     "MountConfig",
@@ -101,7 +124,7 @@ __all__ = [
 
 AXES = ("x", "y", "z")
 DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution", "wire_phantom")
 
 
 @dataclass(frozen=True)
@@ -178,6 +201,27 @@ class PhantomConfig:
     width_mm: float = setting(80.0, gt=0.0)
     depth_mm: float = setting(60.0, gt=0.0)
     spacing_mm: float = setting(0.1, gt=0.0)
+    wires_mm: tuple[tuple[float, float], ...] = ()  # extra wires (x_mm, z_mm), the same in every slice
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The ``calibration`` section of a calibration plan (see the module docstring).
+
+    ``targets_mm`` are the wires' (x_mm, z_mm) in stage coordinates (x along the stage's x
+    axis, z depth below the stage's z zero; the wires run along y). The defaults were chosen
+    on simulated sessions (``bench/calibration.py``): ``match_gate_mm`` 1.5 keeps every true
+    match of a wire phantom with >= 5 mm between wires while rejecting UI marks and speckle
+    peaks; ``robust_scale_mm`` 0.2 is about 4x the detection noise of a wire in POCUS speckle.
+    """
+
+    targets_mm: tuple[tuple[float, float], ...]
+    refine_spacing: bool = True
+    min_frames: int = setting(6, ge=1)
+    match_gate_mm: float = setting(1.5, gt=0.0)
+    search_mm: float = setting(10.0, gt=0.0)
+    robust_scale_mm: float = setting(0.2, gt=0.0)
+    devices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +310,7 @@ class AcquisitionPlan:
     settle_s: float = 0.0
     frames_per_pose: int = 1
     phantom: PhantomConfig | None = None
+    calibration: CalibrationConfig | None = None
     source: str = "<dict>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -326,11 +371,13 @@ class _Fields:
             raise self.fail(where, f"must be >= {minimum:g}, got {value!r}")
         return number
 
-    def integer(self, value: Any, where: str, *, minimum: int | None = None) -> int:
+    def integer(self, value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"expected an integer, got {_show(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(where, f"must be >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(where, f"must be at most {maximum}, got {value!r}")
         return int(value)
 
     def string(self, value: Any, where: str, *, choices: Sequence[str] | None = None) -> str:
@@ -364,7 +411,7 @@ class _Fields:
                     raise self.fail(f"{where}.{key}", "missing")
             start = self.number(value["start"], f"{where}.start")
             stop = self.number(value["stop"], f"{where}.stop")
-            num = self.integer(value["num"], f"{where}.num", minimum=1)
+            num = self.integer(value["num"], f"{where}.num", minimum=1, maximum=MAX_POSES)
             if num == 1:
                 return [start]
             # rounded to 1 nm (6 decimals of a mm) so that e.g. the last value equals ``stop`` exactly
@@ -388,6 +435,13 @@ class _Fields:
                 raise self.fail(where, str(exc)) from None
             raise self.fail(key, exc.detail) from None
         return obj
+
+
+#: Largest number of poses in a plan. A gantry pose takes at least a move and the settle time
+#: (~1 s), so 100 000 poses are over a day per device; a grid is checked before it is expanded.
+MAX_POSES = 100_000
+#: Largest frames_per_pose: 10 000 frames is a 5.5 min cine loop at 30 fps at every pose.
+MAX_FRAMES_PER_POSE = 10_000
 
 
 def _show(value: Any) -> str:
@@ -430,12 +484,21 @@ def _parse_poses(f: _Fields, data: Any) -> tuple[Pose, ...]:
         ys = f.axis_values(data["y_mm"], "poses.y_mm")
         zs = f.axis_values(data.get("z_mm", [0.0]), "poses.z_mm")
         tilts = f.axis_values(data.get("tilt_deg", [0.0]), "poses.tilt_deg")
+        count = len(xs) * len(ys) * len(zs) * len(tilts)
+        if count > MAX_POSES:  # checked before the grid is expanded
+            raise f.fail(
+                "poses",
+                f"a grid of {len(xs)} x {len(ys)} x {len(zs)} x {len(tilts)} (x, y, z, tilt) = {count} poses; "
+                f"a plan has at most {MAX_POSES} poses",
+            )
         return tuple(
             Pose(x, y, z, t) for y, z, t, x in itertools.product(ys, zs, tilts, xs)
         )
     if isinstance(data, Sequence) and not isinstance(data, str):
         if not data:
             raise f.fail("poses", "is empty")
+        if len(data) > MAX_POSES:
+            raise f.fail("poses", f"{len(data)} poses; a plan has at most {MAX_POSES} poses")
         poses = []
         for i, item in enumerate(data):
             where = f"poses[{i}]"
@@ -526,6 +589,18 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
     return device
 
 
+def _parse_calibration(f: _Fields, data: Any, devices: Sequence[DeviceConfig]) -> CalibrationConfig:
+    config = f.section(CalibrationConfig, f.mapping(data, "calibration"), "calibration")
+    if not config.targets_mm:
+        raise f.fail("calibration.targets_mm", "is empty (the wires' [x_mm, z_mm] in stage coordinates)")
+    if config.devices is not None:
+        known = [d.name for d in devices]
+        for i, name in enumerate(config.devices):
+            if name not in known:
+                raise f.fail(f"calibration.devices[{i}]", f"{name!r} is not a device of the plan ({', '.join(known)})")
+    return config
+
+
 def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
     return f.section(PhantomConfig, f.mapping(data, "phantom"), "phantom")
 
@@ -577,7 +652,7 @@ def plan_from_dict(
     f.no_unknown(
         data,
         "",
-        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices"),
+        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices", "calibration"),
     )
     for key in ("specimen", "stage", "poses", "devices"):
         if key not in data:
@@ -589,7 +664,8 @@ def plan_from_dict(
     poses = _parse_poses(f, data["poses"])
     _check_poses_in_limits(f, poses, stage)
     settle_s = f.number(data.get("settle_s", 0.0), "settle_s", minimum=0)
-    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1)
+    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1,
+                                maximum=MAX_FRAMES_PER_POSE)
     devices_raw = data["devices"]
     if not isinstance(devices_raw, Sequence) or isinstance(devices_raw, str) or not devices_raw:
         raise f.fail("devices", f"expected a non-empty list of devices, got {_show(devices_raw)}")
@@ -599,11 +675,17 @@ def plan_from_dict(
     for i, name in enumerate(names):
         if name in names[:i]:
             raise f.fail(f"devices[{i}].name", f"duplicate device name {name!r}")
+    calibration = None
+    if "calibration" in data:
+        calibration = _parse_calibration(f, data["calibration"], devices)
     phantom = None
     if "phantom" in data:
         phantom = _parse_phantom(f, data["phantom"])
     elif any(d.kind == "simulated" for d in devices):
         phantom = PhantomConfig()
+    if phantom is not None and calibration is not None and "wires_mm" not in (data.get("phantom") or {}):
+        # a simulated calibration phantom has its wires where the calibration plan says
+        phantom = dataclasses.replace(phantom, wires_mm=calibration.targets_mm)
     if phantom is not None:
         _check_simulated_coverage(f, poses, devices, phantom)
     return AcquisitionPlan(
@@ -614,6 +696,7 @@ def plan_from_dict(
         settle_s=settle_s,
         frames_per_pose=frames_per_pose,
         phantom=phantom,
+        calibration=calibration,
         source=source,
         raw=json.loads(json.dumps(data, default=str)),
     )

@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
           f"computed {result.computed}, reused {result.skipped}")
     for line in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for warning in summary.get("warnings", []):
+        print(f"WARNING: {warning}")
     for failure in result.failures[:20]:
         print(f"FAILED: {failure['error']}")
     if len(result.failures) > 20:

@@ -43,6 +43,13 @@ __all__ = [
 
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 """Metrics a protocol may list: the names of the registry :data:`pocusiq.metrics.METRICS`."""
+DEFAULT_METRIC_NAMES: tuple[str, ...] = (
+    "ssim", "psnr", "niqe", "piqe", "gcnr",
+    # fidelity of each output to its input (issue 10): never NIQE/PIQE without them
+    "point_contrast_kept", "point_width_ratio", "gcnr_change", "invented_blobs", "streak_ratio",
+    "keeps_every_target",
+)
+"""The default protocol's metrics, in report order."""
 
 # Every protocol's hash covers the option sections of these six metrics (they were all the
 # metrics when hashes were first published); a metric added to the registry later enters the
@@ -103,7 +110,7 @@ class MetricSettings:
         regions: gCNR/CNR target regions.
     """
 
-    names: tuple[str, ...] = setting(("ssim", "psnr", "niqe", "piqe", "gcnr"), choices=METRIC_NAMES)
+    names: tuple[str, ...] = setting(DEFAULT_METRIC_NAMES, choices=METRIC_NAMES)
     border_px: int = setting(0, ge=0)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     regions: RegionSettings = field(default_factory=RegionSettings)

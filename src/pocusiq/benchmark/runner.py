@@ -56,7 +56,7 @@ from pocusiq.benchmark.protocol import (
 from pocusiq.benchmark.regions import select_target_masks, target_regions
 from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
-from pocusiq.metrics import FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
+from pocusiq.metrics import FIDELITY, FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 
 __all__ = [
     "BenchmarkResult",
@@ -141,6 +141,11 @@ def _pair_digest(row: Any) -> str:
     return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
+FIDELITY_MASKS = ("wire*", "hyperechoic*")
+"""Mask-name patterns read in addition to the region targets when a fidelity metric is scored
+(the simulator's point targets and hyperechoic targets; see :func:`pocusiq.metrics.fidelity.targets_from_masks`)."""
+
+
 def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: BenchmarkProtocol) -> PreparedPair:
     """Read and prepare one pair (low, high and its target masks) of a paired dataset.
 
@@ -152,7 +157,7 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         DatasetError: naming the pair, if the images differ in shape or a mask is missing.
         ImageFileError: an image file cannot be read.
     """
-    from pocusiq.data.images import common_bit_depth, read_grey_image
+    from pocusiq.imaging.grey import common_bit_depth, read_grey_image
     from pocusiq.data.manifest import high_path, low_path, mask_path
 
     low = read_grey_image(low_path(dataset_dir, row.id))
@@ -164,7 +169,8 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         low, high = common_bit_depth(low, high)  # an 8-bit/16-bit pair is scored on 16 bits
     masks: dict[str, np.ndarray] = {}
     valid: np.ndarray | None = None
-    if "gcnr" in protocol.metrics.names or "cnr" in protocol.metrics.names:
+    kinds = {METRICS[name].kind for name in protocol.metrics.names}
+    if REGION in kinds or FIDELITY in kinds:
 
         def read_mask(name: str) -> np.ndarray:
             path = mask_path(dataset_dir, row.id, name)
@@ -175,7 +181,10 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
                 raise DatasetError(f"{path}: mask shape {mask.shape} differs from the pair's images {low.shape}")
             return prepare_image(mask, settings, mask=True)
 
-        for name in select_target_masks(sorted(row.masks), protocol.metrics.regions.masks):
+        patterns = protocol.metrics.regions.masks
+        if FIDELITY in kinds:  # the fidelity metrics' ground truth: wires and grey targets too
+            patterns = tuple(patterns) + FIDELITY_MASKS
+        for name in select_target_masks(sorted(row.masks), patterns):
             masks[name] = read_mask(name)
         valid_name = protocol.metrics.regions.valid_mask
         if masks and valid_name and valid_name in row.masks:
@@ -214,6 +223,14 @@ def _metric_functions(protocol: BenchmarkProtocol) -> dict[str, MetricFn]:
     return {name: METRICS[name].function for name in protocol.metrics.names}
 
 
+def _fidelity_masks(pair: PreparedPair, border: int) -> dict[str, np.ndarray]:
+    """The pair's masks (and its valid area as ``"sector"``), border-cropped, for the fidelity metrics."""
+    masks = {k: _crop(np.asarray(v), border) for k, v in pair.masks.items()}
+    if pair.valid is not None:
+        masks["sector"] = _crop(np.asarray(pair.valid), border)
+    return masks
+
+
 def _crop(array: np.ndarray, border: int) -> np.ndarray:
     if border <= 0:
         return array
@@ -228,6 +245,9 @@ def score_image(
     regions: Sequence[tuple[np.ndarray, np.ndarray]],
     protocol: BenchmarkProtocol,
     functions: Mapping[str, MetricFn],
+    *,
+    source: np.ndarray | None = None,
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """Score one output image with every metric of the protocol.
 
@@ -238,6 +258,9 @@ def score_image(
             region metrics are the mean over regions, NaN (n/a) if there is none.
         protocol: metric options.
         functions: metric name -> function (``pocusiq.metrics``).
+        source: the image the output was made from (border-cropped), for the fidelity metrics
+            (NaN without it, e.g. for the target's own row).
+        masks: the pair's masks (border-cropped), giving the fidelity metrics their targets.
 
     Returns:
         ``(values, errors)``: metric name -> float (NaN where not applicable or failed) and
@@ -257,6 +280,8 @@ def score_image(
             elif kind == REGION:
                 scores = [float(function(output, t, r, **options)) for t, r in regions]
                 value = float(np.mean(scores)) if scores else math.nan
+            elif kind == FIDELITY:
+                value = math.nan if source is None else float(function(output, source, masks=masks, **options))
             else:  # pragma: no cover - protocol validation rules this out
                 raise ValueError(f"unknown metric kind for {name!r}")
         except Exception as exc:  # a metric failure is recorded, not fatal
@@ -310,6 +335,64 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def _metric_errors(text: str, metric_names: Sequence[str]) -> dict[str, str]:
+    """``"niqe: ValueError: ...; piqe: ..."`` (a record's ``metric_errors``) -> ``{metric: message}``."""
+    if not text:
+        return {}
+    names = "|".join(re.escape(m) for m in sorted(metric_names, key=len, reverse=True))
+    found: dict[str, str] = {}
+    for part in re.split(rf"; (?=(?:{names}): )", text):
+        metric, sep, message = part.partition(": ")
+        if sep and metric in metric_names:
+            found[metric] = message
+    return found
+
+
+def _availability(
+    ok: Sequence[dict[str, Any]], metric: str, metric_names: Sequence[str], *, is_target: bool
+) -> dict[str, Any]:
+    """Why a metric has no value: ``status`` ok | partial | n/a | not applicable, counts and reasons.
+
+    A NaN is never silent: each comes from a metric that raised (its message is the reason) or
+    from a metric that does not apply to the pair (region metrics without target regions).
+    """
+    spec = METRICS.get(metric)
+    kind = spec.kind if spec is not None else None
+    if is_target and kind == FULL_REFERENCE:
+        return {"status": "not applicable", "n_unavailable": 0, "unavailable_reasons": {}}
+    reasons: dict[str, int] = {}
+    missing = 0
+    for record in ok:
+        value = record.get(metric)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            continue
+        missing += 1
+        message = _metric_errors(str(record.get("metric_errors") or ""), metric_names).get(metric)
+        if message is None:
+            message = ("no target region in the pair (no masks, or regions under metrics.regions.min_pixels)"
+                       if kind == REGION else "no value (NaN)")
+        reasons[message] = reasons.get(message, 0) + 1
+    status = "ok" if missing == 0 else ("n/a" if missing == len(ok) else "partial")
+    ranked = dict(sorted(reasons.items(), key=lambda item: -item[1])[:5])
+    return {"status": status, "n_unavailable": missing, "unavailable_reasons": ranked}
+
+
+def metric_warnings(summary_methods: Mapping[str, Any]) -> list[str]:
+    """One line per (method, metric) without a value on some image: ``"niqe: n/a for median on 3 of 3 image(s): ..."``."""
+    lines = []
+    for name, entry in summary_methods.items():
+        if not entry:
+            continue
+        for metric, stats in entry.get("metrics", {}).items():
+            if stats.get("status") in ("partial", "n/a"):
+                reasons = "; ".join(f"{reason} ({count}x)" for reason, count in stats["unavailable_reasons"].items())
+                lines.append(
+                    f"{metric}: {stats['status']} for {name} on {stats['n_unavailable']} of {entry['n_ok']} "
+                    f"image(s): {reasons}"
+                )
+    return lines
+
+
 def summarise(
     records: Sequence[dict[str, Any]], method_names: Sequence[str], metric_names: Sequence[str], input_name: str | None
 ) -> dict[str, Any]:
@@ -338,6 +421,7 @@ def summarise(
         }
         for metric in metric_names:
             stats = _stats([r.get(metric) for r in ok])
+            stats.update(_availability(ok, metric, metric_names, is_target=name == TARGET))
             change = None
             if input_name and name not in (input_name, TARGET):
                 deltas = [
@@ -565,7 +649,7 @@ class _BenchmarkRun:
             else:
                 output = self.score_method(record, self.by_name[name], row, pair, target, regions)
             if record["status"] == "ok" and row.id in self.examples:
-                from pocusiq.data.images import write_grey_png
+                from pocusiq.imaging.grey import write_grey_png
 
                 write_grey_png(example_image_path(self.out, name, row.id), output)
             self.journal.append([record])
@@ -614,7 +698,8 @@ class _BenchmarkRun:
             record.update({m: math.nan for m in self.proto.metrics.names})
             return None
         border = self.proto.metrics.border_px
-        values, metric_errors = score_image(_crop(output, border), target, regions, self.proto, self.functions)
+        values, metric_errors = score_image(_crop(output, border), target, regions, self.proto, self.functions,
+                                            source=_crop(pair.low, border), masks=_fidelity_masks(pair, border))
         record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
         record.update(values)
         return output
@@ -659,6 +744,7 @@ class _BenchmarkRun:
             },
             "target": stats.get(TARGET),
             "failures": self.failures,
+            "warnings": metric_warnings({**stats, TARGET: stats.get(TARGET)}),
             "run": {"computed": self.computed, "skipped": self.skipped},
         }
         self.paths["summary_json"] = self.out / SUMMARY_NAME

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.dicom_io import read_dicom
-from pocusiq.enhance.image_io import read_image
-from pocusiq.enhance.intensity import default_max_value
-from pocusiq.enhance.video_io import probe_video, read_frames
+from pocusiq.imaging.dicom import read_dicom
+from pocusiq.imaging.still import read_image
+from pocusiq.imaging.intensity import default_max_value
+from pocusiq.imaging.video import probe_video, read_frames
 from pocusiq.errors import ImageFileError
 
 DEFAULT_MAX_CINE_FRAMES = 240
@@ -119,7 +119,7 @@ def _open(path: Path, kind: str, left_half: bool) -> tuple[Iterator[np.ndarray],
         except (TypeError, ValueError):
             rate = None
         max_value = 255.0 if dicom.is_colour else float(dicom.max_value)
-        return (crop(f) for f in dicom.frames), rate, max_value
+        return (crop(f) for f in dicom.iter_frames()), rate, max_value
     if kind == "video":
         info = probe_video(path)
         return (crop(f) for f in read_frames(path)), info.rate, 255.0
@@ -188,7 +188,7 @@ def to_display(frame: np.ndarray, max_value: float) -> np.ndarray:
 
 def grey(frame: np.ndarray) -> np.ndarray:
     """``(H, W)`` greyscale of a frame in its own units (BT.601 luma of colour), float64."""
-    from pocusiq.enhance.intensity import luma
+    from pocusiq.imaging.intensity import luma
 
     if frame.ndim == 3:
         return luma(frame[..., :3])

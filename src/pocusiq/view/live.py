@@ -3,7 +3,7 @@
 MJPEG (``multipart/x-mixed-replace``) is shown by a plain ``<img>`` in every browser, needs no
 script and no WebSocket, and a dropped client just ends the HTTP response, so it is the simple,
 robust choice for a local preview. Frames come from OpenCV's ``VideoCapture`` for a device index
-(``0`` = first camera/grabber) and from PyAV (:func:`pocusiq.enhance.video_io.read_frames`) for a
+(``0`` = first camera/grabber) and from PyAV (:func:`pocusiq.imaging.video.read_frames`) for a
 video file, which is played no faster than its own frame rate.
 
 :class:`LiveStats` holds the measured rates: ``fps`` is frames delivered per second (exponential
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.video_io import VIDEO_SUFFIXES, probe_video, read_frames
+from pocusiq.imaging.video import VIDEO_SUFFIXES, probe_video, read_frames
 from pocusiq.errors import ImageFileError, PocusiqError, RegionNotFoundError
 
 BOUNDARY = "pocusiqframe"
@@ -133,7 +133,7 @@ class LiveSession:
 
         Ends when the source ends, the client goes away, or another stream starts.
         """
-        from pocusiq.enhance.region import resolve_region
+        from pocusiq.imaging.region import resolve_region
 
         with self._guard:
             self._generation += 1

@@ -72,7 +72,7 @@ def metric_info(key: str) -> tuple[str, bool | None, str]:
 
 def region_box(pair: Pair, frame: np.ndarray) -> tuple[tuple[int, int, int, int], str]:
     """The box scored: the README's region, else the detected imaging region, else the whole frame."""
-    from pocusiq.enhance.region import resolve_region
+    from pocusiq.imaging.region import resolve_region
 
     h, w = frame.shape[:2]
     if pair.region is not None:
