@@ -15,7 +15,8 @@ first) and followed by the norm layer (except the first and the innermost); deco
 is ReLU, a 4x4 stride-2 transposed convolution, the norm layer, and dropout in the first
 ``dropout_blocks`` decoder levels after the bottleneck (pix2pix: 3 at depth 8); its output is
 concatenated with the encoder's input at that level (skip connection). The outermost decoder
-ends with tanh. Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
+ends with tanh (or, with ``residual``, adds its output to the input and clamps to
+``[-1, 1]``; the last layer then starts at zero so the fresh network is the identity). Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
 state-dict keys are flat and the forward is easy to export (ONNX). No library in the
 environment provides this network (torchvision/MONAI are not installed).
 """
@@ -118,13 +119,19 @@ class UNetGenerator(nn.Module):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             layers = [nn.ReLU(inplace=False)]
             if i == 0:
-                layers += [nn.ConvTranspose2d(c_in, config.out_channels, 4, 2, 1, bias=True), nn.Tanh()]
+                layers += [nn.ConvTranspose2d(c_in, config.out_channels, 4, 2, 1, bias=True)]
+                if not config.residual:
+                    layers.append(nn.Tanh())
             else:
                 layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm(channels[i - 1])]
                 if 1 <= j <= n_dropout and config.dropout > 0:
                     layers.append(nn.Dropout(config.dropout))
             self.decoder.append(nn.Sequential(*layers))
         init_weights(self, config.init_std)
+        if config.residual:  # identity at initialisation: the last layer adds nothing yet
+            last = self.decoder[-1][1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     @property
     def multiple(self) -> int:
@@ -143,6 +150,7 @@ class UNetGenerator(nn.Module):
                 f"UNetGenerator(depth={self.config.depth}) needs H and W that are multiples of {m}, "
                 f"got {h}x{w}; pad or crop the image"
             )
+        source = x
         skips = []
         for level in self.encoder:
             skips.append(x)
@@ -152,6 +160,8 @@ class UNetGenerator(nn.Module):
             i = len(self.decoder) - 1 - j
             if i > 0:
                 x = torch.cat([x, skips[i]], dim=1)
+        if self.config.residual:
+            return (source + x).clamp(-1.0, 1.0)
         return x
 
 

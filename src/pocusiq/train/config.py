@@ -61,6 +61,12 @@ class ModelConfig:
         dropout_blocks: how many decoder levels after the bottleneck get dropout;
             ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8).
         init_std: std of the normal initialisation (pix2pix: 0.02).
+        residual: ``False`` (pix2pix): the output is ``tanh`` of the last layer. ``True``: the
+            output is ``clamp(input + last layer, -1, 1)`` with the last layer initialised to
+            zero, so a fresh generator is exactly the identity and training learns only the
+            detail to add (needs ``in_channels == out_channels``). Used by the shipped default
+            models (:mod:`pocusiq.models.pretrained`): an identity start cannot erase a target
+            before the losses have pulled it anywhere.
     """
 
     in_channels: int = 1
@@ -71,6 +77,7 @@ class ModelConfig:
     dropout: float = 0.5
     dropout_blocks: int | None = None
     init_std: float = 0.02
+    residual: bool = False
 
     def resolved_dropout_blocks(self) -> int:
         n = max(0, self.depth - 5) if self.dropout_blocks is None else self.dropout_blocks
@@ -83,6 +90,8 @@ class ModelConfig:
         _check(self.norm in _NORMS, f"model.norm must be one of {_NORMS}, got {self.norm!r}")
         _check(0.0 <= self.dropout < 1.0, f"model.dropout must be in [0, 1), got {self.dropout}")
         _check(self.init_std > 0, f"model.init_std must be > 0, got {self.init_std}")
+        _check(not self.residual or self.in_channels == self.out_channels,
+               "model.residual needs model.in_channels == model.out_channels")
 
 
 @dataclass
@@ -118,17 +127,36 @@ class LossConfig:
     +2.7 and +2.9 dB); ``bench/ablation.py`` compares L1-only and L1 + SSIM in full. SSIM is
     computed on ``[0, 1]`` intensities (data range 1) with the 11x11 Gaussian window (sigma 1.5).
     ``gan_mode``: "vanilla" (BCE with logits, pix2pix) or "lsgan" (least squares).
+
+    Fidelity terms (:mod:`pocusiq.train.fidelity_losses`; output vs the INPUT, all off by default
+    so the paper recipe is unchanged): ``lambda_lowfreq`` x low-frequency consistency at
+    ``lowfreq_sigma_px``; ``lambda_structure`` x lost/unsupported edges at ``structure_sigma_px``
+    (sharpening up to ``structure_max_gain`` is free); ``lambda_invented`` x blob-band energy
+    beyond the input's at ``invented_sigma_px`` (tolerance ``invented_margin``, model range).
+    Scales are in pixels of the training images; ``bench/fidelity_ablation.py`` measures each term.
     """
 
     gan_mode: str = "vanilla"
     lambda_gan: float = 1.0
     lambda_l1: float = 100.0
     lambda_ssim: float = 100.0
+    lambda_lowfreq: float = 0.0
+    lowfreq_sigma_px: float = 2.0
+    lambda_structure: float = 0.0
+    structure_sigma_px: float = 1.0
+    structure_max_gain: float = 2.0
+    lambda_invented: float = 0.0
+    invented_sigma_px: float = 3.0
+    invented_margin: float = 0.05
 
     def validate(self) -> None:
         _check(self.gan_mode in ("vanilla", "lsgan"), f"loss.gan_mode must be 'vanilla' or 'lsgan', got {self.gan_mode!r}")
-        for name in ("lambda_gan", "lambda_l1", "lambda_ssim"):
+        for name in ("lambda_gan", "lambda_l1", "lambda_ssim", "lambda_lowfreq", "lambda_structure",
+                     "lambda_invented", "invented_margin"):
             _check(getattr(self, name) >= 0, f"loss.{name} must be >= 0")
+        for name in ("lowfreq_sigma_px", "structure_sigma_px", "invented_sigma_px"):
+            _check(getattr(self, name) > 0, f"loss.{name} must be > 0 (pixels)")
+        _check(self.structure_max_gain >= 1, f"loss.structure_max_gain must be >= 1, got {self.structure_max_gain}")
 
 
 @dataclass
@@ -158,7 +186,9 @@ class OptimConfig:
 class DataConfig:
     """Data pipeline: dataset folder (project format, :class:`pocusiq.data.dataset.PairedDataset`),
     splits, random-crop size in pixels (``None``: whole images), horizontal flips, batch size.
-    Validation uses whole images, padded to the generator's multiple."""
+    Validation uses whole images, padded to the generator's multiple.
+    ``target_crop_fraction``: probability that a training crop holds a target of the simulated
+    ground-truth masks (:mod:`pocusiq.train.sampling`; 0 = uniform crops, the paper recipe)."""
 
     root: str = ""
     train_split: str = "train"
@@ -168,8 +198,13 @@ class DataConfig:
     batch_size: int = 1
     num_workers: int = 0
     max_val_images: int | None = None
+    target_crop_fraction: float = 0.0
 
     def validate(self) -> None:
+        _check(0.0 <= self.target_crop_fraction <= 1.0,
+               f"data.target_crop_fraction must be in [0, 1], got {self.target_crop_fraction}")
+        _check(self.target_crop_fraction == 0 or self.crop is not None,
+               "data.target_crop_fraction needs data.crop (target-aware crops of whole images make no sense)")
         _check(self.batch_size >= 1, f"data.batch_size must be >= 1, got {self.batch_size}")
         _check(self.crop is None or self.crop >= 1, f"data.crop must be >= 1 or null, got {self.crop}")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0")

@@ -58,7 +58,8 @@ __all__ = ["Pix2PixTrainer", "TrainResult", "StopTraining", "learning_rate_facto
 
 TRAIN_LOG = "train_log.csv"
 VAL_LOG = "val_log.csv"
-TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_d", "seconds")
+TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_lowfreq",
+                     "loss_structure", "loss_invented", "loss_nce", "loss_d", "seconds")
 VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "psnr")
 
 
@@ -147,7 +148,7 @@ class Pix2PixTrainer:
 
     def train_step(self, low01: torch.Tensor, high01: torch.Tensor) -> dict[str, torch.Tensor]:
         """One D + G update on a batch ``(N, 1, H, W)`` in ``[0, 1]``; returns detached loss terms
-        (``loss_g``, ``loss_gan``, ``loss_l1``, ``loss_ssim`` (1 - SSIM), ``loss_d``)."""
+        (``loss_g``, ``loss_gan``, ``loss_l1``, ``loss_ssim`` (1 - SSIM), ``loss_<fidelity term>``, ``loss_d``)."""
         loss_cfg = self.config.loss
         low = to_model_range(low01.to(self.device, non_blocking=True))
         high = to_model_range(high01.to(self.device, non_blocking=True))
@@ -169,17 +170,14 @@ class Pix2PixTrainer:
             loss_d = fake.new_zeros(())
             fake_logits = None
         self.opt_g.zero_grad(set_to_none=True)
-        terms = generator_loss(fake_logits, fake, high, loss_cfg)
+        terms = generator_loss(fake_logits, fake, high, loss_cfg, low=low)
         terms["total"].backward()
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
-        return {
-            "loss_g": terms["total"].detach(),
-            "loss_gan": terms["gan"].detach(),
-            "loss_l1": terms["l1"].detach(),
-            "loss_ssim": terms["ssim"].detach(),
-            "loss_d": loss_d.detach(),
-        }
+        out = {"loss_g": terms["total"].detach()}
+        out.update({f"loss_{k}": v.detach() for k, v in terms.items() if k != "total"})
+        out["loss_d"] = loss_d.detach()
+        return out
 
     # --- RNG state -----------------------------------------------------------------
     def rng_states(self) -> dict[str, torch.Tensor]:
@@ -248,6 +246,12 @@ def _open_train_dataset(config: TrainConfig) -> Any:
 
     if not config.data.root:
         raise ConfigError("data.root is empty: give a paired dataset folder (pocusiq train DATASET)")
+    if config.data.target_crop_fraction > 0:
+        from pocusiq.train.sampling import TargetCropDataset
+
+        return TargetCropDataset(config.data.root, config.data.train_split, crop=config.data.crop,
+                                 target_fraction=config.data.target_crop_fraction, flip=config.data.flip,
+                                 seed=config.seed)
     return PairedDataset(
         config.data.root, config.data.train_split, crop=config.data.crop, flip=config.data.flip, seed=config.seed
     )
@@ -260,6 +264,29 @@ def _open_val_dataset(config: TrainConfig) -> Any | None:
         return PairedDataset(config.data.root, config.data.val_split)
     except DatasetError:
         return None
+
+
+def dataset_spacing_mm(dataset: Any) -> float | None:
+    """Pixel spacing (mm/pixel) of a training set, recorded as the checkpoint's ``spacing_mm``.
+
+    A ``spacing_mm`` attribute wins; otherwise the manifest rows' ``spacing_mm`` (``dataset.rows``):
+    their median when known (a warning when they differ by more than 1 %), ``None`` when unknown.
+    """
+    import statistics
+    import warnings
+
+    value = getattr(dataset, "spacing_mm", None)
+    if value is not None:
+        return float(value)
+    rows = getattr(dataset, "rows", None) or []
+    known = [float(r.spacing_mm) for r in rows if math.isfinite(float(getattr(r, "spacing_mm", math.nan)))]
+    if not known:
+        return None
+    median = statistics.median(known)
+    if max(known) > 1.01 * min(known):
+        warnings.warn(f"training pairs have different pixel spacings ({min(known):g}-{max(known):g} mm); "
+                      f"the checkpoint records their median {median:g} mm", stacklevel=2)
+    return median
 
 
 def _tensorboard_writer(run_dir: Path) -> Any | None:
@@ -342,6 +369,7 @@ def _train(
         train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
     )
     steps_per_epoch = len(sampler) // batch
+    spacing_mm = dataset_spacing_mm(train_ds)
     if steps_per_epoch < 1:
         raise DatasetError(
             f"{config.data.root or 'training set'}: {len(train_ds)} training pairs are fewer than "
@@ -421,7 +449,7 @@ def _train(
         }
         return save_checkpoint(
             path, generator=trainer.generator, discriminator=trainer.discriminator,
-            optimizers=trainer.optimizers, config=config, state=state, rng=rng,
+            optimizers=trainer.optimizers, config=config, state=state, rng=rng, spacing_mm=spacing_mm,
         )
 
     def validate() -> None:
@@ -453,7 +481,8 @@ def _train(
                  "steps_per_epoch": steps_per_epoch}
         rng = {"torch.rank0": torch.get_rng_state()}
         return save_checkpoint(path, generator=trainer.generator, discriminator=trainer.discriminator,
-                               optimizers=trainer.optimizers, config=config, state=state, rng=rng)
+                               optimizers=trainer.optimizers, config=config, state=state, rng=rng,
+                               spacing_mm=spacing_mm)
 
     try:
         while step < stop_at:
