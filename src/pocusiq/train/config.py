@@ -36,6 +36,7 @@ __all__ = [
     "LossConfig",
     "OptimConfig",
     "DataConfig",
+    "UnpairedConfig",
     "TrainConfig",
     "load_config",
     "save_config",
@@ -211,6 +212,49 @@ class DataConfig:
 
 
 @dataclass
+class UnpairedConfig:
+    """Unpaired (CUT-style) adaptation, :mod:`pocusiq.train.unpaired`; off unless ``enabled``.
+
+    Attributes:
+        enabled: train on unpaired folders instead of a paired dataset.
+        pocus_dir / highend_dir: folders of real POCUS frames (cropped to their imaging region)
+            and of real high-end images (whole images).
+        holdout: comma-separated file-name globs of POCUS frames NOT used (kept for the fidelity test).
+        crops_per_epoch: crops per epoch (0: 8 per POCUS frame).
+        pocus_scale / highend_scale: resize factors applied when loading (e.g. to bring both
+            folders to the model's pixel spacing).
+        spacing_mm: pixel spacing of the POCUS crops after scaling (recorded in checkpoints).
+        lambda_nce: PatchNCE weight (CUT: 1; FastCUT: 10). nce_layers: encoder levels whose
+            features PatchNCE compares ("0,1,2"). nce_patches: sampled positions per level and
+            image (CUT: 256; 64 on the CPU presets). nce_temperature: InfoNCE temperature (CUT: 0.07).
+            nce_dim: projection-head width (CUT: 256).
+    """
+
+    enabled: bool = False
+    pocus_dir: str = ""
+    highend_dir: str = ""
+    holdout: str = ""
+    crops_per_epoch: int = 0
+    pocus_scale: float = 1.0
+    highend_scale: float = 1.0
+    spacing_mm: float | None = None
+    lambda_nce: float = 1.0
+    nce_layers: str = "0,1,2"
+    nce_patches: int = 64
+    nce_temperature: float = 0.07
+    nce_dim: int = 128
+
+    def validate(self) -> None:
+        _check(self.crops_per_epoch >= 0, "unpaired.crops_per_epoch must be >= 0")
+        _check(self.pocus_scale > 0 and self.highend_scale > 0, "unpaired.pocus_scale/highend_scale must be > 0")
+        _check(self.spacing_mm is None or self.spacing_mm > 0, "unpaired.spacing_mm must be > 0 or null")
+        _check(self.lambda_nce >= 0, "unpaired.lambda_nce must be >= 0")
+        _check(self.nce_patches >= 2, "unpaired.nce_patches must be >= 2")
+        _check(self.nce_temperature > 0, "unpaired.nce_temperature must be > 0")
+        _check(self.nce_dim >= 1, "unpaired.nce_dim must be >= 1")
+
+
+@dataclass
 class TrainConfig:
     """A whole training run.
 
@@ -244,19 +288,31 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    unpaired: UnpairedConfig = field(default_factory=UnpairedConfig)
 
     def validate(self) -> None:
         _check(self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
         _check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
         _check(self.val_every >= 0, "val_every must be >= 0")
         _check(self.log_every >= 1, "log_every must be >= 1")
-        for section in (self.model, self.discriminator, self.loss, self.optim, self.data):
+        for section in (self.model, self.discriminator, self.loss, self.optim, self.data, self.unpaired):
             section.validate()
-        expected = self.model.in_channels + self.model.out_channels
-        _check(
-            self.discriminator.in_channels == expected,
-            f"discriminator.in_channels must be model.in_channels + model.out_channels = {expected}",
-        )
+        if self.unpaired.enabled:
+            # unpaired: D judges the candidate alone (there is no aligned condition image)
+            _check(self.discriminator.in_channels == self.model.out_channels,
+                   f"unpaired training: discriminator.in_channels must be model.out_channels = {self.model.out_channels}")
+            _check(self.loss.lambda_l1 == 0 and self.loss.lambda_ssim == 0,
+                   "unpaired training has no target image: set loss.lambda_l1=0 and loss.lambda_ssim=0")
+            _check(self.loss.lambda_lowfreq > 0,
+                   "unpaired training needs loss.lambda_lowfreq > 0: the fidelity terms are what ties the output "
+                   "to the input's content")
+            _check(not self.init_discriminator, "unpaired training cannot take a paired (conditional) discriminator")
+        else:
+            expected = self.model.in_channels + self.model.out_channels
+            _check(
+                self.discriminator.in_channels == expected,
+                f"discriminator.in_channels must be model.in_channels + model.out_channels = {expected}",
+            )
         if self.data.crop is not None:
             m = 2**self.model.depth
             _check(self.data.crop % m == 0, f"data.crop ({self.data.crop}) must be a multiple of 2**model.depth = {m}")

@@ -44,6 +44,7 @@ __all__ = [
     "FIDELITY_TERMS",
     "FidelityTerm",
     "gaussian_blur",
+    "coarse",
     "gradient_magnitude",
     "lowfreq_consistency",
     "structure_consistency",
@@ -76,9 +77,22 @@ def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(gx * gx + gy * gy + 1e-12)
 
 
+def coarse(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """``x`` low-passed at ``sigma_px``, on a grid ``f = floor(sigma_px / 2)`` times coarser for
+    ``sigma_px >= 4`` (``f x f`` average pooling, then a Gaussian of ``sigma_px / f`` coarse pixels):
+    the same band as a full-resolution blur for a loss, at ``1 / f**3`` of the cost (a 73-tap
+    kernel at ``sigma 12`` made one CPU training step 2x slower)."""
+    factor = int(sigma_px // 2) if sigma_px >= 4 else 1
+    factor = max(1, min(factor, x.shape[-2] // 4, x.shape[-1] // 4))
+    if factor > 1:
+        x = F.avg_pool2d(x, factor)
+    return gaussian_blur(x, sigma_px / factor)
+
+
 def lowfreq_consistency(fake: torch.Tensor, low: torch.Tensor, sigma_px: float = 2.0) -> torch.Tensor:
-    """``mean |blur(fake) - blur(low)|`` at ``sigma_px``: the output's coarse content must be the input's."""
-    return (gaussian_blur(fake, sigma_px) - gaussian_blur(low, sigma_px)).abs().mean()
+    """``mean |blur(fake) - blur(low)|`` at ``sigma_px`` (:func:`coarse`): the output's coarse
+    content must be the input's."""
+    return (coarse(fake, sigma_px) - coarse(low, sigma_px)).abs().mean()
 
 
 def structure_consistency(
@@ -103,8 +117,13 @@ def invented_structure(
 ) -> torch.Tensor:
     """Blob-scale band energy of the output beyond the input's: ``mean relu(|B fake| - |B low| - margin)``
     with ``B = G_sigma - G_2sigma`` (difference of Gaussians; a spot of radius ~ ``1.4 sigma`` peaks)."""
-    band_out = gaussian_blur(fake, sigma_px) - gaussian_blur(fake, 2.0 * sigma_px)
-    band_in = gaussian_blur(low, sigma_px) - gaussian_blur(low, 2.0 * sigma_px)
+    factor = int(sigma_px // 2) if sigma_px >= 4 else 1
+    factor = max(1, min(factor, fake.shape[-2] // 8, fake.shape[-1] // 8))
+    if factor > 1:  # one pooled grid for both Gaussians (see coarse())
+        fake, low = F.avg_pool2d(fake, factor), F.avg_pool2d(low, factor)
+    s1, s2 = sigma_px / factor, 2.0 * sigma_px / factor
+    band_out = gaussian_blur(fake, s1) - gaussian_blur(fake, s2)
+    band_in = gaussian_blur(low, s1) - gaussian_blur(low, s2)
     return F.relu(band_out.abs() - band_in.abs() - margin).mean()
 
 

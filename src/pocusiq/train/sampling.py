@@ -6,7 +6,8 @@ model must keep (and the places where it learns to invent them) are a few percen
 pixel of the target masks (``wires``, ``cysts``, ``hyperechoic``, ``vessels``; never the
 ``sector`` mask, which is the whole image), and a uniform crop otherwise. The draw is a function
 of ``(seed, epoch, index)`` like :class:`pocusiq.data.dataset.PairedDataset`'s, so a resumed run
-replays the same crops. Images without target pixels fall back to a uniform crop.
+replays the same crops. Images without target pixels fall back to a uniform crop. Decoded
+images are kept in memory (per process / DataLoader worker) after their first use.
 
 Configured by ``data.target_crop_fraction`` (0: plain uniform crops, the paper recipe).
 """
@@ -79,6 +80,7 @@ class TargetCropDataset(Dataset):
         self.flip = bool(flip)
         self.seed = int(seed)
         self.epoch = 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None, str]] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -88,21 +90,24 @@ class TargetCropDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = index % len(self)
-        item = self.base.read_arrays(index)
-        targets = None
-        for name in TARGET_MASKS:
-            mask = item["masks"].get(name)
-            if mask is not None:
-                targets = mask if targets is None else (targets | mask)
+        if index not in self._cache:  # decoded once: PNG decoding of 512^2 pairs + masks dominated a CPU step
+            item = self.base.read_arrays(index)
+            targets = None
+            for name in TARGET_MASKS:
+                mask = item["masks"].get(name)
+                if mask is not None:
+                    targets = mask if targets is None else (targets | mask)
+            self._cache[index] = (item["low"], item["high"], targets, item["row"].id)
+        low_full, high_full, targets, pair_id = self._cache[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        top, left, on_target = target_crop_window(item["low"].shape, self.crop, targets, rng, self.target_fraction)
+        top, left, on_target = target_crop_window(low_full.shape, self.crop, targets, rng, self.target_fraction)
         window = (slice(top, top + self.crop), slice(left, left + self.crop))
-        low, high = item["low"][window], item["high"][window]
+        low, high = low_full[window], high_full[window]
         if self.flip and bool(rng.integers(0, 2)):
             low, high = low[:, ::-1], high[:, ::-1]
         return {
             "low": torch.from_numpy(to_unit_float(np.ascontiguousarray(low))[None]),
             "high": torch.from_numpy(to_unit_float(np.ascontiguousarray(high))[None]),
-            "id": item["row"].id,
+            "id": pair_id,
             "on_target": on_target,
         }

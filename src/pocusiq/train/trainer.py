@@ -307,6 +307,7 @@ def train(
     val_dataset: Any | None = None,
     progress: bool = True,
     deadline: float | None = None,
+    trainer_factory: Callable[..., Pix2PixTrainer] | None = None,
 ) -> TrainResult:
     """Train the pix2pix cGAN described by ``config``; write ``<out_dir>/<name>/``.
 
@@ -325,6 +326,9 @@ def train(
         deadline: a ``time.monotonic()`` time; the first step ending after it stops the run
             (saving ``last``, validating), like ``max_steps_this_run``. Wall-clock dependent, so
             single-process only (ignored with several processes, where ranks could disagree).
+        trainer_factory: ``factory(config, device, ctx)`` building the trainer (default
+            :class:`Pix2PixTrainer`); :func:`pocusiq.train.unpaired.train_unpaired` passes its CUT
+            trainer, which reuses this loop's checkpoints, resume, DDP and logs.
 
     A fresh (not resumed) run in an existing run folder replaces that run: its
     ``best.safetensors`` is removed at the start, ``last.safetensors`` and the logs are rewritten.
@@ -342,7 +346,7 @@ def train(
         if ctx.distributed:
             deadline = None
         return _train(config, ctx, resume, max_steps_this_run, callback, train_dataset, val_dataset, progress,
-                      deadline)
+                      deadline, trainer_factory or Pix2PixTrainer)
     finally:
         teardown_distributed(ctx)
 
@@ -357,6 +361,7 @@ def _train(
     val_dataset: Any | None,
     progress: bool,
     deadline: float | None = None,
+    trainer_factory: Callable[..., Pix2PixTrainer] = Pix2PixTrainer,
 ) -> TrainResult:
     t0 = time.perf_counter()
     run_dir = config.run_dir
@@ -376,7 +381,7 @@ def _train(
             f"batch_size ({batch}) x processes ({ctx.world_size})"
         )
 
-    trainer = Pix2PixTrainer(config, ctx.device, ctx)
+    trainer = trainer_factory(config, ctx.device, ctx)
     step, epoch, best_ssim = 0, 0, float("-inf")
     resumed = False
     if resume and last_path.is_file():
