@@ -8,7 +8,7 @@ Pipeline (all on simulated data from the embedded physics simulator; nothing is 
    (default ``paper``: U-Net depth 8, ngf 64, GAN + 100 L1 + 10 (1 - SSIM)) for
    ``--teacher-minutes`` of wall time (the step count is fixed after 20 timed steps so the
    learning-rate schedule completes), saved to ``OUT/teacher/last.safetensors``;
-3. distil the realtime student (:mod:`pocusiq.enhance.realtime`) on the train split's POCUS
+3. distil the realtime student (:mod:`pocusiq.train.presets`) on the train split's POCUS
    images (L1 + (1 - SSIM) to the teacher's outputs, plus ``--lambda-gt`` L1 to the high-end
    image), saved to ``OUT/realtime/best.safetensors``;
 4. evaluate input, teacher and student on the test split: mean SSIM and PSNR (dB) against the
@@ -143,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     from pocusiq import Enhancer
     from pocusiq.atomic import atomic_write_text
     from pocusiq.data.simulated import SimulatedDatasetConfig, write_simulated_dataset
-    from pocusiq.enhance.distill import DistillConfig, config_dict, distill, save_student, teacher_targets
     from pocusiq.enhance.intensity import from_unit
-    from pocusiq.enhance.realtime import realtime_model_config
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
+    from pocusiq.train.distill import DistillConfig, config_dict, distill, save_student, teacher_targets
+    from pocusiq.train.presets import preset_config
 
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = teacher.module.config if teacher.module is not None else None
     print(f"teacher: {teacher.model_name} (ngf {getattr(tcfg, 'ngf', '?')}, depth {getattr(tcfg, 'depth', '?')})")
 
-    student = UNetGenerator(realtime_model_config())
+    student = build_generator(preset_config("realtime").model)
     dcfg = DistillConfig(steps=args.student_steps, batch_size=args.student_batch, crop=args.crop, lr=args.lr,
                          lambda_gt=args.lambda_gt, seed=args.seed, device=args.device)
     t1 = time.perf_counter()
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "test_pairs": len(low_te), "size": args.size, "teacher_checkpoint": str(teacher_path),
         "teacher_model": teacher.model_name, "teacher_config": getattr(tcfg, "__dict__", None),
-        "realtime_config": result.student.config.__dict__, "parameters": params,
+        "realtime_config": result.student.model_config.__dict__, "parameters": params,
         "distill_config": config_dict(dcfg), "distill_seconds": result.seconds,
         "metrics": table, "history": result.history,
     }

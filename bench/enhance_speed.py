@@ -32,11 +32,10 @@ SIZES = {"256x256": (256, 256), "1280x960": (960, 1280)}
 
 
 def model_config(preset: str):
-    from pocusiq.enhance.realtime import realtime_model_config
     from pocusiq.train.presets import preset_config
 
     if preset == "realtime":
-        return realtime_model_config()
+        return preset_config("realtime").model
     return preset_config(preset).model
 
 
@@ -50,11 +49,11 @@ def measure_one(preset: str, engine: str, cores: int, seconds: float, min_calls:
     from pocusiq import Enhancer
     from pocusiq.enhance.engines import OnnxEngine
     from pocusiq.enhance.onnx_export import export_onnx_bytes
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
 
     torch.manual_seed(0)
     config = model_config(preset)
-    module = UNetGenerator(config).eval()
+    module = build_generator(config).eval()
     multiple = 2**config.depth
     if engine == "onnx":
         enhancer = Enhancer(OnnxEngine(export_onnx_bytes(module, multiple=multiple), intra_op_threads=cores),

@@ -35,9 +35,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual file mode
+    mode = 0o666 & ~_current_umask()
+    os.chmod(tmp, mode)  # mkstemp makes 0600; give the usual file mode
     try:
         yield tmp
+        # writers that replace the file (safetensors does) would leave their own 0600 mode
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

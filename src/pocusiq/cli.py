@@ -31,6 +31,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_ERROR = 2
 
+EXTRAS: dict[str, tuple[str, str]] = {
+    "serial": ("gantry", "pyserial"),
+    "SimpleITK": ("pairing", "SimpleITK"),
+    "pydicom": ("dicom", "pydicom"),
+    "pylibjpeg": ("dicom", "pylibjpeg"),
+    "av": ("video", "av (PyAV)"),
+    "onnx": ("onnx", "onnx"),
+    "onnxruntime": ("onnx", "onnxruntime"),
+    "pytest": ("test", "pytest"),
+    "pymust": ("bench", "pymust"),
+}
+"""Top-level import name -> (pyproject extra that installs it, package name)."""
+
+
+def missing_dependency_message(exc: ImportError) -> str:
+    """What to install for a failed import: names the ``pocusiq[EXTRA]`` that provides it."""
+    name = (exc.name or "").split(".")[0]
+    if name in EXTRAS:
+        extra, package = EXTRAS[name]
+        return f"needs the optional package {package}, which is not installed: pip install 'pocusiq[{extra}]'"
+    return f"a required package is missing ({type(exc).__name__}: {exc}); reinstall pocusiq (pip install 'pocusiq[all]')"
+
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only ``chosen``'s module is imported to add its arguments."""
@@ -48,7 +70,7 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # optional dependency missing / area not installed
-            cmd.set_defaults(_unavailable=f"{type(exc).__name__}: {exc}")
+            cmd.set_defaults(_unavailable=missing_dependency_message(exc))
             continue
         module.add_arguments(cmd)
     return parser
@@ -63,13 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     if getattr(args, "_unavailable", None):
-        print(f"pocusiq {args.command}: not available ({args._unavailable})", file=sys.stderr)
+        print(f"pocusiq {args.command}: {args._unavailable}", file=sys.stderr)
         return EXIT_ERROR
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
     except PocusiqError as exc:
         print(f"pocusiq {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as exc:  # an optional dependency imported when first needed
+        print(f"pocusiq {args.command}: {missing_dependency_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"pocusiq {args.command}: interrupted; completed work is kept", file=sys.stderr)

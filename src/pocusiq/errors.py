@@ -37,3 +37,7 @@ class StageError(PocusiqError):
 
 class RegionNotFoundError(PocusiqError):
     """The imaging region (the ultrasound sector/rectangle) could not be found in a frame."""
+
+
+class TrainingError(PocusiqError):
+    """Training cannot go on: the losses or weights became non-finite (the run diverged)."""

@@ -26,12 +26,12 @@ def negate_enhancer() -> Enhancer:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pocusiq checkpoint of a random U-Net with ngf 4, depth 3 (multiple 8)."""
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
     from pocusiq.train.checkpoints import save_checkpoint
     from pocusiq.train.config import ModelConfig, TrainConfig
 
     torch.manual_seed(0)
     config = TrainConfig(model=ModelConfig(ngf=4, depth=3))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, generator=UNetGenerator(config.model), config=config)
+    save_checkpoint(path, generator=build_generator(config.model), config=config)
     return path

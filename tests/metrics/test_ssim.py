@@ -160,9 +160,18 @@ def test_importing_metrics_does_not_import_torch():
 
 
 def test_metric_registry_directions():
-    assert set(metrics.METRICS) == {"ssim", "psnr", "niqe", "piqe"}
+    assert set(metrics.METRICS) >= {"ssim", "psnr", "niqe", "piqe", "gcnr", "cnr"}
     assert metrics.METRICS["ssim"].function is metrics.ssim
     assert metrics.METRICS["ssim"].higher_is_better and metrics.METRICS["psnr"].higher_is_better
     assert not metrics.METRICS["niqe"].higher_is_better and not metrics.METRICS["piqe"].higher_is_better
     assert metrics.METRICS["psnr"].unit == "dB"
-    assert [m.full_reference for m in metrics.METRICS.values()] == [True, True, False, False]
+    kinds = {name: m.kind for name, m in metrics.METRICS.items()}
+    assert {k: kinds[k] for k in ("ssim", "psnr", "niqe", "piqe", "gcnr", "cnr")} == {
+        "ssim": "full-reference", "psnr": "full-reference", "niqe": "no-reference", "piqe": "no-reference",
+        "gcnr": "region", "cnr": "region"}
+    assert metrics.METRICS["ssim"].full_reference and not metrics.METRICS["niqe"].full_reference
+    import inspect
+
+    for m in metrics.METRICS.values():  # every declared option is a real keyword of the function
+        params = inspect.signature(m.function).parameters
+        assert all(o in params for o in m.options), m.name

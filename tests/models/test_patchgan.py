@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pocusiq.models.patchgan import PatchGANDiscriminator, receptive_field
-from pocusiq.train.config import DiscriminatorConfig
+from pocusiq.models import build_discriminator
+from pocusiq.models.patchgan import receptive_field
+from pocusiq.models.config import DiscriminatorConfig
 
 
 def _rf_by_hand(n_layers: int) -> int:
@@ -21,7 +22,7 @@ def _rf_by_hand(n_layers: int) -> int:
 
 @pytest.mark.parametrize("n_layers,expected", [(3, 70), (1, 16), (2, 34), (4, 142)])
 def test_receptive_field(n_layers, expected):
-    d = PatchGANDiscriminator(DiscriminatorConfig(ndf=2, n_layers=n_layers))
+    d = build_discriminator(DiscriminatorConfig(ndf=2, n_layers=n_layers))
     assert _rf_by_hand(n_layers) == expected
     assert receptive_field(d) == expected
 
@@ -29,7 +30,7 @@ def test_receptive_field(n_layers, expected):
 def test_receptive_field_empirically_70_at_3_layers():
     # Gradient of one central output logit w.r.t. the input is non-zero over exactly 70x70 pixels.
     torch.manual_seed(0)
-    d = PatchGANDiscriminator(DiscriminatorConfig(ndf=2, n_layers=3, norm="batch")).eval()
+    d = build_discriminator(DiscriminatorConfig(ndf=2, n_layers=3, norm="batch")).eval()
     x = torch.randn(1, 2, 160, 160, requires_grad=True)
     out = d(x)
     out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
@@ -40,7 +41,7 @@ def test_receptive_field_empirically_70_at_3_layers():
 
 
 def test_conditioned_on_input_and_output_shape():
-    d = PatchGANDiscriminator(DiscriminatorConfig(ndf=4, n_layers=3))
+    d = build_discriminator(DiscriminatorConfig(ndf=4, n_layers=3))
     cond, cand = torch.rand(2, 1, 256, 256), torch.rand(2, 1, 256, 256)
     out = d(cond, cand)
     assert out.shape == (2, 1, 30, 30)  # pix2pix: 30x30 patches at 256^2
@@ -53,7 +54,7 @@ def test_conditioned_on_input_and_output_shape():
 
 def test_init_std_and_norm():
     torch.manual_seed(1)
-    d = PatchGANDiscriminator(DiscriminatorConfig(ndf=32, n_layers=3, norm="instance"))
+    d = build_discriminator(DiscriminatorConfig(ndf=32, n_layers=3, norm="instance"))
     w = torch.cat([m.weight.flatten() for m in d.modules() if isinstance(m, nn.Conv2d)])
     assert abs(w.std().item() - 0.02) < 0.001
     assert sum(isinstance(m, nn.InstanceNorm2d) for m in d.modules()) == 3

@@ -7,18 +7,12 @@ import torch
 from torch import nn
 
 from pocusiq.errors import ConfigError
-from pocusiq.models.unet import (
-    UNetGenerator,
-    depth_for_size,
-    from_model_range,
-    to_model_range,
-)
-from pocusiq.train.config import ModelConfig
+from pocusiq.models import ModelConfig, UNetGenerator, build_generator, depth_for_size, from_model_range, to_model_range
 
 
 def test_output_shape_and_range_on_extreme_input():
     torch.manual_seed(0)
-    g = UNetGenerator(ModelConfig(ngf=4, depth=5))
+    g = build_generator(ModelConfig(ngf=4, depth=5))
     x = torch.randn(2, 1, 32, 64) * 50  # drive tanh to saturation
     y = g(x)
     assert y.shape == (2, 1, 32, 64)
@@ -29,7 +23,7 @@ def test_output_shape_and_range_on_extreme_input():
 @pytest.mark.parametrize("size,depth", [(256, 8), (128, 7), (32, 5), (2, 1)])
 def test_depth_for_size_gives_1x1_bottleneck(size, depth):
     assert depth_for_size(size) == depth
-    g = UNetGenerator(ModelConfig(ngf=2, depth=depth))
+    g = build_generator(ModelConfig(ngf=2, depth=depth))
     x = torch.zeros(1, 1, size, size)
     h = x
     for level in g.encoder:
@@ -43,7 +37,7 @@ def test_depth_for_size_rejects_non_power_of_two():
 
 
 def test_size_not_multiple_of_2_power_depth_is_refused_with_message():
-    g = UNetGenerator(ModelConfig(ngf=2, depth=4))
+    g = build_generator(ModelConfig(ngf=2, depth=4))
     with pytest.raises(ValueError, match="multiples of 16, got 24x32"):
         g(torch.zeros(1, 1, 24, 32))
     with pytest.raises(ValueError, match=r"expects \(N, 1, H, W\)"):
@@ -51,7 +45,7 @@ def test_size_not_multiple_of_2_power_depth_is_refused_with_message():
 
 
 def test_channel_widths_and_dropout_follow_pix2pix_at_depth_8():
-    g = UNetGenerator(ModelConfig(ngf=8, depth=8))
+    g = build_generator(ModelConfig(ngf=8, depth=8))
     widths = [level[-1].out_channels if isinstance(level[-1], nn.Conv2d) else level[-2].out_channels for level in g.encoder]
     assert widths == [8, 16, 32, 64, 64, 64, 64, 64]
     has_dropout = [any(isinstance(m, nn.Dropout) for m in level) for level in g.decoder]
@@ -67,8 +61,8 @@ def test_channel_widths_and_dropout_follow_pix2pix_at_depth_8():
 def test_paper_size_parameter_count_matches_pix2pix_unet256():
     # pix2pix's unet_256 (ngf 64, batch norm, RGB) prints "Total number of parameters : 54.414 M".
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-        g = UNetGenerator(ModelConfig(ngf=64, depth=8, norm="batch", in_channels=3, out_channels=3))
-        grey = UNetGenerator(ModelConfig(ngf=64, depth=8, norm="batch"))
+        g = build_generator(ModelConfig(ngf=64, depth=8, norm="batch", in_channels=3, out_channels=3))
+        grey = build_generator(ModelConfig(ngf=64, depth=8, norm="batch"))
     assert round(sum(p.numel() for p in g.parameters()) / 1e6, 3) == 54.414
     # greyscale: the first conv loses 2*64*16 weights, the last transposed conv 2*128*16 + 2 biases
     n3 = sum(p.numel() for p in g.parameters())
@@ -77,7 +71,7 @@ def test_paper_size_parameter_count_matches_pix2pix_unet256():
 
 def test_init_std_is_002():
     torch.manual_seed(0)
-    g = UNetGenerator(ModelConfig(ngf=16, depth=6, norm="batch"))
+    g = build_generator(ModelConfig(ngf=16, depth=6, norm="batch"))
     weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
     assert abs(weights.std().item() - 0.02) < 0.001
     assert abs(weights.mean().item()) < 0.001
@@ -86,13 +80,13 @@ def test_init_std_is_002():
 
 
 def test_instance_and_batch_norm_selectable():
-    gi = UNetGenerator(ModelConfig(ngf=2, depth=3, norm="instance"))
-    gb = UNetGenerator(ModelConfig(ngf=2, depth=3, norm="batch"))
+    gi = build_generator(ModelConfig(ngf=2, depth=3, norm="instance"))
+    gb = build_generator(ModelConfig(ngf=2, depth=3, norm="batch"))
     assert any(isinstance(m, nn.InstanceNorm2d) for m in gi.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in gi.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in gb.modules())
     with pytest.raises(ConfigError, match="model.norm"):
-        UNetGenerator(ModelConfig(norm="group"))
+        build_generator(ModelConfig(norm="group"))
 
 
 def test_model_range_round_trip():
@@ -104,7 +98,7 @@ def test_model_range_round_trip():
 
 def test_eval_mode_is_deterministic_train_mode_uses_dropout():
     torch.manual_seed(0)
-    g = UNetGenerator(ModelConfig(ngf=4, depth=6, dropout_blocks=2))
+    g = build_generator(ModelConfig(ngf=4, depth=6, dropout_blocks=2))
     x = torch.rand(1, 1, 64, 64) * 2 - 1
     g.eval()
     assert torch.equal(g(x), g(x))

@@ -9,15 +9,14 @@ import pytest
 import torch
 
 from pocusiq.errors import CheckpointError
-from pocusiq.models.patchgan import PatchGANDiscriminator
-from pocusiq.models.unet import UNetGenerator
+from pocusiq.models import build_discriminator, build_generator
 from pocusiq.train.checkpoints import load_checkpoint, load_generator, load_module_state, save_checkpoint
 from pocusiq.train.config import ModelConfig, TrainConfig
 
 
 def _trained(config: TrainConfig):
     torch.manual_seed(0)
-    g, d = UNetGenerator(config.model), PatchGANDiscriminator(config.discriminator)
+    g, d = build_generator(config.model), build_discriminator(config.discriminator)
     og = torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.5, 0.999))
     od = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0.5, 0.999))
     x = torch.rand(2, 1, 32, 32)
@@ -45,7 +44,7 @@ def test_round_trip(tmp_path, make_config):
         assert torch.equal(ck.generator[k], v)
     for k, v in d.state_dict().items():
         assert torch.equal(ck.discriminator[k], v)
-    og2 = torch.optim.Adam(UNetGenerator(config.model).parameters())
+    og2 = torch.optim.Adam(build_generator(config.model).parameters())
     og2.load_state_dict(ck.optimizers["G"])
     sd, sd2 = og.state_dict(), og2.state_dict()
     assert sd2["param_groups"][0]["lr"] == 1e-3 and tuple(sd2["param_groups"][0]["betas"]) == (0.5, 0.999)
@@ -69,7 +68,7 @@ def test_load_generator_eval_mode_and_same_output(tmp_path, make_config):
 
 def test_file_is_safetensors_not_pickle(tmp_path, make_config):
     config = make_config(tmp_path)
-    path = save_checkpoint(tmp_path / "c.safetensors", generator=UNetGenerator(config.model), config=config)
+    path = save_checkpoint(tmp_path / "c.safetensors", generator=build_generator(config.model), config=config)
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
@@ -81,7 +80,7 @@ def test_refuses_corrupt_truncated_foreign_and_missing(tmp_path, make_config):
     from safetensors.torch import save_file
 
     config = make_config(tmp_path)
-    good = save_checkpoint(tmp_path / "good.safetensors", generator=UNetGenerator(config.model), config=config)
+    good = save_checkpoint(tmp_path / "good.safetensors", generator=build_generator(config.model), config=config)
     trunc = tmp_path / "trunc.safetensors"
     trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="trunc.safetensors: not a readable safetensors checkpoint"):
@@ -102,22 +101,22 @@ def test_refuses_corrupt_truncated_foreign_and_missing(tmp_path, make_config):
 
 def test_refuses_mismatched_model(tmp_path, make_config):
     config = make_config(tmp_path)
-    path = save_checkpoint(tmp_path / "c.safetensors", generator=UNetGenerator(config.model), config=config)
+    path = save_checkpoint(tmp_path / "c.safetensors", generator=build_generator(config.model), config=config)
     ck = load_checkpoint(path)
-    other = UNetGenerator(ModelConfig(ngf=8, depth=3))
+    other = build_generator(ModelConfig(ngf=8, depth=3))
     with pytest.raises(CheckpointError, match=r"c.safetensors: generator weight .* has shape"):
         load_module_state(other, ck.generator, path, "generator")
-    deeper = UNetGenerator(ModelConfig(ngf=4, depth=4))
+    deeper = build_generator(ModelConfig(ngf=4, depth=4))
     with pytest.raises(CheckpointError, match=r"c.safetensors: generator weights do not match the model \(missing"):
         load_module_state(deeper, ck.generator, path, "generator")
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path, make_config):
     config = make_config(tmp_path)
-    path = save_checkpoint(tmp_path / "c.safetensors", generator=UNetGenerator(config.model), config=config,
+    path = save_checkpoint(tmp_path / "c.safetensors", generator=build_generator(config.model), config=config,
                            state={"step": 1})
     with pytest.raises(ValueError, match="not JSON-serialisable"):
-        save_checkpoint(path, generator=UNetGenerator(config.model), config=config, state={"step": object()})
+        save_checkpoint(path, generator=build_generator(config.model), config=config, state={"step": object()})
     assert load_checkpoint(path).state == {"step": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.safetensors", "config.json"]
 

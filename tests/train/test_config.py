@@ -33,7 +33,7 @@ def test_overrides_parse_and_type_check():
         apply_overrides(TrainConfig(), ["optim.lrr=1"])
     with pytest.raises(ConfigError, match="model.ngf: expected an integer, got 'wide'"):
         apply_overrides(TrainConfig(), ["model.ngf=wide"])
-    with pytest.raises(ConfigError, match="must look like section.key=value"):
+    with pytest.raises(ConfigError, match="must look like key=value or section.key=value"):
         apply_overrides(TrainConfig(), ["optim.lr"])
 
 
@@ -87,11 +87,17 @@ def test_example_files_match_presets(name):
     assert yaml.safe_load(path.read_text())["preset"] == name
 
 
-def test_realtime_preset_comes_from_the_enhance_area():
-    realtime = pytest.importorskip("pocusiq.enhance.realtime")
+def test_presets_are_data_in_one_table():
+    from pocusiq.train.presets import PRESETS
+
     config = preset_config("realtime")
-    config.validate()
-    assert config.model == realtime.realtime_model_config()
+    assert (config.model.ngf, config.model.depth, config.model.norm, config.model.dropout) == (8, 5, "batch", 0.0)
+    assert config.preset == "realtime" and config.data.batch_size == 16
+    PRESETS["cpu"]["model"]["ngf"] = 999  # presets.yaml, read once, is the only source
+    try:
+        assert preset_config("cpu").model.ngf == 999
+    finally:
+        PRESETS["cpu"]["model"]["ngf"] = 16
 
 
 def test_file_errors_name_the_file(tmp_path):

@@ -67,7 +67,7 @@ def test_two_gloo_processes_end_with_identical_weights(tmp_path, disk_dataset, m
     assert ck.state["steps_per_epoch"] == 2
     # and the weights actually moved (not a no-op run)
     torch.manual_seed(config.seed)
-    from pocusiq.models.unet import UNetGenerator
+    from pocusiq.models import build_generator
 
-    init = UNetGenerator(config.model).state_dict()
+    init = build_generator(config.model).state_dict()
     assert any(not torch.equal(init[k], ck.generator[k]) for k in init)

@@ -26,12 +26,13 @@ class Identity(nn.Module):
         return x + self.w
 
 
-def test_pad_to_multiple_replicates_edges_and_keeps_size():
+def test_pad_to_multiple_reflects_edges_and_keeps_size():
     x = torch.arange(2 * 1 * 5 * 7, dtype=torch.float32).reshape(2, 1, 5, 7)
     padded, (h, w) = pad_to_multiple(x, 4)
     assert padded.shape == (2, 1, 8, 8) and (h, w) == (5, 7)
     assert torch.equal(padded[..., :5, :7], x)
-    assert torch.equal(padded[..., 7, :7], x[..., 4, :])  # bottom rows repeat the last row
+    assert torch.equal(padded[..., 5, :7], x[..., 3, :])  # reflect: the first padded row mirrors row -2
+    assert torch.equal(padded[..., 7, :7], x[..., 1, :])
     same, _ = pad_to_multiple(x[..., :4, :4], 4)
     assert same.shape == (2, 1, 4, 4)
 

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from pocusiq.errors import CheckpointError, ConfigError
-from pocusiq.models.unet import UNetGenerator
+from pocusiq.models.builder import build_generator
 from pocusiq.train.checkpoints import load_checkpoint, save_checkpoint
 from pocusiq.train.config import ModelConfig
 
 
 def test_residual_generator_starts_as_identity_and_learns(make_config, tmp_path):
-    model = UNetGenerator(ModelConfig(ngf=4, depth=3, residual=True, dropout=0.0))
+    model = build_generator(ModelConfig(ngf=4, depth=3, residual=True, dropout=0.0))
     x = torch.rand(2, 1, 32, 32) * 2 - 1
     assert torch.equal(model(x), x)
-    plain = UNetGenerator(ModelConfig(ngf=4, depth=3, dropout=0.0))
+    plain = build_generator(ModelConfig(ngf=4, depth=3, dropout=0.0))
     assert not torch.allclose(plain(x), x, atol=1e-2)
     # it is trainable: one step moves it off the identity
     opt = torch.optim.Adam(model.parameters(), 1e-2)
@@ -30,7 +30,7 @@ def test_residual_generator_starts_as_identity_and_learns(make_config, tmp_path)
 
 def test_spacing_round_trips_and_bad_values_fail(tmp_path, make_config):
     config = make_config(tmp_path)
-    gen = UNetGenerator(config.model)
+    gen = build_generator(config.model)
     path = save_checkpoint(tmp_path / "a.safetensors", generator=gen, config=config, spacing_mm=0.0586)
     assert load_checkpoint(path).spacing_mm == pytest.approx(0.0586)
     path = save_checkpoint(tmp_path / "b.safetensors", generator=gen, config=config)

@@ -85,9 +85,9 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, make_config, disk_datase
     assert (config.run_dir / "val_log.csv").read_text() == (full.run_dir / "val_log.csv").read_text()
 
 
-def test_resume_without_checkpoint_starts_fresh_and_finished_run_stays(tmp_path, make_config, pairs_train):
+def test_finished_run_stays_finished_on_resume(tmp_path, make_config, pairs_train):
     config = make_config(tmp_path, "r", max_steps=3)
-    first = train(config, resume=True, train_dataset=pairs_train, progress=False)
+    first = train(config, train_dataset=pairs_train, progress=False)
     again = train(config, resume=True, train_dataset=pairs_train, progress=False)
     assert (first.step, again.step, again.steps_this_run) == (3, 3, 0)
 

@@ -8,7 +8,8 @@ change the hash; any setting does.
 The shipped default is ``pocusiq/benchmark/protocols/default.yaml`` (read it for the meaning of
 every key). A protocol file must give ``name`` and ``version``; any other key it leaves out takes
 the default's value, and an unknown key is an error (so a typo cannot silently fall back to a
-default).
+default). Reading, types and ranges are :mod:`pocusiq.config`'s; the metrics a protocol may list,
+their kinds and the options each takes come from the metric registry :data:`pocusiq.metrics.METRICS`.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pocusiq.config_file import read_config_file
+from pocusiq import config as cfgkit
+from pocusiq.config import setting
 from pocusiq.errors import ConfigError
+from pocusiq.metrics import METRICS
 
 __all__ = [
     "BenchmarkProtocol",
@@ -37,12 +40,13 @@ __all__ = [
     "protocol_from_dict",
 ]
 
-METRIC_NAMES: tuple[str, ...] = ("ssim", "psnr", "niqe", "piqe", "gcnr", "cnr")
-"""Metrics a protocol may list: full-reference (ssim, psnr), no-reference (niqe, piqe), regions (gcnr, cnr)."""
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+"""Metrics a protocol may list: the names of the registry :data:`pocusiq.metrics.METRICS`."""
 
-FULL_REFERENCE = frozenset({"ssim", "psnr"})
-NO_REFERENCE = frozenset({"niqe", "piqe"})
-REGION_METRICS = frozenset({"gcnr", "cnr"})
+# Every protocol's hash covers the option sections of these six metrics (they were all the
+# metrics when hashes were first published); a metric added to the registry later enters the
+# hash only where a protocol uses it, so adding one does not change existing protocols' hashes.
+_HASHED_OPTION_SECTIONS = ("ssim", "psnr", "niqe", "piqe", "gcnr", "cnr")
 
 _DTYPES = ("uint8", "native")
 _SPLITS = ("train", "val", "test")
@@ -57,8 +61,8 @@ class PreprocessingSettings:
         resize: ``(height, width)`` in pixels to resample every pair to, or None.
     """
 
-    dtype: str = "uint8"
-    resize: tuple[int, int] | None = None
+    dtype: str = setting("uint8", choices=_DTYPES)
+    resize: tuple[int, int] | None = setting(None, ge=8)
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,15 @@ class RegionSettings:
 
     masks: tuple[str, ...] = ("cyst*", "lesion*", "vessel*", "lumen*")
     valid_mask: str | None = "sector"
-    ring_gap_px: int = 2
-    ring_width_px: int = 8
-    min_pixels: int = 16
+    ring_gap_px: int = setting(2, ge=0)
+    ring_width_px: int = setting(8, ge=1)
+    min_pixels: int = setting(16, ge=2)
+
+    def check_consistency(self) -> None:
+        if not all(self.masks):
+            raise ConfigError(f"metrics.regions.masks must be a list of mask-name patterns, got {list(self.masks)!r}")
+        if self.valid_mask is not None and not self.valid_mask:
+            raise ConfigError("metrics.regions.valid_mask must be a mask name or null, got ''")
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,26 @@ class MetricSettings:
         regions: gCNR/CNR target regions.
     """
 
-    names: tuple[str, ...] = ("ssim", "psnr", "niqe", "piqe", "gcnr")
-    border_px: int = 0
-    options: dict[str, dict[str, Any]] = field(default_factory=lambda: {name: {} for name in METRIC_NAMES})
+    names: tuple[str, ...] = setting(("ssim", "psnr", "niqe", "piqe", "gcnr"), choices=METRIC_NAMES)
+    border_px: int = setting(0, ge=0)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
     regions: RegionSettings = field(default_factory=RegionSettings)
+
+    def check_consistency(self) -> None:
+        if not self.names:
+            raise ConfigError("metrics.names must be a non-empty list of metric names")
+        if len(set(self.names)) != len(self.names):
+            raise ConfigError(f"metrics.names lists a metric twice: {list(self.names)!r}")
+        for metric, options in self.options.items():
+            if metric not in METRICS:
+                raise ConfigError(f"metrics: unknown metric {metric!r} (known: {', '.join(METRIC_NAMES)})")
+            unknown = [key for key in options if key not in METRICS[metric].options]
+            if unknown:
+                takes = ", ".join(METRICS[metric].options) or "none"
+                raise ConfigError(
+                    f"metrics.{metric}: pocusiq.metrics.{metric} has no option(s) "
+                    f"{', '.join(map(repr, unknown))} (it takes: {takes})"
+                )
 
 
 @dataclass(frozen=True)
@@ -106,7 +132,7 @@ class ReportSettings:
         example_pairs: number of pairs shown in the example figure.
     """
 
-    example_pairs: int = 3
+    example_pairs: int = setting(3, ge=0)
 
 
 @dataclass(frozen=True)
@@ -123,13 +149,13 @@ class BenchmarkProtocol:
     """
 
     name: str = "pocusiq-default"
-    version: int = 1
-    split: str = "test"
-    seed: int = 0
+    version: int = setting(1, ge=0)
+    split: str = setting("test", choices=_SPLITS)
+    seed: int = setting(0, ge=0)
     preprocessing: PreprocessingSettings = field(default_factory=PreprocessingSettings)
     metrics: MetricSettings = field(default_factory=MetricSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
-    source: str = "<package default>"
+    source: str = setting("<package default>", in_file=False)
 
     def to_dict(self, *, include_report: bool = True) -> dict[str, Any]:
         """The settings as plain JSON-able data (tuples as lists), as in the YAML file."""
@@ -145,7 +171,7 @@ class BenchmarkProtocol:
             "metrics": {
                 "names": list(self.metrics.names),
                 "border_px": self.metrics.border_px,
-                **{name: dict(self.metrics.options.get(name, {})) for name in METRIC_NAMES},
+                **{name: dict(self.metrics.options.get(name, {})) for name in self._option_sections()},
                 "regions": {
                     "masks": list(self.metrics.regions.masks),
                     "valid_mask": self.metrics.regions.valid_mask,
@@ -158,6 +184,14 @@ class BenchmarkProtocol:
         if include_report:
             data["report"] = {"example_pairs": self.report.example_pairs}
         return data
+
+    def _option_sections(self) -> list[str]:
+        used = [n for n in METRIC_NAMES if n in self.metrics.names or self.metrics.options.get(n)]
+        return list(_HASHED_OPTION_SECTIONS) + [n for n in used if n not in _HASHED_OPTION_SECTIONS]
+
+    def check_consistency(self) -> None:
+        if not self.name.strip():
+            raise ConfigError(f"name must be a non-empty string, got {self.name!r}")
 
     @property
     def hash(self) -> str:
@@ -181,37 +215,12 @@ def default_protocol_path() -> Path:
 # parsing
 
 
-def _check_keys(data: dict[str, Any], allowed: set[str], where: str, source: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(map(repr, unknown))} in {where} "
-            f"(allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _section(data: dict[str, Any], key: str, where: str, source: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {where}{key} must be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _int(value: Any, where: str, source: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{source}: {where} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{source}: {where} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def protocol_from_dict(data: dict[str, Any], source: str = "<dict>", *, require_identity: bool = True) -> BenchmarkProtocol:
-    """Build and validate a protocol from parsed YAML data; missing keys take the defaults.
+    """Build and check a protocol from parsed YAML data; missing keys take the defaults.
 
     Args:
-        data: the mapping (as ``yaml.safe_load`` returns it).
+        data: the mapping (as ``yaml.safe_load`` returns it); ``metrics.<name>`` sections hold
+            each metric's options.
         source: file name used in error messages.
         require_identity: require ``name`` and ``version`` keys.
 
@@ -220,85 +229,34 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<dict>", *, require_
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a protocol must be a YAML mapping, got {type(data).__name__}")
-    default = BenchmarkProtocol()
-    _check_keys(data, {"name", "version", "split", "seed", "preprocessing", "metrics", "report"}, "the top level", source)
     if require_identity:
         missing = [key for key in ("name", "version") if key not in data]
         if missing:
             raise ConfigError(f"{source}: missing {' and '.join(missing)} (a protocol must state its name and version)")
-    name = data.get("name", default.name)
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
-    version = _int(data.get("version", default.version), "version", source, minimum=0)
-    split = data.get("split", default.split)
-    if split not in _SPLITS:
-        raise ConfigError(f"{source}: split {split!r} must be one of {', '.join(_SPLITS)}")
-    seed = _int(data.get("seed", default.seed), "seed", source, minimum=0)
-
-    pre = _section(data, "preprocessing", "", source)
-    _check_keys(pre, {"dtype", "resize"}, "preprocessing", source)
-    dtype = pre.get("dtype", default.preprocessing.dtype)
-    if dtype not in _DTYPES:
-        raise ConfigError(f"{source}: preprocessing.dtype {dtype!r} must be one of {', '.join(_DTYPES)}")
-    resize = pre.get("resize", None)
-    if resize is not None:
-        if (
-            not isinstance(resize, (list, tuple))
-            or len(resize) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in resize)
-        ):
-            raise ConfigError(f"{source}: preprocessing.resize must be null or [height, width] (integers >= 8), got {resize!r}")
-        resize = (int(resize[0]), int(resize[1]))
-
-    met = _section(data, "metrics", "", source)
-    _check_keys(met, {"names", "border_px", "regions", *METRIC_NAMES}, "metrics", source)
-    names = met.get("names", list(default.metrics.names))
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{source}: metrics.names must be a non-empty list of metric names, got {names!r}")
-    bad = [n for n in names if n not in METRIC_NAMES]
-    if bad:
-        raise ConfigError(f"{source}: unknown metric(s) {', '.join(map(repr, bad))} in metrics.names (known: {', '.join(METRIC_NAMES)})")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: metrics.names lists a metric twice: {names!r}")
-    border = _int(met.get("border_px", default.metrics.border_px), "metrics.border_px", source, minimum=0)
-    options: dict[str, dict[str, Any]] = {}
-    for metric in METRIC_NAMES:
-        value = _section(met, metric, "metrics.", source)
-        for key in value:
-            if not isinstance(key, str) or not key.isidentifier():
-                raise ConfigError(f"{source}: metrics.{metric}: {key!r} is not a valid keyword argument name")
-        options[metric] = dict(value)
-    reg = _section(met, "regions", "metrics.", source)
-    _check_keys(reg, {"masks", "valid_mask", "ring_gap_px", "ring_width_px", "min_pixels"}, "metrics.regions", source)
-    dreg = default.metrics.regions
-    masks = reg.get("masks", list(dreg.masks))
-    if not isinstance(masks, (list, tuple)) or not all(isinstance(m, str) and m for m in masks):
-        raise ConfigError(f"{source}: metrics.regions.masks must be a list of mask-name patterns, got {masks!r}")
-    valid_mask = reg.get("valid_mask", dreg.valid_mask)
-    if valid_mask is not None and (not isinstance(valid_mask, str) or not valid_mask):
-        raise ConfigError(f"{source}: metrics.regions.valid_mask must be a mask name or null, got {valid_mask!r}")
-    regions = RegionSettings(
-        masks=tuple(masks),
-        valid_mask=valid_mask,
-        ring_gap_px=_int(reg.get("ring_gap_px", dreg.ring_gap_px), "metrics.regions.ring_gap_px", source, minimum=0),
-        ring_width_px=_int(reg.get("ring_width_px", dreg.ring_width_px), "metrics.regions.ring_width_px", source, minimum=1),
-        min_pixels=_int(reg.get("min_pixels", dreg.min_pixels), "metrics.regions.min_pixels", source, minimum=2),
-    )
-
-    rep = _section(data, "report", "", source)
-    _check_keys(rep, {"example_pairs"}, "report", source)
-    example_pairs = _int(rep.get("example_pairs", default.report.example_pairs), "report.example_pairs", source, minimum=0)
-
-    return BenchmarkProtocol(
-        name=name.strip(),
-        version=version,
-        split=split,
-        seed=seed,
-        preprocessing=PreprocessingSettings(dtype=dtype, resize=resize),
-        metrics=MetricSettings(names=tuple(names), border_px=border, options=options, regions=regions),
-        report=ReportSettings(example_pairs=example_pairs),
-        source=source,
-    )
+    if "source" in data:
+        raise ConfigError(f"{source}: unknown config key(s) source (it is where the protocol was read from)")
+    data = dict(data)
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):
+        metrics = dict(metrics)
+        if "options" in metrics:
+            raise ConfigError(f"{source}: unknown config key(s) metrics.options; give metrics.<name>: {{...}}")
+        options = {name: metrics.pop(name) for name in list(metrics) if name in METRICS}
+        for name, value in options.items():
+            if value is None:
+                options[name] = {}
+            elif not isinstance(value, dict):
+                raise ConfigError(f"{source}: metrics.{name} must be a mapping, got {type(value).__name__}")
+        metrics["options"] = options
+        data["metrics"] = metrics
+    if isinstance(data.get("name"), str):
+        data["name"] = data["name"].strip()
+    try:
+        protocol = cfgkit.from_dict(BenchmarkProtocol, {**data, "source": source})
+        cfgkit.check(protocol)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    return protocol
 
 
 def load_protocol(path: str | os.PathLike[str] | BenchmarkProtocol | None = None) -> BenchmarkProtocol:
@@ -312,5 +270,5 @@ def load_protocol(path: str | os.PathLike[str] | BenchmarkProtocol | None = None
     is_default = path is None
     file = default_protocol_path() if is_default else Path(path)
     source = "<package default>" if is_default else str(file)
-    data = read_config_file(file, "protocol file")
+    data = cfgkit.read_config_file(file, "protocol file")
     return protocol_from_dict(data, source)

@@ -24,27 +24,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocusiq.atomic import atomic_path, atomic_write_text
+from pocusiq.metrics import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pocusiq.benchmark.runner import BenchmarkResult
+    from pocusiq.benchmark.results import BenchmarkResult
 
-__all__ = ["METRIC_DISPLAY", "results_table", "change_table", "write_report", "plot_boxplots", "plot_examples"]
+__all__ = ["results_table", "change_table", "write_report", "plot_boxplots", "plot_examples"]
 
-METRIC_DISPLAY: dict[str, tuple[str, str, int]] = {
-    "ssim": ("SSIM", "↑", 3),
-    "psnr": ("PSNR (dB)", "↑", 2),
-    "niqe": ("NIQE", "↓", 2),
-    "piqe": ("PIQE", "↓", 2),
-    "gcnr": ("gCNR", "↑", 3),
-    "cnr": ("CNR", "↑", 2),
-}
-"""metric name -> (column title, better direction, decimals)."""
+def _display(metric: str) -> tuple[str, str, int]:
+    """(column title, better direction, decimals) of a metric, from the registry."""
+    info = METRICS.get(metric)
+    return (info.display, info.arrow, info.decimals) if info else (metric, "", 3)
+
 
 NA = "n/a"
 
 
 def _title(metric: str) -> str:
-    title, arrow, _ = METRIC_DISPLAY.get(metric, (metric, "", 3))
+    title, arrow, _ = _display(metric)
     return f"{title} {arrow}".strip()
 
 
@@ -53,7 +50,7 @@ def _fmt(value: float | None, metric: str) -> str:
         return NA
     if math.isinf(value):
         return "inf"
-    return f"{value:.{METRIC_DISPLAY.get(metric, ('', '', 3))[2]}f}"
+    return f"{value:.{_display(metric)[2]}f}"
 
 
 def _mean_std(stats: dict[str, Any] | None, metric: str) -> str:
@@ -187,7 +184,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
     """Figure of input | each method | target for the example pairs (PNG at ``path``); None if no examples."""
     from matplotlib.figure import Figure
 
-    from pocusiq.benchmark.runner import example_image_path
+    from pocusiq.benchmark.results import example_image_path
     from pocusiq.data.images import read_grey_image
 
     pair_ids = result.summary["dataset"]["example_pair_ids"]

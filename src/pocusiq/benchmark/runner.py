@@ -28,7 +28,6 @@ method and pair id; the other methods carry on.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -50,15 +49,14 @@ from pocusiq.atomic import atomic_write_text, sha256_file
 from pocusiq.benchmark.journal import ResultJournal, record_key
 from pocusiq.benchmark.methods import Method, parse_method_spec, resolve_methods
 from pocusiq.benchmark.protocol import (
-    FULL_REFERENCE,
-    NO_REFERENCE,
-    REGION_METRICS,
     BenchmarkProtocol,
     PreprocessingSettings,
     load_protocol,
 )
 from pocusiq.benchmark.regions import select_target_masks, target_regions
+from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
+from pocusiq.metrics import FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 
 __all__ = [
     "BenchmarkResult",
@@ -78,7 +76,6 @@ TARGET = "target"
 JOURNAL_NAME = "journal.jsonl"
 PER_IMAGE_NAME = "per_image.csv"
 SUMMARY_NAME = "summary.json"
-EXAMPLES_DIR = "examples"
 CSV_REWRITE_SECONDS = 30.0
 
 MetricFn = Callable[..., float]
@@ -212,29 +209,9 @@ def check_method_output(output: Any, image: np.ndarray) -> str | None:
 
 
 def _metric_functions(protocol: BenchmarkProtocol) -> dict[str, MetricFn]:
-    """``pocusiq.metrics`` functions for the protocol's metrics, with their options checked."""
-    import pocusiq.metrics as metrics_module
-
-    functions: dict[str, MetricFn] = {}
-    for name in protocol.metrics.names:
-        function = getattr(metrics_module, name, None)
-        if function is None or not callable(function):
-            raise ConfigError(f"{protocol.source}: metric {name!r} is not available in pocusiq.metrics")
-        options = protocol.metrics.options.get(name, {})
-        if options:
-            try:
-                params = inspect.signature(function).parameters
-            except (TypeError, ValueError):
-                params = {}
-            accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-            unknown = [key for key in options if key not in params]
-            if params and unknown and not accepts_any:
-                raise ConfigError(
-                    f"{protocol.source}: metrics.{name}: pocusiq.metrics.{name} has no option(s) "
-                    f"{', '.join(map(repr, unknown))} (it takes: {', '.join(list(params)[1:]) or 'none'})"
-                )
-        functions[name] = function
-    return functions
+    """The registry's functions for the protocol's metrics (names and options were checked
+    against :data:`pocusiq.metrics.METRICS` when the protocol was read)."""
+    return {name: METRICS[name].function for name in protocol.metrics.names}
 
 
 def _crop(array: np.ndarray, border: int) -> np.ndarray:
@@ -272,11 +249,12 @@ def score_image(
         options = protocol.metrics.options.get(name, {})
         function = functions[name]
         try:
-            if name in FULL_REFERENCE:
+            kind = METRICS[name].kind
+            if kind == FULL_REFERENCE:
                 value = math.nan if target is None else float(function(output, target, **options))
-            elif name in NO_REFERENCE:
+            elif kind == NO_REFERENCE:
                 value = float(function(output, **options))
-            elif name in REGION_METRICS:
+            elif kind == REGION:
                 scores = [float(function(output, t, r, **options)) for t, r in regions]
                 value = float(np.mean(scores)) if scores else math.nan
             else:  # pragma: no cover - protocol validation rules this out
@@ -299,42 +277,6 @@ def _seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # results
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` produced.
-
-    Attributes:
-        out_dir: the output folder.
-        protocol: the protocol used (``protocol.hash`` identifies it).
-        methods: the methods run, in order (the first identity method is the "input").
-        records: per-image results of this configuration (journal records), pair-major.
-        summary: the content of ``summary.json``.
-        failures: ``{"method", "pair_id", "error"}`` for each failed (method, pair).
-        computed: (method, pair) results computed in this call; skipped: taken from the journal.
-        paths: name -> path of each file written (``per_image_csv``, ``summary_json``, ``report_md``, ...).
-    """
-
-    out_dir: Path
-    protocol: BenchmarkProtocol
-    methods: list[Method]
-    records: list[dict[str, Any]]
-    summary: dict[str, Any]
-    failures: list[dict[str, str]]
-    computed: int
-    skipped: int
-    paths: dict[str, Path]
-
-
-def _safe_dir_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "method"
-    return f"{clean[:40]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:6]}"
-
-
-def example_image_path(out_dir: str | os.PathLike[str], method_name: str, pair_id: str) -> Path:
-    """``out_dir/examples/<safe method name>/<pair id>.png``: where an example output is kept."""
-    return Path(out_dir) / EXAMPLES_DIR / _safe_dir_name(method_name) / f"{pair_id}.png"
 
 
 def example_pair_ids(pair_ids: Sequence[str], count: int) -> list[str]:
@@ -542,8 +484,8 @@ def run_benchmark(
     digests = {row.id: _pair_digest(row) for row in rows}
     examples = set(example_pair_ids([row.id for row in rows], proto.report.example_pairs))
     phash = proto.hash
-    region_based = any(name in REGION_METRICS for name in proto.metrics.names)
-    no_reference = [name for name in proto.metrics.names if name in NO_REFERENCE or name in REGION_METRICS]
+    region_based = any(METRICS[name].kind == REGION for name in proto.metrics.names)
+    no_reference = [name for name in proto.metrics.names if METRICS[name].kind != FULL_REFERENCE]
 
     out.mkdir(parents=True, exist_ok=True)
     journal = ResultJournal(out / JOURNAL_NAME)

@@ -10,8 +10,8 @@
 * :mod:`~pocusiq.enhance.files` — one file or many (folders walked), reports, no overwrite.
 * :mod:`~pocusiq.enhance.engines`, :mod:`~pocusiq.enhance.onnx_export` — torch / ONNX Runtime engines,
   ONNX export with dynamic axes.
-* :mod:`~pocusiq.enhance.realtime`, :mod:`~pocusiq.enhance.distill` — the realtime preset and its
-  distillation from a larger teacher.
+* the realtime preset and its distillation live with training (:mod:`pocusiq.train.presets`,
+  :mod:`pocusiq.train.distill`).
 * ``command`` / ``export_command`` — ``pocusiq enhance`` and ``pocusiq export``.
 
 Importing this package imports nothing heavy (no torch).

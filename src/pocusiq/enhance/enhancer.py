@@ -8,8 +8,9 @@
 ...     show(frame)                                                          # doctest: +SKIP
 
 The generator maps ``(N, 1, H, W)`` float32 in [-1, 1] to the same shape, with H and W
-multiples of ``multiple`` (``2**depth`` for a U-Net). Images are reflect-padded to that
-multiple, or, when larger than one tile, cut into overlapping tiles blended with a raised
+multiples of ``multiple`` (``2**depth`` for a U-Net). Images are padded to that multiple by
+the one inference path (:mod:`pocusiq.models.inference`, reflect padding, shared with training
+validation), or, when larger than one tile, cut into overlapping tiles blended with a raised
 cosine (:mod:`pocusiq.enhance.tiling`), so nothing is ever stretched. Colour images are
 enhanced on their BT.601 luma (:mod:`pocusiq.enhance.intensity`).
 """
@@ -26,8 +27,9 @@ import numpy as np
 from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
 from pocusiq.enhance.intensity import default_max_value, from_unit, luma, replace_luma, to_unit
 from pocusiq.enhance.region import FrameRegion, RegionSpec, paste_inside, resolve_region
-from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_padded, run_tiled
+from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_tiled
 from pocusiq.errors import CheckpointError
+from pocusiq.models.inference import enhance_batch
 
 ENGINES = ("torch", "onnx", "auto")
 
@@ -134,7 +136,7 @@ class Enhancer:
 
         Args:
             path: checkpoint written by ``pocusiq train`` (loaded by
-                ``pocusiq.train.checkpoints.load_generator``), or an ``.onnx`` file from ``pocusiq export``.
+                :func:`pocusiq.models.checkpoints.load_generator`), or an ``.onnx`` file from ``pocusiq export``.
             device: torch device ("cpu", "cuda"); ONNX runs on the CPU provider.
             engine: "torch", "onnx" (exported in memory and run by ONNX Runtime) or "auto"
                 (onnx when available on CPU).
@@ -152,10 +154,8 @@ class Enhancer:
         if path.suffix.lower() == ".onnx":
             return cls.from_onnx(path, tiling=tiling, threads=onnx_threads)
         engine = resolve_engine(engine, device)
-        try:
-            from pocusiq.train.checkpoints import load_generator
-        except ImportError as exc:
-            raise CheckpointError(f"{path}: cannot load checkpoints, pocusiq.train is unavailable ({exc})") from exc
+        from pocusiq.models.checkpoints import load_generator
+
         try:
             module, config = load_generator(path, map_location="cpu")
         except CheckpointError:
@@ -195,15 +195,17 @@ class Enhancer:
 
     # ------------------------------------------------------------------ arrays
     def _network(self, batch: np.ndarray) -> np.ndarray:
-        """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine."""
-        out = self.engine(batch * np.float32(2.0) - np.float32(1.0))
-        return (np.asarray(out, dtype=np.float32) + np.float32(1.0)) * np.float32(0.5)
+        """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine (used per tile)."""
+        return enhance_batch(self.engine, batch, 1)
 
     def _enhance_unit(self, unit: np.ndarray) -> np.ndarray:
-        """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size."""
+        """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size.
+
+        Untiled images take the one inference path (:func:`pocusiq.models.inference.enhance_batch`),
+        the same as training validation, so both give the same output."""
         if needs_tiling(unit.shape[1:], self.tiling):
             return np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
-        return run_padded(self._network, unit, self.multiple)
+        return enhance_batch(self.engine, np.ascontiguousarray(unit[:, None], dtype=np.float32), self.multiple)[:, 0]
 
     def _check(self, image: np.ndarray) -> None:
         if not isinstance(image, np.ndarray):

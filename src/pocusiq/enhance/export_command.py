@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from pocusiq.enhance.enhancer import model_label, multiple_from_config
     from pocusiq.enhance.onnx_export import export_onnx, onnx_parity
     from pocusiq.errors import CheckpointError
-    from pocusiq.train.checkpoints import load_generator, resolve_checkpoint_path
+    from pocusiq.models.checkpoints import load_generator, resolve_checkpoint_path
 
     target = Path(args.onnx)
     if target.exists() and not args.overwrite:

@@ -3,8 +3,9 @@
 A U-Net generator needs H and W to be multiples of ``2**depth`` (its ``multiple``). Two ways
 to meet that without stretching the image:
 
-* :func:`run_padded` pads the image (reflect) up to the next multiple, runs the network once,
-  and crops back to the original size. Used when the image fits in one tile.
+* :func:`pocusiq.models.inference.enhance_batch` (the one inference path) pads the image
+  (reflect) up to the next multiple, runs the network once, and crops back to the original
+  size. Used when the image fits in one tile.
 * :func:`run_tiled` pads the image to a multiple, cuts it into overlapping tiles whose size and
   positions are multiples of ``multiple`` (so every tile sees the same down-sampling grid),
   runs the network on batches of tiles and blends them with a separable weight that is zero
@@ -30,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from pocusiq.models.inference import pad_to_multiple
 
 NetworkFn = Callable[[np.ndarray], np.ndarray]
 """Maps a float32 batch ``(N, 1, h, w)`` (h, w multiples of the network multiple) to the same shape."""
@@ -96,46 +99,6 @@ class TilingConfig:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-int(value) // multiple) * multiple
-
-
-def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflect-pad a 2-D image at the bottom/right so that H and W are multiples of ``multiple``.
-
-    Returns the padded image and the original ``(H, W)``. Images smaller than the padding
-    needed for reflection (side 1) are edge-padded instead.
-    """
-    if image.ndim != 2:
-        raise ValueError(f"pad_to_multiple expects a 2-D image, got shape {image.shape}")
-    height, width = image.shape
-    pad_h = _round_up(height, multiple) - height
-    pad_w = _round_up(width, multiple) - width
-    if pad_h == 0 and pad_w == 0:
-        return image, (height, width)
-    padded = image
-    # numpy's reflect needs pad < size; pad repeatedly for tiny images.
-    while pad_h > 0 or pad_w > 0:
-        step_h = min(pad_h, padded.shape[0] - 1)
-        step_w = min(pad_w, padded.shape[1] - 1)
-        if step_h <= 0 and pad_h > 0 or step_w <= 0 and pad_w > 0:
-            padded = np.pad(padded, ((0, pad_h), (0, pad_w)), mode="edge")
-            break
-        padded = np.pad(padded, ((0, step_h), (0, step_w)), mode="reflect")
-        pad_h -= step_h
-        pad_w -= step_w
-    return padded, (height, width)
-
-
-def run_padded(network: NetworkFn, images: np.ndarray, multiple: int) -> np.ndarray:
-    """Run ``network`` on a batch of same-size 2-D images ``(N, H, W)`` padded to ``multiple``.
-
-    Returns ``(N, H, W)`` float32, cropped back to the input size.
-    """
-    if images.ndim != 3:
-        raise ValueError(f"run_padded expects (N, H, W), got shape {images.shape}")
-    height, width = images.shape[1:]
-    padded = np.stack([pad_to_multiple(img, multiple)[0] for img in images])
-    out = network(np.ascontiguousarray(padded[:, None], dtype=np.float32))
-    return np.asarray(out, dtype=np.float32)[:, 0, :height, :width]
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:

@@ -20,7 +20,8 @@ float images need an explicit ``data_range`` where the metric depends on it. ``s
 ``niqe`` and ``piqe`` also take batches ``(N, H, W)`` and return ``N`` values. Errors:
 :class:`TypeError`/:class:`ValueError` with the argument named.
 
-:data:`METRICS` describes the image-quality metrics (direction, range, unit) for benchmarks.
+:data:`METRICS` is the metric registry (kind, direction, range, unit, display, options): the
+benchmark protocol, runner and report read it and nothing else.
 Importing this package does not import torch.
 """
 
@@ -53,35 +54,74 @@ __all__ = [
     "fwhm",
     "MetricInfo",
     "METRICS",
+    "FULL_REFERENCE",
+    "NO_REFERENCE",
+    "REGION",
 ]
+
+
+FULL_REFERENCE = "full-reference"
+"""Kind: called ``function(x, ref, **options)`` (the enhanced image against the high-end target)."""
+NO_REFERENCE = "no-reference"
+"""Kind: called ``function(x, **options)``."""
+REGION = "region"
+"""Kind: called ``function(x, target_mask, background_mask, **options)`` per target region."""
+KINDS = (FULL_REFERENCE, NO_REFERENCE, REGION)
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How to call and read one image-quality metric.
+    """One image-quality metric: how to call it and how to read it (the registry's row).
 
     Attributes:
-        name: short name used in tables (``"ssim"``).
-        function: the metric; full-reference ones are called ``function(x, ref, data_range=...)``,
-            no-reference ones ``function(x, data_range=...)``.
-        full_reference: needs a reference image.
+        name: short name used in protocols, CSV columns and tables (``"ssim"``).
+        function: the metric (see ``kind`` for how it is called).
+        kind: :data:`FULL_REFERENCE`, :data:`NO_REFERENCE` or :data:`REGION`.
         higher_is_better: direction of improvement.
-        unit: ``"dB"`` or ``""``.
+        unit: ``"dB"``, ``"mm"`` or ``""``.
         value_range: (low, high) of possible values (``float("inf")`` where unbounded).
+        display: column title in reports (``"PSNR (dB)"``).
+        decimals: digits shown in reports.
+        options: keyword options the function accepts from a benchmark protocol
+            (``metrics.<name>: {...}``); anything else is refused when the protocol is read.
     """
 
     name: str
     function: Callable[..., Any]
-    full_reference: bool
+    kind: str
     higher_is_better: bool
     unit: str
     value_range: tuple[float, float]
+    display: str
+    decimals: int = 3
+    options: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
+    @property
+    def full_reference(self) -> bool:
+        return self.kind == FULL_REFERENCE
+
+    @property
+    def arrow(self) -> str:
+        """"↑" where higher is better, else "↓"."""
+        return "↑" if self.higher_is_better else "↓"
+
+
+_INF = float("inf")
 
 METRICS: dict[str, MetricInfo] = {
-    "ssim": MetricInfo("ssim", ssim, True, True, "", (-1.0, 1.0)),
-    "psnr": MetricInfo("psnr", psnr, True, True, "dB", (float("-inf"), float("inf"))),
-    "niqe": MetricInfo("niqe", niqe, False, False, "", (0.0, float("inf"))),
-    "piqe": MetricInfo("piqe", piqe, False, False, "", (0.0, 100.0)),
+    info.name: info
+    for info in (
+        MetricInfo("ssim", ssim, FULL_REFERENCE, True, "", (-1.0, 1.0), "SSIM", 3, ("data_range",)),
+        MetricInfo("psnr", psnr, FULL_REFERENCE, True, "dB", (-_INF, _INF), "PSNR (dB)", 2, ("data_range",)),
+        MetricInfo("niqe", niqe, NO_REFERENCE, False, "", (0.0, _INF), "NIQE", 2, ("data_range",)),
+        MetricInfo("piqe", piqe, NO_REFERENCE, False, "", (0.0, 100.0), "PIQE", 2, ("data_range",)),
+        MetricInfo("gcnr", gcnr, REGION, True, "", (0.0, 1.0), "gCNR", 3, ("bins",)),
+        MetricInfo("cnr", cnr, REGION, True, "", (-_INF, _INF), "CNR", 2, ()),
+    )
 }
-"""The image-quality metrics of the benchmark (paper: SSIM, PSNR, NIQE, PIQE), by name."""
+"""The metric registry, by name: the one table the benchmark protocol, runner and report read.
+Adding a metric is one entry here (its function, kind, direction, range, unit, display)."""

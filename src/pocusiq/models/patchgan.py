@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from pocusiq.models.unet import init_weights, norm_layer
-from pocusiq.train.config import DiscriminatorConfig
 
-__all__ = ["PatchGANDiscriminator", "build_discriminator", "receptive_field"]
+__all__ = ["PatchGANDiscriminator", "receptive_field"]
 
 
 class PatchGANDiscriminator(nn.Module):
@@ -30,38 +29,39 @@ class PatchGANDiscriminator(nn.Module):
     but smaller inputs see padding only at the edges.
     """
 
-    def __init__(self, config: DiscriminatorConfig | None = None) -> None:
+    def __init__(
+        self, in_channels: int = 2, ndf: int = 64, n_layers: int = 3, norm: str = "instance", init_std: float = 0.02
+    ) -> None:
         super().__init__()
-        config = DiscriminatorConfig() if config is None else config
-        config.validate()
-        self.config = config
-        norm = norm_layer(config.norm)
-        use_bias = config.norm == "instance"
-        ndf = config.ndf
-        layers: list[nn.Module] = [nn.Conv2d(config.in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
+        if min(in_channels, ndf, n_layers) < 1:
+            raise ValueError(f"PatchGANDiscriminator needs in_channels, ndf and n_layers >= 1, got {in_channels}, {ndf}, {n_layers}")
+        self.in_channels = in_channels
+        norm_cls = norm_layer(norm)
+        use_bias = norm == "instance"
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
         mult = 1
-        for n in range(1, config.n_layers):
+        for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=use_bias),
-                norm(ndf * mult),
+                norm_cls(ndf * mult),
                 nn.LeakyReLU(0.2),
             ]
-        prev, mult = mult, min(2**config.n_layers, 8)
+        prev, mult = mult, min(2**n_layers, 8)
         layers += [
             nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias),
-            norm(ndf * mult),
+            norm_cls(ndf * mult),
             nn.LeakyReLU(0.2),
             nn.Conv2d(ndf * mult, 1, 4, 1, 1),
         ]
         self.model = nn.Sequential(*layers)
-        init_weights(self, config.init_std)
+        init_weights(self, init_std)
 
     def forward(self, condition: torch.Tensor, candidate: torch.Tensor | None = None) -> torch.Tensor:
         x = condition if candidate is None else torch.cat([condition, candidate], dim=1)
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"PatchGANDiscriminator expects (N, {self.config.in_channels}, H, W) after "
+                f"PatchGANDiscriminator expects (N, {self.in_channels}, H, W) after "
                 f"concatenation, got {tuple(x.shape)}"
             )
         return self.model(x)
@@ -81,7 +81,3 @@ def receptive_field(module: nn.Module) -> int:
             jump *= s
     return r
 
-
-def build_discriminator(config: DiscriminatorConfig) -> PatchGANDiscriminator:
-    """A freshly initialised :class:`PatchGANDiscriminator` for ``config``."""
-    return PatchGANDiscriminator(config)

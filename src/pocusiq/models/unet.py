@@ -15,8 +15,7 @@ first) and followed by the norm layer (except the first and the innermost); deco
 is ReLU, a 4x4 stride-2 transposed convolution, the norm layer, and dropout in the first
 ``dropout_blocks`` decoder levels after the bottleneck (pix2pix: 3 at depth 8); its output is
 concatenated with the encoder's input at that level (skip connection). The outermost decoder
-ends with tanh (or, with ``residual``, adds its output to the input and clamps to
-``[-1, 1]``; the last layer then starts at zero so the fresh network is the identity). Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
+ends with tanh. Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
 state-dict keys are flat and the forward is easy to export (ONNX). No library in the
 environment provides this network (torchvision/MONAI are not installed).
 """
@@ -28,27 +27,16 @@ import functools
 import torch
 from torch import nn
 
-from pocusiq.train.config import ModelConfig
+from pocusiq.models.inference import from_model_range, to_model_range
 
 __all__ = [
     "UNetGenerator",
-    "build_generator",
     "depth_for_size",
     "init_weights",
     "norm_layer",
     "to_model_range",
     "from_model_range",
 ]
-
-
-def to_model_range(x01: torch.Tensor) -> torch.Tensor:
-    """Map intensities in ``[0, 1]`` to the model's ``[-1, 1]`` range (``2 x - 1``)."""
-    return x01 * 2.0 - 1.0
-
-
-def from_model_range(y: torch.Tensor) -> torch.Tensor:
-    """Map model output in ``[-1, 1]`` to intensities in ``[0, 1]`` (``(y + 1) / 2``, clamped)."""
-    return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
 def depth_for_size(size: int) -> int:
@@ -80,36 +68,65 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 class UNetGenerator(nn.Module):
-    """pix2pix U-Net generator.
+    """pix2pix U-Net generator, built from plain arguments (a config goes through
+    :func:`pocusiq.models.builder.build_generator`).
 
     Args:
-        config: :class:`pocusiq.train.config.ModelConfig` (channels, ``ngf``, ``depth``, ``norm``,
-            ``dropout``, ``dropout_blocks``, ``init_std``).
+        in_channels / out_channels: image channels (1: greyscale).
+        ngf: channels of the first encoder level (deeper levels ``ngf * min(2**i, 8)``).
+        depth: stride-2 levels; H and W must be multiples of ``2 ** depth``.
+        norm: "batch" or "instance".
+        dropout: dropout probability in the first ``dropout_blocks`` decoder levels after the
+            bottleneck.
+        dropout_blocks: that count; ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8),
+            at most ``depth - 1``.
+        init_std: std of the normal initialisation.
+        residual: output ``clamp(x + last layer, -1, 1)`` instead of ``tanh(last layer)``, the last
+            layer initialised to zero (a fresh network is the identity); needs in == out channels.
 
     Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
     ``H`` and ``W`` multiples of :attr:`multiple` (``2 ** depth``).
     """
 
-    def __init__(self, config: ModelConfig | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        ngf: int = 64,
+        depth: int = 8,
+        norm: str = "instance",
+        dropout: float = 0.5,
+        dropout_blocks: int | None = None,
+        init_std: float = 0.02,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
-        config = ModelConfig() if config is None else config
-        config.validate()
-        self.config = config
-        depth, ngf = config.depth, config.ngf
-        norm = norm_layer(config.norm)
-        use_bias = config.norm == "instance"  # batch norm has its own shift
+        if min(in_channels, out_channels, ngf, depth) < 1:
+            raise ValueError(
+                f"UNetGenerator needs in/out_channels, ngf and depth >= 1, got "
+                f"{in_channels}, {out_channels}, {ngf}, {depth}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"UNetGenerator dropout must be in [0, 1), got {dropout}")
+        if residual and in_channels != out_channels:
+            raise ValueError(f"UNetGenerator(residual=True) needs in_channels == out_channels, got {in_channels}, {out_channels}")
+        self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
+        self.residual = bool(residual)
+        norm_cls = norm_layer(norm)
+        use_bias = norm == "instance"  # batch norm has its own shift
         channels = [ngf * min(2**i, 8) for i in range(depth)]
-        n_dropout = config.resolved_dropout_blocks()
+        n_dropout = max(0, depth - 5) if dropout_blocks is None else dropout_blocks
+        n_dropout = min(n_dropout, depth - 1)
 
         self.encoder = nn.ModuleList()
         for i in range(depth):
-            c_in = config.in_channels if i == 0 else channels[i - 1]
+            c_in = in_channels if i == 0 else channels[i - 1]
             layers: list[nn.Module] = []
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2, inplace=False))
             layers.append(nn.Conv2d(c_in, channels[i], 4, 2, 1, bias=use_bias))  # as pix2pix
             if 0 < i < depth - 1:
-                layers.append(norm(channels[i]))
+                layers.append(norm_cls(channels[i]))
             self.encoder.append(nn.Sequential(*layers))
 
         # decoder[j] undoes encoder level i = depth - 1 - j (innermost first).
@@ -119,16 +136,16 @@ class UNetGenerator(nn.Module):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             layers = [nn.ReLU(inplace=False)]
             if i == 0:
-                layers += [nn.ConvTranspose2d(c_in, config.out_channels, 4, 2, 1, bias=True)]
-                if not config.residual:
+                layers += [nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1, bias=True)]
+                if not residual:
                     layers.append(nn.Tanh())
             else:
-                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm(channels[i - 1])]
-                if 1 <= j <= n_dropout and config.dropout > 0:
-                    layers.append(nn.Dropout(config.dropout))
+                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm_cls(channels[i - 1])]
+                if 1 <= j <= n_dropout and dropout > 0:
+                    layers.append(nn.Dropout(dropout))
             self.decoder.append(nn.Sequential(*layers))
-        init_weights(self, config.init_std)
-        if config.residual:  # identity at initialisation: the last layer adds nothing yet
+        init_weights(self, init_std)
+        if residual:  # identity at initialisation: the last layer adds nothing yet
             last = self.decoder[-1][1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
@@ -136,18 +153,18 @@ class UNetGenerator(nn.Module):
     @property
     def multiple(self) -> int:
         """``H`` and ``W`` must be multiples of this (``2 ** depth``)."""
-        return 2**self.config.depth
+        return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"UNetGenerator expects (N, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+                f"UNetGenerator expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         h, w = x.shape[-2:]
         m = self.multiple
         if h % m or w % m or h == 0 or w == 0:
             raise ValueError(
-                f"UNetGenerator(depth={self.config.depth}) needs H and W that are multiples of {m}, "
+                f"UNetGenerator(depth={self.depth}) needs H and W that are multiples of {m}, "
                 f"got {h}x{w}; pad or crop the image"
             )
         source = x
@@ -160,11 +177,7 @@ class UNetGenerator(nn.Module):
             i = len(self.decoder) - 1 - j
             if i > 0:
                 x = torch.cat([x, skips[i]], dim=1)
-        if self.config.residual:
+        if self.residual:
             return (source + x).clamp(-1.0, 1.0)
         return x
 
-
-def build_generator(config: ModelConfig) -> UNetGenerator:
-    """A freshly initialised :class:`UNetGenerator` for ``config``."""
-    return UNetGenerator(config)

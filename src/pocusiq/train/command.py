@@ -14,7 +14,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 
@@ -55,9 +54,9 @@ def build_config(args: argparse.Namespace):
         "data.root": args.dataset, "name": args.name, "out_dir": args.out, "max_steps": args.steps,
         "seed": args.seed, "device": args.device, "init_from": args.init_from,
     }
-    # string flags go in as quoted YAML scalars: a name like "007" or a path like "yes" or "a: b"
-    # stays a string (unquoted, YAML would read 7, true or a mapping)
-    pre = [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in flags.items() if v is not None]
+    # string fields keep their text (pocusiq.config.parse_override): a name like "007" or a path
+    # like "yes" or "a: b" stays a string
+    pre = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.init_discriminator:
         pre.append("init_discriminator=true")
     if getattr(args, "unpaired", False):
@@ -66,7 +65,7 @@ def build_config(args: argparse.Namespace):
         pre += list(UNPAIRED_OVERRIDES)
         for key, value in (("pocus_dir", args.pocus), ("highend_dir", args.highend), ("holdout", args.holdout)):
             if value is not None:
-                pre.append(f"unpaired.{key}={json.dumps(value)}")
+                pre.append(f"unpaired.{key}={value}")
     elif args.pocus or args.highend or args.holdout:
         from pocusiq.errors import ConfigError
 

@@ -147,7 +147,7 @@ def train_default_models(recipe: DefaultRecipe, *, log=print) -> dict[str, Path]
     for size_name in recipe.sizes:
         t1 = time.perf_counter()
         config = supervised_config(recipe, size_name, str(data_root))
-        result = train(config, resume=True, progress=False)
+        result = train(config, resume=(config.run_dir / "last.safetensors").is_file(), progress=False)
         recipe.timings[f"{size_name}-supervised"] = time.perf_counter() - t1
         source = result.last_checkpoint
         log(f"{size_name}: supervised {result.step} steps in {recipe.timings[f'{size_name}-supervised']:.0f} s "
@@ -159,7 +159,7 @@ def train_default_models(recipe: DefaultRecipe, *, log=print) -> dict[str, Path]
             t2 = time.perf_counter()
             spacing = load_checkpoint(source).spacing_mm
             adapt = adapt_config(recipe, size_name, str(source), spacing)
-            result = train_unpaired(adapt, resume=True, progress=False)
+            result = train_unpaired(adapt, resume=(adapt.run_dir / "last.safetensors").is_file(), progress=False)
             recipe.timings[f"{size_name}-adapt"] = time.perf_counter() - t2
             source = result.last_checkpoint
             log(f"{size_name}: adapted {result.step} steps in {recipe.timings[f'{size_name}-adapt']:.0f} s -> {source}")

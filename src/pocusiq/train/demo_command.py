@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the cpu preset's)")
     parser.add_argument("--minutes", type=float, default=9.0, help="time budget of the whole demo (default 9)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: pick the faster of 1/2)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default 1: fixed, so the same seed gives the same model on any load)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from pocusiq.errors import ConfigError
+
 __all__ = ["DistributedContext", "resolve_device", "setup_distributed", "teardown_distributed"]
 
 
@@ -40,14 +42,33 @@ class DistributedContext:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> ``cuda:<local_rank>`` if CUDA is available, else ``cpu``; otherwise ``torch.device(name)``."""
+    """``"auto"`` -> ``cuda:<local_rank>`` if CUDA is available, else ``cpu``; otherwise ``torch.device(name)``.
+
+    Raises:
+        ConfigError: ``name`` is not a device, or names a CUDA device this PyTorch cannot use
+            (a CPU-only build, no GPU visible, or an index beyond the GPUs present).
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device(f"cuda:{local_rank % torch.cuda.device_count()}")
         return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{local_rank}")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only PyTorch build" if torch.version.cuda is None else "no visible CUDA GPU"
+            raise ConfigError(
+                f"device {name!r}: CUDA is not available here ({build}, torch {torch.__version__}); "
+                f"use --device cpu (or auto)"
+            )
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r}: pocusiq trains on cpu or cuda devices")
     return device
 
 

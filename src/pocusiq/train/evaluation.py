@@ -1,8 +1,9 @@
 """Run a generator over whole images and score it against the targets (SSIM, PSNR).
 
 Used for the per-epoch validation during training, the demo's report and the ablation. Whole
-images of any size are padded (edge replication) up to the generator's multiple
-(``2 ** depth``), enhanced, and cropped back. Scores use :mod:`pocusiq.metrics` on ``[0, 1]``
+images of any size go through the one inference path, :func:`pocusiq.models.inference.enhance_batch`
+(reflect-padded up to the generator's multiple ``2 ** depth``, enhanced, cropped back), the same
+as :class:`pocusiq.enhance.enhancer.Enhancer`, so the best checkpoint is chosen on the outputs users get. Scores use :mod:`pocusiq.metrics` on ``[0, 1]``
 float images with ``data_range = 1``: SSIM (MATLAB definition, 11x11 Gaussian window) and
 PSNR in dB.
 """
@@ -14,40 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pocusiq.metrics import psnr, ssim
-from pocusiq.models.unet import from_model_range, to_model_range
+from pocusiq.models.inference import enhance_batch, pad_to_multiple
 
 __all__ = ["EvaluationResult", "enhance_batch", "evaluate_generator", "pad_to_multiple"]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(N, C, H, W)`` on the bottom/right by edge replication to multiples of ``multiple``.
-
-    Returns the padded tensor and the original ``(H, W)`` to crop back to.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    return x, (h, w)
-
-
-@torch.no_grad()
-def enhance_batch(generator: nn.Module, low01: torch.Tensor, multiple: int | None = None) -> torch.Tensor:
-    """Enhance ``(N, 1, H, W)`` images in ``[0, 1]`` with ``generator``; returns the same shape in ``[0, 1]``.
-
-    ``multiple`` defaults to the generator's own (``generator.multiple``). The generator's
-    train/eval mode is left as it is (call ``.eval()`` first for inference).
-    """
-    inner = getattr(generator, "module", generator)
-    m = multiple if multiple is not None else int(getattr(inner, "multiple", 1))
-    device = next(inner.parameters()).device
-    padded, (h, w) = pad_to_multiple(low01.to(device), m)
-    out = from_model_range(inner(to_model_range(padded)))
-    return out[..., :h, :w]
 
 
 @dataclass

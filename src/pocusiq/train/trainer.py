@@ -8,7 +8,7 @@ One step = one discriminator update then one generator update on one batch (pix2
    (D frozen; under DDP the bare D module is used here so D's gradient sync is not triggered).
 
 Learning rate (both nets): constant for the first ``optim.decay_start`` of ``max_steps``, then
-linear towards 0 (pix2pix ``linear`` policy, :func:`learning_rate_factor`) — a pure function of
+linear towards 0 (pix2pix ``linear`` policy, :func:`pocusiq.train.schedule.learning_rate_factor`) — a pure function of
 the step, so nothing to restore on resume.
 
 Exact resume: the checkpoint carries G, D, both Adam states, every rank's torch (and CUDA) RNG
@@ -34,8 +34,8 @@ import csv
 import io
 import math
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +44,25 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from pocusiq.atomic import atomic_write_text
-from pocusiq.errors import CheckpointError, ConfigError, DatasetError
-from pocusiq.models.patchgan import PatchGANDiscriminator
-from pocusiq.models.unet import UNetGenerator, to_model_range
-from pocusiq.train.checkpoints import load_checkpoint, load_module_state, save_checkpoint
+from pocusiq.atomic import atomic_write_text, sha256_file
+from pocusiq.errors import CheckpointError, ConfigError, DatasetError, TrainingError
+from pocusiq.models.builder import build_discriminator, build_generator
+from pocusiq.models.inference import to_model_range
+from pocusiq.models.checkpoints import non_finite_tensors
+from pocusiq.train.checkpoints import Checkpoint, load_checkpoint, load_module_state, save_checkpoint
 from pocusiq.train.config import TrainConfig
 from pocusiq.train.distributed import DistributedContext, setup_distributed, teardown_distributed
 from pocusiq.train.evaluation import evaluate_generator
 from pocusiq.train.losses import discriminator_loss, generator_loss
+from pocusiq.train.results import TrainResult
+from pocusiq.train.schedule import learning_rate_factor
 
 __all__ = ["Pix2PixTrainer", "TrainResult", "StopTraining", "learning_rate_factor", "train"]
+
+# Settings a resumed run must share with its checkpoint (they change what the remaining steps
+# do); max_steps may change (to extend a run), and so may logging, workers and validation size.
+RESUME_MUST_MATCH = ("seed", "model", "discriminator", "loss", "optim", "data.train_split", "data.crop",
+                     "data.flip", "data.batch_size", "data.target_crop_fraction", "unpaired")
 
 TRAIN_LOG = "train_log.csv"
 VAL_LOG = "val_log.csv"
@@ -65,28 +73,6 @@ VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "ps
 
 class StopTraining(Exception):
     """Raise from a training callback to stop the run at once (as a kill would, without saving)."""
-
-
-def learning_rate_factor(step: int, max_steps: int, decay_start: float) -> float:
-    """Multiplier of the base learning rate for the update made at 0-based ``step``.
-
-    1 for ``step < decay_start * max_steps``, then linear down to ``1 / (n_decay + 1)`` at the
-    last step (pix2pix ``linear`` policy), where ``n_decay = max_steps - start``.
-
-    Raises:
-        ValueError: ``max_steps < 1``, ``decay_start`` outside ``[0, 1]`` or ``step`` outside
-            ``[0, max_steps)``.
-    """
-    if max_steps < 1 or not 0.0 <= decay_start <= 1.0 or not 0 <= step < max_steps:
-        raise ValueError(
-            f"learning_rate_factor needs 0 <= step < max_steps and decay_start in [0, 1], "
-            f"got step={step}, max_steps={max_steps}, decay_start={decay_start}"
-        )
-    start = int(round(decay_start * max_steps))
-    if step < start:
-        return 1.0
-    n_decay = max_steps - start
-    return 1.0 - (step - start + 1) / (n_decay + 1)
 
 
 class Pix2PixTrainer:
@@ -106,8 +92,8 @@ class Pix2PixTrainer:
         self.device = torch.device(device)
         self.ctx = ctx or DistributedContext(device=self.device)
         torch.manual_seed(config.seed)
-        generator: nn.Module = UNetGenerator(config.model)
-        discriminator: nn.Module = PatchGANDiscriminator(config.discriminator)
+        generator: nn.Module = build_generator(config.model)
+        discriminator: nn.Module = build_discriminator(config.discriminator)
         if self.ctx.distributed and "batch" in (config.model.norm, config.discriminator.norm):
             if self.device.type != "cuda":
                 raise ConfigError(
@@ -204,28 +190,6 @@ class Pix2PixTrainer:
         return True
 
 
-@dataclass
-class TrainResult:
-    """What a call to :func:`train` did: the run folder, the final step, checkpoints written,
-    the best validation SSIM (``nan`` if none), the validation rows of this call, and this
-    process's (unwrapped) generator and discriminator in their final state."""
-
-    run_dir: Path
-    step: int
-    epoch: int
-    last_checkpoint: Path | None
-    best_checkpoint: Path | None
-    best_ssim: float
-    validations: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-    steps_this_run: int = 0
-    generator: nn.Module | None = None
-    discriminator: nn.Module | None = None
-    device: str = "cpu"
-    world_size: int = 1
-    backend: str | None = None
-
-
 def _read_log(path: Path, max_step: int) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -258,12 +222,28 @@ def _open_train_dataset(config: TrainConfig) -> Any:
 
 
 def _open_val_dataset(config: TrainConfig) -> Any | None:
+    """The validation split, or None with a warning that says what that means."""
     from pocusiq.data.dataset import PairedDataset
 
     try:
         return PairedDataset(config.data.root, config.data.val_split)
-    except DatasetError:
+    except DatasetError as exc:
+        warnings.warn(
+            f"{config.data.root}: no usable validation split {config.data.val_split!r} ({exc}); training "
+            f"runs without validation, so no best.safetensors is written: use last.safetensors "
+            f"(pocusiq enhance/benchmark take the run folder and fall back to it)",
+            UserWarning, stacklevel=3,
+        )
         return None
+
+
+def _dataset_fingerprint(config: TrainConfig, train_dataset: Any | None) -> str | None:
+    """SHA-256 of the dataset's ``manifest.csv`` (which lists every pair with its checksums);
+    None for a dataset given as an object."""
+    if train_dataset is not None or not config.data.root:
+        return None
+    manifest = Path(config.data.root) / "manifest.csv"
+    return sha256_file(manifest) if manifest.is_file() else None
 
 
 def dataset_spacing_mm(dataset: Any) -> float | None:
@@ -273,7 +253,6 @@ def dataset_spacing_mm(dataset: Any) -> float | None:
     their median when known (a warning when they differ by more than 1 %), ``None`` when unknown.
     """
     import statistics
-    import warnings
 
     value = getattr(dataset, "spacing_mm", None)
     if value is not None:
@@ -287,6 +266,30 @@ def dataset_spacing_mm(dataset: Any) -> float | None:
         warnings.warn(f"training pairs have different pixel spacings ({min(known):g}-{max(known):g} mm); "
                       f"the checkpoint records their median {median:g} mm", stacklevel=2)
     return median
+
+
+def _setting(config: TrainConfig, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_resume_matches(ckpt: Checkpoint, config: TrainConfig, fingerprint: str | None) -> None:
+    """Refuse to resume when the checkpoint was made with other settings or another dataset."""
+    differ = []
+    for key in RESUME_MUST_MATCH:
+        old, new = _setting(ckpt.config, key), _setting(config, key)
+        if old != new:
+            differ.append(f"{key}: {old} -> {new}")
+    saved = ckpt.state.get("dataset_sha256")
+    if fingerprint and saved and saved != fingerprint:
+        differ.append(f"dataset {config.data.root} (manifest.csv sha256 {saved[:12]}... -> {fingerprint[:12]}...)")
+    if differ:
+        raise CheckpointError(
+            f"{ckpt.path}: cannot resume, the run's settings differ from the checkpoint's: " + "; ".join(differ)
+            + ". Resume with the same settings, or start a new run (another --name, or without --resume)"
+        )
 
 
 def _tensorboard_writer(run_dir: Path) -> Any | None:
@@ -313,14 +316,17 @@ def train(
 
     Args:
         config: validated :class:`TrainConfig`.
-        resume: continue from ``<run_dir>/last.safetensors`` if it exists (exactly: same
-            final step count and, on CPU, the same weights as an uninterrupted run).
+        resume: continue from ``<run_dir>/last.safetensors`` (exactly: same final step count and,
+            on CPU, the same weights as an uninterrupted run). It must exist, and the run's
+            settings (:data:`RESUME_MUST_MATCH`) and dataset (``manifest.csv`` checksum) must be
+            the checkpoint's: otherwise :class:`CheckpointError` says what differs.
         max_steps_this_run: stop (after saving ``last``) once this call has made this many
             steps — a planned interruption; the run is finished by a later ``resume``.
         callback: called as ``callback(step, losses)`` after every step (``step`` 1-based);
             raise :class:`StopTraining` (or anything) from it to abort at once without saving.
         train_dataset / val_dataset: datasets yielding ``{"low", "high": (1, H, W) [0, 1], "id"}``;
-            default: :class:`pocusiq.data.dataset.PairedDataset` splits of ``config.data.root``.
+            default: :class:`pocusiq.data.dataset.PairedDataset` splits of ``config.data.root``
+            (no validation split: a warning; no validation and no ``best.safetensors``).
             A dataset with ``set_epoch(epoch)`` gets it called before each epoch.
         progress: show a tqdm progress bar (rank 0 only).
         deadline: a ``time.monotonic()`` time; the first step ending after it stops the run
@@ -333,218 +339,286 @@ def train(
     A fresh (not resumed) run in an existing run folder replaces that run: its
     ``best.safetensors`` is removed at the start, ``last.safetensors`` and the logs are rewritten.
 
+    A non-finite loss (or non-finite weights about to be saved) stops the run with
+    :class:`TrainingError`; the checkpoints already written (the last good ones) are kept.
+
     Files (rank 0): ``last.safetensors``, ``best.safetensors`` (best validation SSIM),
     ``config.json``, ``train_log.csv`` (losses every ``log_every`` steps), ``val_log.csv``
-    (validation SSIM/PSNR), ``tensorboard/`` if tensorboard is installed.
+    (validation SSIM/PSNR), ``tensorboard/`` if tensorboard is installed. Checkpoint state
+    records the step, epoch, best SSIM, world size, torch thread count and dataset checksum.
 
     Raises:
-        ConfigError, DatasetError, CheckpointError.
+        ConfigError, DatasetError, CheckpointError, TrainingError.
     """
     config.validate()
     ctx = setup_distributed(config.device)
     try:
-        if ctx.distributed:
-            deadline = None
-        return _train(config, ctx, resume, max_steps_this_run, callback, train_dataset, val_dataset, progress,
-                      deadline, trainer_factory or Pix2PixTrainer)
+        run = _Run(config, ctx, progress=progress, deadline=None if ctx.distributed else deadline)
+        run.open_data(train_dataset, val_dataset)
+        run.build_trainer(trainer_factory or Pix2PixTrainer)
+        if resume:
+            run.resume_from_last()
+        else:
+            run.start_fresh()
+        run.plan_stop(max_steps_this_run)
+        try:
+            run.open_logs(resumed=resume)
+            run.loop(callback)
+        finally:
+            run.close_logs()
+        return run.result()
     finally:
         teardown_distributed(ctx)
 
 
-def _train(
-    config: TrainConfig,
-    ctx: DistributedContext,
-    resume: bool,
-    max_steps_this_run: int | None,
-    callback: Callable[[int, dict[str, float]], None] | None,
-    train_dataset: Any | None,
-    val_dataset: Any | None,
-    progress: bool,
-    deadline: float | None = None,
-    trainer_factory: Callable[..., Pix2PixTrainer] = Pix2PixTrainer,
-) -> TrainResult:
-    t0 = time.perf_counter()
-    run_dir = config.run_dir
-    last_path, best_path = run_dir / "last.safetensors", run_dir / "best.safetensors"
-    train_ds = train_dataset if train_dataset is not None else _open_train_dataset(config)
-    if val_dataset is None and train_dataset is None:
-        val_dataset = _open_val_dataset(config)
-    batch = config.data.batch_size
-    sampler = DistributedSampler(
-        train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
-    )
-    steps_per_epoch = len(sampler) // batch
-    spacing_mm = dataset_spacing_mm(train_ds)
-    if steps_per_epoch < 1:
-        raise DatasetError(
-            f"{config.data.root or 'training set'}: {len(train_ds)} training pairs are fewer than "
-            f"batch_size ({batch}) x processes ({ctx.world_size})"
-        )
+class _Run:
+    """The state of one :func:`train` call and its steps, each a named method."""
 
-    trainer = trainer_factory(config, ctx.device, ctx)
-    step, epoch, best_ssim = 0, 0, float("-inf")
-    resumed = False
-    if resume and last_path.is_file():
-        ckpt = load_checkpoint(last_path)
-        load_module_state(trainer.generator, ckpt.generator, last_path, "generator")
+    def __init__(self, config: TrainConfig, ctx: DistributedContext, *, progress: bool, deadline: float | None) -> None:
+        self.t0 = time.perf_counter()
+        self.config, self.ctx, self.progress, self.deadline = config, ctx, progress, deadline
+        self.run_dir = config.run_dir
+        self.last_path, self.best_path = self.run_dir / "last.safetensors", self.run_dir / "best.safetensors"
+        self.step = self.epoch = self.start_step = 0
+        self.best_ssim = float("-inf")
+        self.resumed = self.timed_out = False
+        self.last_written: Path | None = None
+        self.best_written: Path | None = None
+        self.train_rows: list[dict[str, Any]] = []
+        self.val_rows: list[dict[str, Any]] = []
+        self.validations: list[dict[str, Any]] = []
+        self.tb: Any = None
+        self.bar: Any = None
+        self.stop_at = config.max_steps
+
+    # --- setup ---------------------------------------------------------------------
+    def open_data(self, train_dataset: Any | None, val_dataset: Any | None) -> None:
+        config, ctx = self.config, self.ctx
+        self.train_ds = train_dataset if train_dataset is not None else _open_train_dataset(config)
+        if val_dataset is None and train_dataset is None:
+            val_dataset = _open_val_dataset(config)
+        self.val_ds = val_dataset
+        self.fingerprint = _dataset_fingerprint(config, train_dataset)
+        batch = config.data.batch_size
+        self.sampler = DistributedSampler(
+            self.train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
+        self.steps_per_epoch = len(self.sampler) // batch
+        if self.steps_per_epoch < 1:
+            raise DatasetError(
+                f"{config.data.root or 'training set'}: {len(self.train_ds)} training pairs are fewer than "
+                f"batch_size ({batch}) x processes ({ctx.world_size})"
+            )
+        self.loader_gen = torch.Generator().manual_seed(config.seed)
+        self.spacing_mm = dataset_spacing_mm(self.train_ds)
+
+    def build_trainer(self, factory: Callable[..., Pix2PixTrainer] = Pix2PixTrainer) -> None:
+        self.trainer = factory(self.config, self.ctx.device, self.ctx)
+
+    def resume_from_last(self) -> None:
+        if not self.last_path.is_file():
+            raise CheckpointError(
+                f"{self.last_path}: nothing to resume (no last.safetensors in {self.run_dir}); "
+                f"start the run without --resume"
+            )
+        ckpt = load_checkpoint(self.last_path)
+        _check_resume_matches(ckpt, self.config, self.fingerprint)
+        trainer, path = self.trainer, self.last_path
+        load_module_state(trainer.generator, ckpt.generator, path, "generator")
         if ckpt.discriminator is None:
-            raise CheckpointError(f"{last_path}: cannot resume: checkpoint has no discriminator")
-        load_module_state(trainer.discriminator, ckpt.discriminator, last_path, "discriminator")
+            raise CheckpointError(f"{path}: cannot resume: checkpoint has no discriminator")
+        load_module_state(trainer.discriminator, ckpt.discriminator, path, "discriminator")
         for name, opt in trainer.optimizers.items():
             if name not in ckpt.optimizers:
-                raise CheckpointError(f"{last_path}: cannot resume: no optimiser state {name!r}")
+                raise CheckpointError(f"{path}: cannot resume: no optimiser state {name!r}")
             try:
                 opt.load_state_dict(ckpt.optimizers[name])
             except (ValueError, KeyError, RuntimeError) as exc:
-                raise CheckpointError(f"{last_path}: optimiser {name} state does not match: {exc}") from exc
-        step = int(ckpt.state.get("step", 0))
+                raise CheckpointError(f"{path}: optimiser {name} state does not match: {exc}") from exc
+        self.step = int(ckpt.state.get("step", 0))
         saved_best = ckpt.state.get("best_ssim")
-        best_ssim = float(saved_best) if saved_best is not None else float("-inf")
-        restored = trainer.restore_rng(ckpt.rng, int(ckpt.state.get("world_size", 1)))
-        if not restored:
-            torch.manual_seed(config.seed * 7919 + step * 31 + ctx.rank)
-        resumed = True
-    else:
+        self.best_ssim = float(saved_best) if saved_best is not None else float("-inf")
+        if not trainer.restore_rng(ckpt.rng, int(ckpt.state.get("world_size", 1))):
+            torch.manual_seed(self.config.seed * 7919 + self.step * 31 + self.ctx.rank)
+        self.resumed = True
+        self.epoch = self.step // self.steps_per_epoch
+        self.best_written = self.best_path if self.best_path.is_file() else None
+
+    def start_fresh(self) -> None:
+        config = self.config
         if config.init_from:
             init = load_checkpoint(config.init_from)
             if init.config.model != config.model:
                 raise CheckpointError(
                     f"{init.path}: generator config {init.config.model} differs from this run's model {config.model}"
                 )
-            load_module_state(trainer.generator, init.generator, init.path, "generator")
+            load_module_state(self.trainer.generator, init.generator, init.path, "generator")
             if config.init_discriminator:
                 if init.discriminator is None:
                     raise CheckpointError(f"{init.path}: init_discriminator set but checkpoint has no discriminator")
-                load_module_state(trainer.discriminator, init.discriminator, init.path, "discriminator")
-        torch.manual_seed(config.seed * 7919 + 1 + ctx.rank)  # dropout stream, distinct per rank
-    epoch = step // steps_per_epoch
+                load_module_state(self.trainer.discriminator, init.discriminator, init.path, "discriminator")
+        torch.manual_seed(config.seed * 7919 + 1 + self.ctx.rank)  # dropout stream, distinct per rank
+        if self.ctx.is_main and self.best_path.is_file():
+            # a fresh run reusing a run folder: the old best.safetensors belongs to the run being
+            # replaced (its last.safetensors is overwritten too) and must not pass for this run's
+            self.best_path.unlink()
 
-    main = ctx.is_main
-    train_rows: list[dict[str, Any]] = _read_log(run_dir / TRAIN_LOG, step) if (main and resumed) else []
-    val_rows: list[dict[str, Any]] = _read_log(run_dir / VAL_LOG, step) if (main and resumed) else []
-    tb = _tensorboard_writer(run_dir) if main else None
-    bar = None
-    if main and progress:
-        from tqdm.auto import tqdm
+    def plan_stop(self, max_steps_this_run: int | None) -> None:
+        self.start_step = self.step
+        if max_steps_this_run is not None:
+            self.stop_at = min(self.config.max_steps, self.step + max_steps_this_run)
 
-        bar = tqdm(total=config.max_steps, initial=step, desc=f"train {config.name}", unit="step", dynamic_ncols=True)
+    def open_logs(self, resumed: bool) -> None:
+        if not self.ctx.is_main:
+            return
+        if resumed:
+            self.train_rows = _read_log(self.run_dir / TRAIN_LOG, self.step)
+            self.val_rows = _read_log(self.run_dir / VAL_LOG, self.step)
+        self.tb = _tensorboard_writer(self.run_dir)
+        if self.progress:
+            from tqdm.auto import tqdm
 
-    validations: list[dict[str, Any]] = []
-    last_written: Path | None = None
-    if main and not resumed and best_path.is_file():
-        # a fresh run reusing a run folder: the old best.safetensors belongs to the run being
-        # replaced (its last.safetensors is overwritten too) and must not pass for this run's
-        best_path.unlink()
-    best_written: Path | None = best_path if best_path.is_file() else None
-    stop_at = config.max_steps if max_steps_this_run is None else min(config.max_steps, step + max_steps_this_run)
-    start_step = step
-    loader_gen = torch.Generator().manual_seed(config.seed)
-    timed_out = False
+            self.bar = tqdm(total=self.config.max_steps, initial=self.step, desc=f"train {self.config.name}",
+                            unit="step", dynamic_ncols=True)
 
-    def checkpoint(path: Path) -> Path | None:
-        rng = trainer.rng_states()  # collective when distributed
-        if not main:
-            return None
-        state = {
-            "step": step,
-            "epoch": epoch,
-            "best_ssim": best_ssim if math.isfinite(best_ssim) else None,
-            "world_size": ctx.world_size,
-            "steps_per_epoch": steps_per_epoch,
-        }
-        return save_checkpoint(
-            path, generator=trainer.generator, discriminator=trainer.discriminator,
-            optimizers=trainer.optimizers, config=config, state=state, rng=rng, spacing_mm=spacing_mm,
+    def close_logs(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+
+    # --- the loop ------------------------------------------------------------------
+    def epoch_loader(self) -> DataLoader:
+        """The rest of the current epoch's batches (the data order is a function of seed and epoch)."""
+        batch = self.config.data.batch_size
+        self.epoch = self.step // self.steps_per_epoch
+        offset = self.step - self.epoch * self.steps_per_epoch
+        self.sampler.set_epoch(self.epoch)
+        if hasattr(self.train_ds, "set_epoch"):
+            self.train_ds.set_epoch(self.epoch)
+        indices = list(self.sampler)[offset * batch: self.steps_per_epoch * batch]
+        return DataLoader(
+            self.train_ds, batch_size=batch, sampler=indices, num_workers=self.config.data.num_workers,
+            drop_last=True, generator=self.loader_gen, pin_memory=self.ctx.device.type == "cuda",
         )
 
-    def validate() -> None:
-        nonlocal best_ssim, best_written
-        if not main or val_dataset is None:
+    def loop(self, callback: Callable[[int, dict[str, float]], None] | None) -> None:
+        while self.step < self.stop_at:
+            for item in self.epoch_loader():
+                values = self.train_one_step(item, need_values=callback is not None)
+                self.log_step(values)
+                if self.validation_due():
+                    self.validate()
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.stop_at:
+                    self.last_written = self.save(self.last_path, all_ranks=True) or self.last_written
+                if callback is not None:
+                    callback(self.step, values)
+                if self.step >= self.stop_at:
+                    break
+
+    def train_one_step(self, item: dict[str, Any], need_values: bool) -> dict[str, float]:
+        lr = self.trainer.set_step_lr(self.step)
+        losses = self.trainer.train_step(item["low"], item["high"])
+        self.step += 1
+        self.lr = lr
+        if not bool(torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()):
+            self.diverged({k: float(v) for k, v in losses.items()})
+        if self.deadline is not None and time.monotonic() >= self.deadline and self.step < self.stop_at:
+            self.stop_at = self.step  # out of time: finish this step like a planned stop
+            self.timed_out = True
+        need = need_values or self.step % self.config.log_every == 0 or self.step == self.stop_at
+        return {k: float(v) for k, v in losses.items()} if need else {}
+
+    def diverged(self, losses: dict[str, float]) -> None:
+        kept = self.last_written or (self.last_path if self.last_path.is_file() else None)
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        raise TrainingError(
+            f"training diverged at step {self.step}: non-finite loss ({terms}); stopped without saving. "
+            + (f"The last good checkpoint is {kept}. " if kept else "No checkpoint was written. ")
+            + f"Lower optim.lr (now {self.config.optim.lr:g}) or the loss weights"
+        )
+
+    def log_step(self, values: dict[str, float]) -> None:
+        if self.ctx.is_main and self.step % self.config.log_every == 0:
+            self.train_rows.append({"step": self.step, "epoch": self.epoch, "lr": f"{self.lr:.6g}",
+                                    **{k: f"{v:.6f}" for k, v in values.items()},
+                                    "seconds": f"{time.perf_counter() - self.t0:.2f}"})
+            _write_log(self.run_dir / TRAIN_LOG, TRAIN_LOG_COLUMNS, self.train_rows)
+            if self.tb is not None:
+                for k, v in values.items():
+                    self.tb.add_scalar(f"train/{k}", v, self.step)
+            if self.bar is not None:
+                self.bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def validation_due(self) -> bool:
+        config = self.config
+        end_of_epoch = self.step % self.steps_per_epoch == 0
+        return bool((config.val_every and self.step % config.val_every == 0)
+                    or (not config.val_every and end_of_epoch)
+                    or self.step == config.max_steps or self.timed_out)
+
+    def validate(self) -> None:
+        if not self.ctx.is_main or self.val_ds is None:
             return
-        result, _ = evaluate_generator(trainer.generator, val_dataset, max_images=config.data.max_val_images)
+        result, _ = evaluate_generator(self.trainer.generator, self.val_ds, max_images=self.config.data.max_val_images)
         s = result.summary()
         row = {
-            "step": step, "epoch": epoch, "n": s["n"],
+            "step": self.step, "epoch": self.epoch, "n": s["n"],
             "ssim_input": round(s["ssim_input_mean"], 6), "ssim": round(s["ssim_enhanced_mean"], 6),
             "psnr_input": round(s["psnr_input_mean"], 4), "psnr": round(s["psnr_enhanced_mean"], 4),
         }
-        val_rows.append(row)
-        validations.append(row)
-        _write_log(run_dir / VAL_LOG, VAL_LOG_COLUMNS, val_rows)
-        if tb is not None:
-            tb.add_scalar("val/ssim", row["ssim"], step)
-            tb.add_scalar("val/psnr", row["psnr"], step)
-        if s["ssim_enhanced_mean"] > best_ssim:
-            best_ssim = s["ssim_enhanced_mean"]
-            best_written = checkpoint_main_only(best_path)
-        if bar is not None:
-            bar.set_postfix_str(f"val SSIM {row['ssim']:.3f} PSNR {row['psnr']:.2f}")
+        self.val_rows.append(row)
+        self.validations.append(row)
+        _write_log(self.run_dir / VAL_LOG, VAL_LOG_COLUMNS, self.val_rows)
+        if self.tb is not None:
+            self.tb.add_scalar("val/ssim", row["ssim"], self.step)
+            self.tb.add_scalar("val/psnr", row["psnr"], self.step)
+        if s["ssim_enhanced_mean"] > self.best_ssim:
+            self.best_ssim = s["ssim_enhanced_mean"]
+            # best checkpoints are decided on rank 0 alone; they carry rank 0's RNG only.
+            self.best_written = self.save(self.best_path, all_ranks=False)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"val SSIM {row['ssim']:.3f} PSNR {row['psnr']:.2f}")
 
-    def checkpoint_main_only(path: Path) -> Path:
-        # best checkpoints are decided on rank 0 alone; they carry rank 0's RNG only.
-        state = {"step": step, "epoch": epoch, "best_ssim": best_ssim, "world_size": ctx.world_size,
-                 "steps_per_epoch": steps_per_epoch}
-        rng = {"torch.rank0": torch.get_rng_state()}
-        return save_checkpoint(path, generator=trainer.generator, discriminator=trainer.discriminator,
-                               optimizers=trainer.optimizers, config=config, state=state, rng=rng,
-                               spacing_mm=spacing_mm)
+    # --- checkpoints -----------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The JSON state every checkpoint of this run carries (built here only)."""
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "best_ssim": self.best_ssim if math.isfinite(self.best_ssim) else None,
+            "world_size": self.ctx.world_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "torch_threads": torch.get_num_threads(),
+            "dataset_sha256": self.fingerprint,
+        }
 
-    try:
-        while step < stop_at:
-            epoch = step // steps_per_epoch
-            offset = step - epoch * steps_per_epoch
-            sampler.set_epoch(epoch)
-            if hasattr(train_ds, "set_epoch"):
-                train_ds.set_epoch(epoch)
-            indices = list(sampler)[offset * batch: steps_per_epoch * batch]
-            loader = DataLoader(
-                train_ds, batch_size=batch, sampler=indices, num_workers=config.data.num_workers,
-                drop_last=True, generator=loader_gen, pin_memory=ctx.device.type == "cuda",
-            )
-            for item in loader:
-                trainer.set_step_lr(step)
-                lr = trainer.opt_g.param_groups[0]["lr"]
-                losses = trainer.train_step(item["low"], item["high"])
-                step += 1
-                if deadline is not None and time.monotonic() >= deadline and step < stop_at:
-                    stop_at = step  # out of time: finish this step like a planned stop
-                    timed_out = True
-                need_values = callback is not None or step % config.log_every == 0 or step == stop_at
-                values = {k: float(v) for k, v in losses.items()} if need_values else {}
-                if main and step % config.log_every == 0:
-                    train_rows.append({"step": step, "epoch": epoch, "lr": f"{lr:.6g}",
-                                       **{k: f"{v:.6f}" for k, v in values.items()},
-                                       "seconds": f"{time.perf_counter() - t0:.2f}"})
-                    _write_log(run_dir / TRAIN_LOG, TRAIN_LOG_COLUMNS, train_rows)
-                    if tb is not None:
-                        for k, v in values.items():
-                            tb.add_scalar(f"train/{k}", v, step)
-                    if bar is not None:
-                        bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in values.items()}, refresh=False)
-                if bar is not None:
-                    bar.update(1)
-                end_of_epoch = step % steps_per_epoch == 0
-                if (config.val_every and step % config.val_every == 0) or (
-                    not config.val_every and end_of_epoch
-                ) or step == config.max_steps or timed_out:
-                    validate()
-                if step % config.checkpoint_every == 0 or step == stop_at:
-                    last_written = checkpoint(last_path) or last_written
-                if callback is not None:
-                    callback(step, values)
-                if step >= stop_at:
-                    break
-    finally:
-        if bar is not None:
-            bar.close()
-        if tb is not None:
-            tb.close()
-    return TrainResult(
-        run_dir=run_dir, step=step, epoch=step // steps_per_epoch,
-        last_checkpoint=last_written or (last_path if last_path.is_file() else None),
-        best_checkpoint=best_written, best_ssim=best_ssim if math.isfinite(best_ssim) else float("nan"),
-        validations=validations, seconds=time.perf_counter() - t0, steps_this_run=step - start_step,
-        generator=trainer.generator, discriminator=trainer.discriminator,
-        device=str(ctx.device), world_size=ctx.world_size,
-        backend=dist.get_backend() if ctx.distributed else None,
-    )
+    def save(self, path: Path, *, all_ranks: bool) -> Path | None:
+        """Write a checkpoint (rank 0). ``all_ranks``: gather every rank's RNG (a collective, so
+        every rank calls it); else rank 0's RNG only. Non-finite weights are never written."""
+        rng = self.trainer.rng_states() if all_ranks else {"torch.rank0": torch.get_rng_state()}
+        if not self.ctx.is_main:
+            return None
+        bad = non_finite_tensors({**{f"generator.{k}": v for k, v in self.trainer.generator.state_dict().items()},
+                                  **{f"discriminator.{k}": v for k, v in self.trainer.discriminator.state_dict().items()}})
+        if bad:
+            self.diverged({"weights_non_finite": float("nan")})
+        return save_checkpoint(path, generator=self.trainer.generator, discriminator=self.trainer.discriminator,
+                               optimizers=self.trainer.optimizers, config=self.config, state=self.checkpoint_state(),
+                               rng=rng, spacing_mm=self.spacing_mm)
+
+    def result(self) -> TrainResult:
+        return TrainResult(
+            run_dir=self.run_dir, step=self.step, epoch=self.step // self.steps_per_epoch,
+            last_checkpoint=self.last_written or (self.last_path if self.last_path.is_file() else None),
+            best_checkpoint=self.best_written,
+            best_ssim=self.best_ssim if math.isfinite(self.best_ssim) else float("nan"),
+            validations=self.validations, seconds=time.perf_counter() - self.t0,
+            steps_this_run=self.step - self.start_step,
+            generator=self.trainer.generator, discriminator=self.trainer.discriminator,
+            device=str(self.ctx.device), world_size=self.ctx.world_size,
+            backend=dist.get_backend() if self.ctx.distributed else None,
+            torch_threads=torch.get_num_threads(),
+        )

@@ -46,12 +46,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pocusiq.errors import ConfigError, DatasetError
+from pocusiq.models.builder import build_discriminator, build_generator
+from pocusiq.models.inference import to_model_range
 from pocusiq.models.patchgan import PatchGANDiscriminator
-from pocusiq.models.unet import UNetGenerator, to_model_range
+from pocusiq.models.unet import UNetGenerator
 from pocusiq.train.config import TrainConfig
 from pocusiq.train.distributed import DistributedContext
 from pocusiq.train.losses import discriminator_loss, generator_loss
-from pocusiq.train.trainer import Pix2PixTrainer, learning_rate_factor
+from pocusiq.train.schedule import learning_rate_factor
+from pocusiq.train.trainer import Pix2PixTrainer
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -259,8 +262,8 @@ class CUTTrainer(Pix2PixTrainer):
         if "batch" in (config.model.norm, config.discriminator.norm) and self.ctx.distributed:
             raise ConfigError("unpaired training with several processes needs norm 'instance' (no SyncBatchNorm here)")
         self.layers = _parse_layers(cfg.nce_layers, config.model.depth)
-        generator = UNetGenerator(config.model)
-        patchgan = PatchGANDiscriminator(config.discriminator)
+        generator = build_generator(config.model)
+        patchgan = build_discriminator(config.discriminator)
         channels = [config.model.ngf * min(2**i, 8) for i in self.layers]
         heads = PatchSampleHeads(channels, cfg.nce_dim)
         self.generator = generator.to(self.device)

@@ -7,18 +7,29 @@ import pytest
 import torch
 
 from pocusiq import Enhancer
-from pocusiq.enhance.distill import DistillConfig, distill, save_student, teacher_targets
 from pocusiq.enhance.engines import fold_batch_norm
-from pocusiq.enhance.realtime import realtime_model_config, realtime_train_config
-from pocusiq.models.unet import UNetGenerator
-from pocusiq.train.config import ModelConfig
+from pocusiq.models import ModelConfig, UNetGenerator, build_generator
+from pocusiq.train.distill import DistillConfig, distill, save_student, teacher_targets
+from pocusiq.train.presets import preset_config
 
-from .synthetic import Negate, speckle_frame
+
+class Negate(torch.nn.Module):
+    """y = -x in [-1, 1], i.e. v -> 1 - v on [0, 1]: a known, visible change."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -x
+
+
+def speckle_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A uint8 speckle-like image (Rayleigh magnitudes), no margins."""
+    rng = np.random.default_rng(seed)
+    field = np.hypot(rng.normal(size=(height, width)), rng.normal(size=(height, width)))
+    return np.clip(field / field.max() * 400, 0, 255).astype(np.uint8)
 
 
 def _bn_unet(seed: int = 0) -> UNetGenerator:
     torch.manual_seed(seed)
-    net = UNetGenerator(ModelConfig(ngf=4, depth=3, norm="batch", dropout=0.0))
+    net = build_generator(ModelConfig(ngf=4, depth=3, norm="batch", dropout=0.0))
     net.train()
     with torch.no_grad():  # give the running statistics non-default values
         for _ in range(3):
@@ -34,14 +45,14 @@ def test_fold_batch_norm_same_outputs_no_bn_left():
     x = torch.rand(2, 1, 40, 24) * 2 - 1
     with torch.no_grad():
         assert torch.max(torch.abs(net(x) - folded(x))).item() < 1e-5
-    instance = UNetGenerator(ModelConfig(ngf=4, depth=3, norm="instance"))
+    instance = build_generator(ModelConfig(ngf=4, depth=3, norm="instance"))
     assert fold_batch_norm(instance) is instance  # nothing to fold
 
 
 def test_realtime_preset_values():
-    cfg = realtime_model_config()
+    cfg = preset_config("realtime").model
     assert (cfg.ngf, cfg.depth, cfg.norm, cfg.dropout) == (8, 5, "batch", 0.0)
-    train = realtime_train_config()
+    train = preset_config("realtime")
     train.validate()
     assert train.preset == "realtime" and train.data.crop % 2**cfg.depth == 0
 
@@ -65,7 +76,7 @@ def test_distill_learns_the_teacher_and_is_deterministic():
 
     def run():
         torch.manual_seed(0)
-        student = UNetGenerator(ModelConfig(ngf=4, depth=2, norm="batch", dropout=0.0))
+        student = build_generator(ModelConfig(ngf=4, depth=2, norm="batch", dropout=0.0))
         return distill(Negate(), student, low, config=config, log_every=8)
 
     first, second = run(), run()
@@ -77,7 +88,7 @@ def test_distill_learns_the_teacher_and_is_deterministic():
 
 def test_distill_argument_errors():
     low = np.zeros((2, 16, 16), np.uint8)
-    student = UNetGenerator(ModelConfig(ngf=4, depth=2))
+    student = build_generator(ModelConfig(ngf=4, depth=2))
     with pytest.raises(ValueError, match="crop 32 is larger than the images"):
         distill(Negate(), student, low, config=DistillConfig(crop=32))
     with pytest.raises(ValueError, match="must be a multiple of the student's multiple 4"):
@@ -89,8 +100,8 @@ def test_distill_argument_errors():
 
 
 def test_saved_student_loads_as_an_enhancer(tmp_path):
-    student = UNetGenerator(realtime_model_config()).eval()
-    caller_config = realtime_train_config()
+    student = build_generator(preset_config("realtime").model).eval()
+    caller_config = preset_config("realtime")
     caller_model = caller_config.model
     path = save_student(tmp_path / "realtime" / "best.safetensors", student, train_config=caller_config,
                         info={"teacher": "t"})

@@ -7,8 +7,9 @@ random crops of (low image, teacher output) pairs:
     loss = lambda_l1 * L1(student, teacher) + lambda_ssim * (1 - SSIM(student, teacher))
            + lambda_gt * L1(student, high-end image)        (optional, when ``high`` is given)
 
-all in the generators' [-1, 1] range, with Adam and a linear decay of the learning rate over
-the second half of the steps (as pix2pix). No discriminator: the teacher's outputs already
+all in the generators' [-1, 1] range, with Adam and the trainer's learning-rate schedule
+(:func:`pocusiq.train.schedule.learning_rate_factor`: constant, then linear decay over the
+second half of the steps, as pix2pix). No discriminator: the teacher's outputs already
 carry its adversarially learned texture, and a pure regression to them is stable and fast.
 Deterministic for a given ``seed`` on the CPU.
 
@@ -19,7 +20,6 @@ images from :func:`pocusiq.simulate.pairs.simulate_pair` or a paired dataset's `
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.intensity import to_unit
+from pocusiq.enhance.intensity import to_unit  # moves to the imaging layer (branch media)
+from pocusiq.train.schedule import learning_rate_factor
 
 
 @dataclass(frozen=True)
@@ -109,20 +110,27 @@ def teacher_targets(teacher: Any, low: np.ndarray, batch: int = 8) -> np.ndarray
     """Teacher outputs on whole images: float32 ``(N, H, W)`` in [0, 1].
 
     Args:
-        teacher: an :class:`~pocusiq.enhance.enhancer.Enhancer` (or anything with
-            ``enhance_batch`` on float [0, 1] stacks), or a generator ``nn.Module`` with a
-            ``multiple`` attribute (wrapped in an Enhancer).
+        teacher: anything with ``enhance_batch`` on float [0, 1] stacks ``(N, H, W)`` (an
+            :class:`~pocusiq.enhance.enhancer.Enhancer`), or a generator ``nn.Module`` with a
+            ``multiple`` attribute (run through :func:`pocusiq.models.inference.enhance_batch`,
+            the path the Enhancer uses for untiled images).
         low: float32 ``(N, H, W)`` in [0, 1].
         batch: images per call.
     """
-    from pocusiq.enhance.enhancer import Enhancer
+    import torch
 
-    if not hasattr(teacher, "enhance_batch"):
-        multiple = int(getattr(teacher, "multiple", 1))
-        param = next(teacher.parameters(), None)
-        device = str(param.device) if param is not None else "cpu"
-        teacher = Enhancer(teacher, multiple=multiple, device=device)
-    outputs = [np.asarray(teacher.enhance_batch(low[i : i + batch]), dtype=np.float32) for i in range(0, len(low), batch)]
+    from pocusiq.models.inference import enhance_batch
+
+    if hasattr(teacher, "enhance_batch"):
+        run = teacher.enhance_batch
+    else:
+        teacher.eval()
+
+        def run(chunk: np.ndarray) -> np.ndarray:
+            out = enhance_batch(teacher, torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[:, None])
+            return out[:, 0].float().cpu().numpy()
+
+    outputs = [np.asarray(run(low[i : i + batch]), dtype=np.float32) for i in range(0, len(low), batch)]
     return np.concatenate(outputs)
 
 
@@ -192,7 +200,7 @@ def distill(
     c = cfg.crop
     start = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        lr = cfg.lr * _lr_factor(step, cfg.steps, cfg.decay_start)
+        lr = cfg.lr * learning_rate_factor(step - 1, cfg.steps, cfg.decay_start)
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = rng.integers(0, n, cfg.batch_size)
@@ -226,13 +234,6 @@ def distill(
     return DistillResult(student=student, history=history, seconds=seconds, teacher_seconds=teacher_seconds)
 
 
-def _lr_factor(step: int, steps: int, decay_start: float) -> float:
-    start = int(math.floor(decay_start * steps))
-    if step <= start or steps <= start:
-        return 1.0
-    return max(0.0, 1.0 - (step - start) / max(steps - start, 1))
-
-
 def save_student(
     path: str | os.PathLike[str],
     student: Any,
@@ -245,16 +246,19 @@ def save_student(
     Args:
         path: target ``.safetensors`` file (``config.json`` is written beside it).
         student: the trained :class:`~pocusiq.models.unet.UNetGenerator`.
-        train_config: its :class:`~pocusiq.train.config.TrainConfig`; default the realtime preset
-            with the student's own model config.
+        train_config: its :class:`~pocusiq.train.config.TrainConfig`; default the realtime preset,
+            with the student's own model config when it was built by
+            :func:`pocusiq.models.builder.build_generator`.
         info: JSON-able facts stored in the checkpoint state (teacher, distillation settings, scores).
     """
-    from pocusiq.enhance.realtime import realtime_train_config
-    from pocusiq.train.checkpoints import save_checkpoint
+    from pocusiq.models.builder import model_config_of
+    from pocusiq.models.checkpoints import save_checkpoint
+    from pocusiq.train.presets import preset_config
 
-    config = train_config or realtime_train_config()
-    if hasattr(student, "config"):
-        config = dataclasses.replace(config, model=student.config)  # leave the caller's config as it is
+    config = train_config or preset_config("realtime")
+    model_config = model_config_of(student)
+    if model_config is not None:
+        config = dataclasses.replace(config, model=model_config)  # leave the caller's config as it is
     return save_checkpoint(path, generator=student, config=config, state={"distillation": info or {}})
 
 

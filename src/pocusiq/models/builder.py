@@ -1,0 +1,54 @@
+"""Configs -> networks (as pix2pix's ``define_G``/``define_D``): the only place that knows both.
+
+The networks (:class:`~pocusiq.models.unet.UNetGenerator`,
+:class:`~pocusiq.models.patchgan.PatchGANDiscriminator`) take plain arguments; these functions
+check a :class:`~pocusiq.models.config.ModelConfig` / :class:`~pocusiq.models.config.DiscriminatorConfig`
+(:class:`pocusiq.errors.ConfigError` naming the key) and pass its fields on.
+"""
+
+from __future__ import annotations
+
+from pocusiq.models.config import DiscriminatorConfig, ModelConfig
+from pocusiq.models.patchgan import PatchGANDiscriminator
+from pocusiq.models.unet import UNetGenerator
+
+__all__ = ["build_generator", "build_discriminator", "model_config_of"]
+
+
+def build_generator(config: ModelConfig | None = None) -> UNetGenerator:
+    """A freshly initialised U-Net for ``config`` (default :class:`ModelConfig`); draws its
+    initial weights from torch's global RNG."""
+    config = ModelConfig() if config is None else config
+    config.validate()
+    generator = UNetGenerator(
+        in_channels=config.in_channels,
+        out_channels=config.out_channels,
+        ngf=config.ngf,
+        depth=config.depth,
+        norm=config.norm,
+        dropout=config.dropout,
+        dropout_blocks=config.resolved_dropout_blocks(),
+        init_std=config.init_std,
+        residual=config.residual,
+    )
+    generator.model_config = config  # what the checkpoint records (not part of the state dict)
+    return generator
+
+
+def build_discriminator(config: DiscriminatorConfig | None = None) -> PatchGANDiscriminator:
+    """A freshly initialised PatchGAN for ``config`` (default :class:`DiscriminatorConfig`)."""
+    config = DiscriminatorConfig() if config is None else config
+    config.validate()
+    return PatchGANDiscriminator(
+        in_channels=config.in_channels,
+        ndf=config.ndf,
+        n_layers=config.n_layers,
+        norm=config.norm,
+        init_std=config.init_std,
+    )
+
+
+def model_config_of(generator: UNetGenerator) -> ModelConfig | None:
+    """The :class:`ModelConfig` a generator was built from, if it came from :func:`build_generator`
+    (``None`` otherwise)."""
+    return getattr(generator, "model_config", None)

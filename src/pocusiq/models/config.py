@@ -1,0 +1,85 @@
+"""Network settings: the generator's and the discriminator's config dataclasses.
+
+They live with the networks (not with training) so that anything that builds a network --
+training, checkpoint loading, :class:`pocusiq.enhance.enhancer.Enhancer` -- depends on
+``models`` only. :mod:`pocusiq.models.builder` maps them to the networks, which take plain
+arguments. Checks are declared per field (:func:`pocusiq.config.setting`) and run by
+``validate()`` (:func:`pocusiq.config.check`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pocusiq.config import check, setting
+
+__all__ = ["ModelConfig", "DiscriminatorConfig", "NORMS"]
+
+NORMS = ("batch", "instance")
+
+
+@dataclass
+class ModelConfig:
+    """Generator (pix2pix U-Net) settings.
+
+    Attributes:
+        in_channels / out_channels: image channels (1: greyscale).
+        ngf: channels of the first encoder level (pix2pix: 64); deeper levels have
+            ``ngf * min(2**i, 8)``.
+        depth: number of stride-2 levels (``num_downs``); ``log2(size)`` gives the pix2pix 1x1
+            bottleneck (8 at 256^2). Image sides must be multiples of ``2 ** depth``.
+        norm: "batch" or "instance".
+        dropout: dropout probability in the first decoder levels (pix2pix: 0.5).
+        dropout_blocks: how many decoder levels after the bottleneck get dropout;
+            ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8).
+        init_std: std of the normal initialisation (pix2pix: 0.02).
+        residual: ``False`` (pix2pix): the output is ``tanh`` of the last layer. ``True``: the
+            output is ``clamp(input + last layer, -1, 1)`` with the last layer initialised to
+            zero, so a fresh generator is exactly the identity and training learns only the
+            detail to add (needs ``in_channels == out_channels``). Used by the shipped default
+            models (``pocusiq/models/pretrained``): an identity start cannot erase a target
+            before the losses have pulled it anywhere.
+    """
+
+    in_channels: int = setting(1, ge=1)
+    out_channels: int = setting(1, ge=1)
+    ngf: int = setting(64, ge=1)
+    depth: int = setting(8, ge=1, le=12)
+    norm: str = setting("instance", choices=NORMS)
+    dropout: float = setting(0.5, ge=0.0, lt=1.0)
+    dropout_blocks: int | None = setting(None, ge=0)
+    init_std: float = setting(0.02, gt=0.0)
+    residual: bool = False
+
+    def resolved_dropout_blocks(self) -> int:
+        n = max(0, self.depth - 5) if self.dropout_blocks is None else self.dropout_blocks
+        return min(n, self.depth - 1)
+
+    @property
+    def multiple(self) -> int:
+        """Image sides must be multiples of this (``2 ** depth``)."""
+        return 2**self.depth
+
+    def validate(self) -> None:
+        check(self, "model.")
+
+    def check_consistency(self) -> None:
+        if self.residual and self.in_channels != self.out_channels:
+            from pocusiq.errors import ConfigError
+
+            raise ConfigError("model.residual needs model.in_channels == model.out_channels")
+
+
+@dataclass
+class DiscriminatorConfig:
+    """PatchGAN settings: ``in_channels`` = condition + candidate channels (2 for greyscale);
+    ``ndf`` first-layer channels (pix2pix 64); ``n_layers`` stride-2 layers (3 -> 70x70 patches)."""
+
+    in_channels: int = setting(2, ge=1)
+    ndf: int = setting(64, ge=1)
+    n_layers: int = setting(3, ge=1, le=8)
+    norm: str = setting("instance", choices=NORMS)
+    init_std: float = setting(0.02, gt=0.0)
+
+    def validate(self) -> None:
+        check(self, "discriminator.")
