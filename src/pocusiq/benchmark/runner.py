@@ -56,7 +56,7 @@ from pocusiq.benchmark.protocol import (
 from pocusiq.benchmark.regions import select_target_masks, target_regions
 from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
-from pocusiq.metrics import FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
+from pocusiq.metrics import FIDELITY, FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 
 __all__ = [
     "BenchmarkResult",
@@ -141,6 +141,11 @@ def _pair_digest(row: Any) -> str:
     return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
+FIDELITY_MASKS = ("wire*", "hyperechoic*")
+"""Mask-name patterns read in addition to the region targets when a fidelity metric is scored
+(the simulator's point targets and hyperechoic targets; see :func:`pocusiq.metrics.fidelity.targets_from_masks`)."""
+
+
 def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: BenchmarkProtocol) -> PreparedPair:
     """Read and prepare one pair (low, high and its target masks) of a paired dataset.
 
@@ -164,7 +169,8 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         low, high = common_bit_depth(low, high)  # an 8-bit/16-bit pair is scored on 16 bits
     masks: dict[str, np.ndarray] = {}
     valid: np.ndarray | None = None
-    if "gcnr" in protocol.metrics.names or "cnr" in protocol.metrics.names:
+    kinds = {METRICS[name].kind for name in protocol.metrics.names}
+    if REGION in kinds or FIDELITY in kinds:
 
         def read_mask(name: str) -> np.ndarray:
             path = mask_path(dataset_dir, row.id, name)
@@ -175,7 +181,10 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
                 raise DatasetError(f"{path}: mask shape {mask.shape} differs from the pair's images {low.shape}")
             return prepare_image(mask, settings, mask=True)
 
-        for name in select_target_masks(sorted(row.masks), protocol.metrics.regions.masks):
+        patterns = protocol.metrics.regions.masks
+        if FIDELITY in kinds:  # the fidelity metrics' ground truth: wires and grey targets too
+            patterns = tuple(patterns) + FIDELITY_MASKS
+        for name in select_target_masks(sorted(row.masks), patterns):
             masks[name] = read_mask(name)
         valid_name = protocol.metrics.regions.valid_mask
         if masks and valid_name and valid_name in row.masks:
@@ -214,6 +223,14 @@ def _metric_functions(protocol: BenchmarkProtocol) -> dict[str, MetricFn]:
     return {name: METRICS[name].function for name in protocol.metrics.names}
 
 
+def _fidelity_masks(pair: PreparedPair, border: int) -> dict[str, np.ndarray]:
+    """The pair's masks (and its valid area as ``"sector"``), border-cropped, for the fidelity metrics."""
+    masks = {k: _crop(np.asarray(v), border) for k, v in pair.masks.items()}
+    if pair.valid is not None:
+        masks["sector"] = _crop(np.asarray(pair.valid), border)
+    return masks
+
+
 def _crop(array: np.ndarray, border: int) -> np.ndarray:
     if border <= 0:
         return array
@@ -228,6 +245,9 @@ def score_image(
     regions: Sequence[tuple[np.ndarray, np.ndarray]],
     protocol: BenchmarkProtocol,
     functions: Mapping[str, MetricFn],
+    *,
+    source: np.ndarray | None = None,
+    masks: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """Score one output image with every metric of the protocol.
 
@@ -238,6 +258,9 @@ def score_image(
             region metrics are the mean over regions, NaN (n/a) if there is none.
         protocol: metric options.
         functions: metric name -> function (``pocusiq.metrics``).
+        source: the image the output was made from (border-cropped), for the fidelity metrics
+            (NaN without it, e.g. for the target's own row).
+        masks: the pair's masks (border-cropped), giving the fidelity metrics their targets.
 
     Returns:
         ``(values, errors)``: metric name -> float (NaN where not applicable or failed) and
@@ -257,6 +280,8 @@ def score_image(
             elif kind == REGION:
                 scores = [float(function(output, t, r, **options)) for t, r in regions]
                 value = float(np.mean(scores)) if scores else math.nan
+            elif kind == FIDELITY:
+                value = math.nan if source is None else float(function(output, source, masks=masks, **options))
             else:  # pragma: no cover - protocol validation rules this out
                 raise ValueError(f"unknown metric kind for {name!r}")
         except Exception as exc:  # a metric failure is recorded, not fatal
@@ -565,7 +590,11 @@ def run_benchmark(
                                       seconds=seconds, metric_errors="")
                         record.update({m: math.nan for m in proto.metrics.names})
                     else:
-                        values, metric_errors = score_image(_crop(output, border), target_c, regions, proto, functions)
+                        values, metric_errors = score_image(
+                            _crop(output, border), target_c, regions, proto, functions,
+                            source=_crop(pair.low, border),
+                            masks=_fidelity_masks(pair, border),
+                        )
                         record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
                         record.update(values)
                 if record["status"] == "ok" and row.id in examples:

@@ -15,6 +15,10 @@ No-reference (lower is better):
 Ultrasound fidelity (on a target mask and a background mask / point targets):
 :func:`cnr`, :func:`gcnr` (0-1), :func:`background_ring`, :func:`fwhm` (mm).
 
+Fidelity of an output to its input (:mod:`pocusiq.metrics.fidelity`; targets from simulation
+masks or found by :mod:`pocusiq.metrics.targets`): :func:`fidelity_report` and one registry entry
+per number (kind :data:`FIDELITY`).
+
 Inputs: 2-D arrays ``(H, W)``; uint8 has data range 255 (other integer types: their type range);
 float images need an explicit ``data_range`` where the metric depends on it. ``ssim``, ``psnr``,
 ``niqe`` and ``piqe`` also take batches ``(N, H, W)`` and return ``N`` values. Errors:
@@ -31,7 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pocusiq.metrics import fidelity as _fid
 from pocusiq.metrics.contrast import background_ring, cnr, gcnr
+from pocusiq.metrics.fidelity import FidelityReport, fidelity_report
 from pocusiq.metrics.niqe import niqe
 from pocusiq.metrics.piqe import PiqeResult, piqe, piqe_maps
 from pocusiq.metrics.psnr import mse, psnr
@@ -52,8 +58,11 @@ __all__ = [
     "gcnr",
     "background_ring",
     "fwhm",
+    "fidelity_report",
+    "FidelityReport",
     "MetricInfo",
     "METRICS",
+    "FIDELITY",
     "FULL_REFERENCE",
     "NO_REFERENCE",
     "REGION",
@@ -66,7 +75,10 @@ NO_REFERENCE = "no-reference"
 """Kind: called ``function(x, **options)``."""
 REGION = "region"
 """Kind: called ``function(x, target_mask, background_mask, **options)`` per target region."""
-KINDS = (FULL_REFERENCE, NO_REFERENCE, REGION)
+FIDELITY = "fidelity"
+"""Kind: called ``function(x, source, masks=None, **options)``: the output against the image it was
+made from (``masks``: optional simulation masks naming the targets; else found in ``source``)."""
+KINDS = (FULL_REFERENCE, NO_REFERENCE, REGION, FIDELITY)
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ class MetricInfo:
     Attributes:
         name: short name used in protocols, CSV columns and tables (``"ssim"``).
         function: the metric (see ``kind`` for how it is called).
-        kind: :data:`FULL_REFERENCE`, :data:`NO_REFERENCE` or :data:`REGION`.
+        kind: :data:`FULL_REFERENCE`, :data:`NO_REFERENCE`, :data:`REGION` or :data:`FIDELITY`.
         higher_is_better: direction of improvement.
         unit: ``"dB"``, ``"mm"`` or ``""``.
         value_range: (low, high) of possible values (``float("inf")`` where unbounded).
@@ -121,6 +133,23 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("piqe", piqe, NO_REFERENCE, False, "", (0.0, 100.0), "PIQE", 2, ("data_range",)),
         MetricInfo("gcnr", gcnr, REGION, True, "", (0.0, 1.0), "gCNR", 3, ("bins",)),
         MetricInfo("cnr", cnr, REGION, True, "", (-_INF, _INF), "CNR", 2, ()),
+        MetricInfo("point_contrast_kept", _fid.point_contrast_kept, FIDELITY, True, "", (-_INF, _INF),
+                   "wire contrast kept (min)", 2),
+        MetricInfo("point_width_ratio", _fid.point_width_ratio, FIDELITY, False, "", (0.0, _INF),
+                   "wire width ratio (max)", 2),
+        MetricInfo("gcnr_change", _fid.gcnr_change, FIDELITY, True, "", (-1.0, 1.0), "cyst gCNR change (min)", 3),
+        MetricInfo("pixel_gcnr_change", _fid.pixel_gcnr_change, FIDELITY, True, "", (-1.0, 1.0),
+                   "cyst pixel gCNR change (min)", 3),
+        MetricInfo("invented_blobs", _fid.invented_blobs, FIDELITY, False, "", (0.0, _INF), "new spots", 2),
+        MetricInfo("invented_area_px", _fid.invented_area_px, FIDELITY, False, "px", (0.0, _INF),
+                   "new spot area (px)", 0),
+        MetricInfo("missing_blobs", _fid.missing_blobs, FIDELITY, False, "", (0.0, _INF), "lost targets", 2),
+        MetricInfo("streak_ratio", _fid.streak_ratio, FIDELITY, False, "", (0.0, _INF), "streak ratio", 2),
+        MetricInfo("checkerboard_ratio", _fid.checkerboard_ratio, FIDELITY, False, "", (0.0, _INF),
+                   "checkerboard ratio", 2),
+        MetricInfo("seam_ratio", _fid.seam_ratio, FIDELITY, False, "", (0.0, _INF), "seam ratio", 2),
+        MetricInfo("keeps_every_target", _fid.keeps_every_target, FIDELITY, True, "", (0.0, 1.0),
+                   "keeps every target", 2),
     )
 }
 """The metric registry, by name: the one table the benchmark protocol, runner and report read.
