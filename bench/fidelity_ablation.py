@@ -14,8 +14,8 @@ so each row adds one thing to the row above):
 
 Measured per variant: SSIM / PSNR on the simulated test split (input -> enhanced); NIQE / PIQE on
 the real handheld frames of ``../shared/data/real/pocus`` (imaging region only, the frames are
-NOT trained on); and, when :mod:`pocusiq.metrics.fidelity` is installed, its per-frame verdict
-(keeps every target). Output PNGs (input | enhanced per frame) go to ``<out>/<variant>/png`` --
+NOT trained on); and :mod:`pocusiq.metrics.fidelity`'s per-frame verdict
+(keeps every target), computed as ``bench/fidelity.py`` does. Output PNGs (input | enhanced per frame) go to ``<out>/<variant>/png`` --
 look at them.
 
 Usage::
@@ -63,43 +63,45 @@ def variant_config(variant: str, out: Path, data_root: Path, steps: int, seed: i
     )
 
 
-def real_frames() -> list[Path]:
-    base = ROOT.parent / "shared" / "data" / "real" / "pocus"
-    return sorted(base.glob("butterfly-phantom/*.png")) + sorted(base.glob("*.png"))
+def _fidelity_bench():
+    """``bench/fidelity.py`` as a module: the same frames, region, luma and UI mask as its table."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fidelity_bench", Path(__file__).with_name("fidelity.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def score_real(enhance, png_dir: Path | None) -> dict:
-    """NIQE / PIQE (and the fidelity verdict when available) of ``enhance(region)`` on every real frame."""
+    """NIQE / PIQE and the fidelity verdict (:func:`pocusiq.metrics.fidelity.fidelity_report`) of
+    ``enhance(region)`` on every real frame of ``bench/fidelity.py`` (loaded as it loads them)."""
     import numpy as np
 
     from pocusiq import metrics
-    from pocusiq.data.images import read_grey_image
-    from pocusiq.pair.roi import find_imaging_region
+    from pocusiq.metrics.fidelity import fidelity_report
 
-    try:
-        from pocusiq.metrics import fidelity
-    except ImportError:
-        fidelity = None
+    bench = _fidelity_bench()
+    data = ROOT.parent / "shared" / "data" / "real" / "pocus"
     rows = []
-    for path in real_frames():
-        frame = read_grey_image(path, convert=True)
-        r = find_imaging_region(frame)
-        region = np.ascontiguousarray(frame[r.y: r.y + r.h, r.x: r.x + r.w])
-        out = enhance(region)
-        row = {"frame": path.name, "niqe": float(metrics.niqe(out)), "piqe": float(metrics.piqe(out))}
-        if fidelity is not None and hasattr(fidelity, "keeps_every_target"):
-            verdict = fidelity.keeps_every_target(region, out)
-            row["keeps_every_target"] = bool(getattr(verdict, "ok", verdict))
-        rows.append(row)
+    for name in bench.FRAMES:
+        grey, valid = bench.load(data / name)
+        out = np.asarray(enhance(grey))
+        if out.dtype != np.uint8:
+            out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out = np.where(valid, out, grey)  # the imaging region only
+        report = fidelity_report(grey, out)
+        rows.append({"frame": name, "niqe": float(metrics.niqe(out)), "piqe": float(metrics.piqe(out)),
+                     "keeps_every_target": bool(report.keeps_every_target), "fidelity": report.as_dict()})
         if png_dir is not None:
             from PIL import Image
 
             png_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.concatenate([region, out], axis=1)).save(png_dir / path.name)
+            Image.fromarray(np.concatenate([grey, out], axis=1)).save(png_dir / Path(name).name)
     return {"frames": rows,
             "niqe": float(np.mean([r["niqe"] for r in rows])), "piqe": float(np.mean([r["piqe"] for r in rows])),
-            "keeps_every_target": (all(r["keeps_every_target"] for r in rows)
-                                   if rows and "keeps_every_target" in rows[0] else None)}
+            "keeps_every_target": all(r["keeps_every_target"] for r in rows),
+            "frames_kept": sum(r["keeps_every_target"] for r in rows)}
 
 
 def run_variant(variant: str, args) -> dict:
@@ -150,7 +152,7 @@ def print_table(args) -> None:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         real = r["real"]
-        keeps = {None: "n/a", True: "yes", False: "NO"}[real.get("keeps_every_target")]
+        keeps = f"{real['frames_kept']}/{len(real['frames'])} frames"
         sim = (f"{r['ssim_input']:.3f} -> {r['ssim']:.3f} | {r['psnr_input']:.2f} -> {r['psnr']:.2f}"
                if "ssim" in r else "- | -")
         print(f"| {r['variant']} | {r.get('steps', '-')} | {sim} | {real['niqe']:.3f} | {real['piqe']:.2f} | {keeps} |")
