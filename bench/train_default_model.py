@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--supervised-steps", type=int, default=500)
+    p.add_argument("--fidelity-steps", type=int, default=150)
     p.add_argument("--adapt-steps", type=int, default=0)
     p.add_argument("--pocus", default=str(shared / "pocus"), help="real POCUS frames (adapt stage)")
     p.add_argument("--highend", default=str(shared / "carotid" / "images"), help="real high-end images (adapt stage)")
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     recipe = DefaultRecipe(out=str(args.out), seed=args.seed, n_pairs=args.n_pairs, size=args.size, crop=args.crop,
-                           supervised_steps=args.supervised_steps, adapt_steps=args.adapt_steps,
+                           supervised_steps=args.supervised_steps, fidelity_steps=args.fidelity_steps,
+                           adapt_steps=args.adapt_steps,
                            pocus_dir=args.pocus, highend_dir=args.highend, holdout=args.holdout,
                            sizes=tuple(s for s in args.sizes.split(",") if s))
     t0 = time.perf_counter()

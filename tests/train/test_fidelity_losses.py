@@ -107,7 +107,7 @@ def test_generator_loss_adds_weighted_fidelity_terms_and_backpropagates():
     # paper recipe: weights 0 -> the fidelity terms are not computed and add nothing
     plain = generator_loss(None, fake, real, LossConfig(lambda_gan=0, lambda_ssim=0), low=low)
     assert float(plain["lowfreq"]) == 0.0 and float(plain["total"]) == pytest.approx(100 * float(plain["l1"]))
-    assert set(fidelity_losses(fake, low, cfg)) == {"lowfreq", "structure", "invented"}
+    assert set(fidelity_losses(fake, low, cfg)) == {"lowfreq", "structure", "points", "invented"}
 
 
 @pytest.mark.parametrize("key,value", [("lambda_lowfreq", -1.0), ("lowfreq_sigma_px", 0.0), ("structure_max_gain", 0.5)])
@@ -116,3 +116,19 @@ def test_loss_config_rejects_bad_fidelity_values(key, value):
 
     with pytest.raises(ConfigError, match=key):
         LossConfig(**{key: value}).validate()
+
+
+def test_points_term_catches_a_dimmed_wire_not_despeckled_background():
+    from pocusiq.train.fidelity_losses import point_targets_kept
+
+    rng = np.random.default_rng(3)
+    base = 0.3 + 0.02 * rng.standard_normal((96, 96))
+    wire = base.copy()
+    wire[disc(96, 50, 50, 1.5)] = 0.9
+    x = as_model(wire)
+    dimmed = wire.copy()
+    dimmed[disc(96, 50, 50, 1.5)] = 0.5
+    smoothed = wire.copy()
+    smoothed[~disc(96, 50, 50, 3)] = 0.3  # background despeckled, the wire untouched
+    assert float(point_targets_kept(x, x)) == 0.0
+    assert float(point_targets_kept(as_model(dimmed), x)) > 4 * float(point_targets_kept(as_model(smoothed), x))

@@ -70,7 +70,9 @@ class LossConfig:
     Fidelity terms (:mod:`pocusiq.train.fidelity_losses`; output vs the INPUT, all off by default
     so the paper recipe is unchanged): ``lambda_lowfreq`` x low-frequency consistency at
     ``lowfreq_sigma_px``; ``lambda_structure`` x lost/unsupported edges at ``structure_sigma_px``
-    (sharpening up to ``structure_max_gain`` is free); ``lambda_invented`` x blob-band energy
+    (sharpening up to ``structure_max_gain`` is free); ``lambda_points`` x darkening of the input's
+    bright outliers (> ``points_k`` local std above the background at ``points_sigma_px``: wires,
+    point scatterers); ``lambda_invented`` x blob-band energy
     beyond the input's at ``invented_sigma_px`` (tolerance ``invented_margin``, model range).
     Scales are in pixels of the training images; ``bench/fidelity_ablation.py`` measures each term.
     """
@@ -84,6 +86,9 @@ class LossConfig:
     lambda_structure: float = setting(0.0, ge=0.0)
     structure_sigma_px: float = setting(1.0, gt=0.0)
     structure_max_gain: float = setting(2.0, ge=1.0)
+    lambda_points: float = setting(0.0, ge=0.0)
+    points_sigma_px: float = setting(4.0, gt=0.0)
+    points_k: float = setting(3.0, gt=0.0)
     lambda_invented: float = setting(0.0, ge=0.0)
     invented_sigma_px: float = setting(3.0, gt=0.0)
     invented_margin: float = setting(0.05, ge=0.0)

@@ -67,7 +67,7 @@ RESUME_MUST_MATCH = ("seed", "model", "discriminator", "loss", "optim", "data.tr
 TRAIN_LOG = "train_log.csv"
 VAL_LOG = "val_log.csv"
 TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_lowfreq",
-                     "loss_structure", "loss_invented", "loss_nce", "loss_d", "seconds")
+                     "loss_structure", "loss_points", "loss_invented", "loss_nce", "loss_d", "seconds")
 VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "psnr")
 
 
