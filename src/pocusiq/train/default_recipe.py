@@ -71,7 +71,7 @@ class DefaultRecipe:
     crop: int = 128
     supervised_steps: int = 500
     fidelity_steps: int = 150
-    adapt_steps: int = 0
+    adapt_steps: int = 100
     pocus_dir: str = ""
     highend_dir: str = ""
     holdout: str = HOLDOUT
