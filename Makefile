@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pocusiq-installed
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install browser clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pocusiq demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/view/test_browser.py) drive Debian's chromium package through Playwright
+# (never 'playwright install'); install it where we may (root + apt-get), else they skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing Debian's chromium for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	  echo "make: could not install chromium; the browser tests will be skipped"; \
+	else echo "make: chromium is not installed and cannot be installed here (needs root and apt-get); the browser tests will be skipped"; fi
 
 clean-venv:
 	rm -rf $(VENV)

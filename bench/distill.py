@@ -41,7 +41,7 @@ def _stacks(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _unit(images: np.ndarray) -> np.ndarray:
-    from pocusiq.enhance.intensity import to_unit
+    from pocusiq.imaging.intensity import to_unit
 
     return to_unit(images)
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     from pocusiq import Enhancer
     from pocusiq.atomic import atomic_write_text
     from pocusiq.data.simulated import SimulatedDatasetConfig, write_simulated_dataset
-    from pocusiq.enhance.intensity import from_unit
+    from pocusiq.imaging.intensity import from_unit
     from pocusiq.models import build_generator
     from pocusiq.train.distill import DistillConfig, config_dict, distill, save_student, teacher_targets
     from pocusiq.train.presets import preset_config

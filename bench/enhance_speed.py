@@ -10,6 +10,15 @@ Runtime with ``cores`` intra-op threads, BatchNorm folded by the exporter) and t
 * a 256 x 256 frame (the live-capture case; target >= 30 frames/s for ``realtime``);
 * a 1280 x 960 screenshot, whole frame (padded to the model's multiple, one pass).
 
+For 1280 x 960 the bare network is also timed (its padded [-1, 1] float32 input prepared
+beforehand), so the host-side cost around it shows: ``net fps`` vs ``1280x960 fps``.
+
+With a GPU (``--device cuda``; default: cuda when ``torch.cuda.is_available()``) a second table
+times, per preset, the bare network on a batch of 960 x 1280 tensors already on the GPU against
+``Enhancer`` end to end (uint8 frames decoded on the host in, uint8 frames back on the host, the
+device pipeline of :mod:`pocusiq.enhance.device`: pinned memory, non-blocking copies, batches of
+``--batch`` frames), and prints the ratio (target: end to end >= 80 % of the network).
+
 Each figure is the median over timed calls after 3 warm-up calls (at least ``--min-calls``,
 at most ``--seconds`` per case). Peak memory is the child's peak resident set size
 (``ru_maxrss``), which includes the Python/torch baseline printed in the first line.
@@ -80,8 +89,67 @@ def measure_one(preset: str, engine: str, cores: int, seconds: float, min_calls:
                 break
         median = statistics.median(times)
         result[name] = {"fps": 1.0 / median, "ms": 1000 * median, "calls": len(times)}
+    # the bare network at 1280x960 (input padded and mapped to [-1, 1] beforehand)
+    from pocusiq.models.inference import pad_to_multiple
+
+    padded, _ = pad_to_multiple(rng.random((1, 1, 960, 1280), dtype=np.float32) * 2 - 1, multiple)
+    engine_call = enhancer.engine
+    engine_call(padded)
+    net_times = []
+    start = time.perf_counter()
+    while len(net_times) < min_calls or (time.perf_counter() - start < seconds and len(net_times) < 500):
+        t0 = time.perf_counter()
+        engine_call(padded)
+        net_times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > 4 * seconds:
+            break
+    result["network_1280x960"] = {"fps": 1.0 / statistics.median(net_times)}
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def measure_cuda(preset: str, batch: int, precision: str, seconds: float) -> dict:
+    """Bare network vs Enhancer end to end at 960x1280 on CUDA (frames/s), one preset."""
+    import numpy as np
+    import torch
+
+    from pocusiq import Enhancer
+    from pocusiq.models import build_generator
+    from pocusiq.models.inference import enhance_batch
+
+    torch.manual_seed(0)
+    config = model_config(preset)
+    module = build_generator(config).eval().cuda()
+    multiple = 2**config.depth
+    x = torch.rand(batch, 1, 960, 1280, device="cuda")
+
+    def timed(fn) -> float:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or calls < 5:
+            fn()
+            calls += 1
+        torch.cuda.synchronize()
+        return calls * batch / (time.perf_counter() - start)
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+    def network():
+        with torch.inference_mode(), torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+            enhance_batch(module, x, multiple)
+
+    enhancer = Enhancer(module, multiple=multiple, device="cuda", pipeline="device", precision=precision)
+    frames = [np.random.default_rng(i).integers(0, 256, (960, 1280), dtype=np.uint8) for i in range(batch)]
+
+    def end_to_end():
+        for _ in enhancer.enhance_frames(frames, roi="full", batch_size=batch):
+            pass
+
+    net, e2e = timed(network), timed(end_to_end)
+    return {"preset": preset, "batch": batch, "precision": precision, "network_fps": net, "end_to_end_fps": e2e,
+            "ratio": e2e / net, "gpu": torch.cuda.get_device_name()}
 
 
 def baseline_rss(cores: int) -> float:
@@ -99,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per case")
     parser.add_argument("--min-calls", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="cuda: also time the GPU (default: when one is available)")
+    parser.add_argument("--batch", type=int, default=8, help="frames per network call on the GPU")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="GPU autocast")
     parser.add_argument("--one", nargs=2, metavar=("PRESET", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -110,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pocusiq enhance speed: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs visible, pinned to {args.cores}; "
           f"Python+torch+onnxruntime baseline RSS {baseline_rss(args.cores):.0f} MiB")
-    header = f"{'preset':<9} {'engine':<6} {'params':>10} {'256x256 fps':>12} {'1280x960 fps':>13} {'(ms)':>8} {'peak RSS MiB':>13}"
+    header = (f"{'preset':<9} {'engine':<6} {'params':>10} {'256x256 fps':>12} {'1280x960 fps':>13} {'(ms)':>8} "
+              f"{'net fps':>8} {'peak RSS MiB':>13}")
     print(header)
     rows = []
     for preset in args.presets.split(","):
@@ -124,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"{preset:<9} {engine:<6} {row['params']:>10} {row['256x256']['fps']:>12.1f} "
-                  f"{row['1280x960']['fps']:>13.2f} {row['1280x960']['ms']:>8.0f} {row['peak_rss_mib']:>13.0f}",
+                  f"{row['1280x960']['fps']:>13.2f} {row['1280x960']['ms']:>8.0f} "
+                  f"{row['network_1280x960']['fps']:>8.2f} {row['peak_rss_mib']:>13.0f}",
                   flush=True)
     realtime = [r for r in rows if r["preset"] == "realtime"]
     if realtime:
@@ -132,6 +206,21 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "meets" if best["256x256"]["fps"] >= 30 else "MISSES"
         print(f"realtime {verdict} the 30 frames/s target at 256x256 on {args.cores} cores "
               f"({best['256x256']['fps']:.1f} fps with {best['engine']})")
+    import torch
+
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if cuda and not torch.cuda.is_available():
+        print("CUDA: not available on this machine (torch.cuda.is_available() is False); no CUDA figures")
+    elif cuda:
+        print(f"CUDA, 960x1280 uint8 frames, batch {args.batch}, {args.precision}: "
+              "bare network vs Enhancer end to end (target >= 80 %)")
+        for preset in args.presets.split(","):
+            row = measure_cuda(preset, args.batch, args.precision, args.seconds)
+            rows.append(row)
+            print(f"{preset:<9} {row['gpu']}: network {row['network_fps']:.1f} fps, end to end "
+                  f"{row['end_to_end_fps']:.1f} fps ({row['ratio']:.0%})", flush=True)
+    else:
+        print("CUDA: not requested (--device cpu) or no GPU present; CUDA figures unmeasured")
     if args.json:
         from pocusiq.atomic import atomic_write_text
 

@@ -6,7 +6,7 @@ Usage::
         [--default-model] [--frames N] [--json OUT.json]
 
 For each real handheld frame (Clarius, Interson, the six Butterfly iQ frames; imaging region only,
-found by :func:`pocusiq.pair.roi.find_imaging_region`, BT.601 luma, UI buttons masked), runs every
+found by :func:`pocusiq.imaging.region.find_imaging_region`, BT.601 luma, UI buttons masked), runs every
 method — input (identity), unsharp mask (amount 1, sigma 1 px), CLAHE, NLM, median, bilateral
 (the built-ins of :mod:`pocusiq.benchmark.baselines` with their defaults), and ``model:NAME`` for
 each ``--model NAME=CKPT`` (and ``Enhancer.default()`` with ``--default-model`` where it exists) —
@@ -47,7 +47,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
     from pocusiq.metrics.targets import valid_pixels
-    from pocusiq.pair.roi import find_imaging_region
+    from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
@@ -64,7 +64,7 @@ def methods(args) -> dict:
     out = {name: BASELINES[name] for name in CLASSICAL}
     models = list(args.model)
     if args.default_model:
-        from pocusiq.enhance import Enhancer
+        from pocusiq import Enhancer
 
         if not hasattr(Enhancer, "default"):
             print("--default-model: Enhancer.default() does not exist in this version; skipped")
@@ -75,7 +75,7 @@ def methods(args) -> dict:
         name, _, path = spec.partition("=")
         if not path:
             raise SystemExit(f"--model {spec!r}: expected NAME=CHECKPOINT")
-        from pocusiq.enhance import Enhancer
+        from pocusiq import Enhancer
 
         enh = Enhancer.from_checkpoint(path)
         out[f"model:{name}"] = lambda img, e=enh: np.asarray(e(img))
@@ -122,9 +122,10 @@ def main() -> int:
         return (min(vals) if low else max(vals)) if vals else math.nan
 
     head = (f"{'method':<16}{'NIQE':>7}{'dNIQE':>8}{'PIQE':>7}{'dPIQE':>8}{'contr.':>8}{'width':>7}"
-            f"{'dgCNR':>7}{'new':>5}{'miss':>5}{'streak':>7}{'checker':>8}{'seam':>6}{'keeps':>7}")
+            f"{'dgCNR':>7}{'pxgCNR':>7}{'new':>5}{'miss':>5}{'streak':>7}{'checker':>8}{'seam':>6}{'keeps':>7}")
     print("\nPer method: mean NIQE/PIQE (change vs input), worst fidelity over frames "
-          "(contrast kept: min; width ratio: max; gCNR change: min; new/missing spots: total; "
+          "(contrast kept: min; width ratio: max; gCNR change at the speckle scale (the verdict's) and "
+          "on pixels: min; new/missing spots: total; "
           "streak/checkerboard/seam ratios: max), frames keeping every target")
     print(head)
     for method, rs in by.items():
@@ -136,6 +137,7 @@ def main() -> int:
               f"{worst([r['point_contrast_kept'] for r in rs], True):8.2f}"
               f"{worst([r['point_width_ratio'] for r in rs], False):7.2f}"
               f"{worst([r['gcnr_change'] for r in rs], True):+7.3f}"
+              f"{worst([r['pixel_gcnr_change'] for r in rs], True):+7.3f}"
               f"{sum(r['invented_blobs'] for r in rs):5d}{sum(r['missing_blobs'] for r in rs):5d}"
               f"{worst([r['streak_ratio'] for r in rs], False):7.2f}"
               f"{worst([r['checkerboard_ratio'] for r in rs], False):8.2f}"

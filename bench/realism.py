@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, stats
 
-from pocusiq.data.images import read_grey_image
+from pocusiq.imaging.grey import read_grey_image
 
 DEFAULT_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "carotid" / "images"
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pocusiq.cli import main as cli_main
-from pocusiq.data.images import read_grey_image
+from pocusiq.imaging.grey import read_grey_image
 from pocusiq.data.manifest import low_path, read_manifest
 from pocusiq.pair.session import read_pair_report
 

@@ -2,7 +2,9 @@
 
 Each subcommand lives beside the code it drives, in a ``<area>/command.py`` module that
 exposes ``add_arguments(parser)`` and ``run(args) -> int``; this file only registers them
-and turns library errors (:class:`pocusiq.errors.PocusiqError`) into a message and exit code 2.
+and turns library errors (:class:`pocusiq.errors.PocusiqError`) and operating-system errors (disk
+full, no permission) into a message and exit code 2. A command's ``--out`` folder is checked
+(:func:`pocusiq.atomic.check_output_folder`) before the command runs.
 Only the chosen subcommand's module is imported, so ``pocusiq --help`` does not import torch.
 """
 
@@ -21,12 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("pocusiq.simulate.command", "simulate a paired low-end/high-end dataset"),
     "dataset": ("pocusiq.data.command", "validate, import or export paired datasets"),
     "acquire": ("pocusiq.acquire.command", "run a gantry acquisition plan into a session folder"),
+    "calibrate": ("pocusiq.acquire.calibrate_command", "measure each probe's image placement on the gantry (wire phantom)"),
     "pair": ("pocusiq.pair.command", "turn an acquisition session into registered pairs"),
     "train": ("pocusiq.train.command", "train the pix2pix cGAN on a paired dataset"),
     "demo": ("pocusiq.train.demo_command", "simulate, train, evaluate and report (the demo)"),
     "benchmark": ("pocusiq.benchmark.command", "benchmark enhancement methods on a paired dataset"),
     "enhance": ("pocusiq.enhance.command", "enhance images, DICOM files and videos with a model"),
     "export": ("pocusiq.enhance.export_command", "export a trained generator (ONNX)"),
+    "view": ("pocusiq.view.command", "write a self-contained HTML page of before | after comparisons"),
+    "serve": ("pocusiq.view.serve_command", "local web app: upload, compare, download, live view"),
 }
 
 EXIT_ERROR = 2
@@ -41,6 +46,11 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("onnx", "onnxruntime"),
     "pytest": ("test", "pytest"),
     "pymust": ("bench", "pymust"),
+    "starlette": ("view", "starlette"),
+    "uvicorn": ("view", "uvicorn"),
+    "multipart": ("view", "python-multipart"),
+    "python_multipart": ("view", "python-multipart"),
+    "playwright": ("test", "playwright"),
 }
 """Top-level import name -> (pyproject extra that installs it, package name)."""
 
@@ -89,12 +99,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     module = importlib.import_module(args._module)
     try:
+        out = getattr(args, "out", None)
+        if isinstance(out, str):  # every --out is a folder: refuse one we cannot use before any work
+            from pocusiq.atomic import check_output_folder
+
+            check_output_folder(out, "--out")
         return int(module.run(args) or 0)
     except PocusiqError as exc:
         print(f"pocusiq {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except ImportError as exc:  # an optional dependency imported when first needed
         print(f"pocusiq {args.command}: {missing_dependency_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # disk full, permissions, a file in the way: a message, not a traceback
+        print(f"pocusiq {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"pocusiq {args.command}: interrupted; completed work is kept", file=sys.stderr)

@@ -48,6 +48,7 @@ __all__ = [
     "deep_merge",
     "check",
     "load",
+    "key_error",
 ]
 
 T = TypeVar("T")
@@ -84,6 +85,15 @@ def read_config_file(path: str | os.PathLike[str], what: str = "config file") ->
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------- errors
+def key_error(key: str, detail: str, sep: str = ": ") -> ConfigError:
+    """A ConfigError ``"<key><sep><detail>"`` that also carries ``.key`` (the dotted key) and
+    ``.detail``, so a caller may present it in its own style (``field 'a.b': ...``)."""
+    error = ConfigError(f"{key}{sep}{detail}")
+    error.key, error.detail = key, detail
+    return error
 
 
 # ---------------------------------------------------------------------------- declaring checks
@@ -132,33 +142,33 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
+        errors: list[ConfigError] = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where)
             except ConfigError as exc:
-                errors.append(str(exc))
+                errors.append(exc)
         if value is None:
-            raise ConfigError(f"{where}: a value is required (got null)")
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+            raise key_error(where, "a value is required (got null)")
+        raise errors[0] if errors else key_error(where, f"invalid value {value!r}")
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ConfigError(f"{where}: must be one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        raise key_error(where, f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}")
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if isinstance(value, hint):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise key_error(where, f"expected a mapping, got {type(value).__name__}")
         return from_dict(hint, value, prefix=f"{where}.")
     if origin in (tuple, list, Sequence) or hint in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise key_error(where, f"expected a list, got {value!r}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
-                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+                raise key_error(where, f"expected {len(args)} values, got {len(value)}")
             items = [_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
         else:
             item_hint = args[0] if args else Any
@@ -166,18 +176,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return list(items) if origin is list or hint is list else tuple(items)
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise key_error(where, f"expected a mapping, got {type(value).__name__}")
         key_hint, val_hint = args if args else (Any, Any)
         return {_coerce(k, key_hint, where): _coerce(v, val_hint, f"{where}.{k}") for k, v in value.items()}
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        raise key_error(where, f"expected true/false, got {value!r}")
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise key_error(where, f"expected an integer, got {value!r}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -186,18 +196,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                     return float(value)
                 except ValueError:
                     pass
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise key_error(where, f"expected a number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise key_error(where, f"expected a string, got {value!r}")
         return value
     if hint is Path:
         if not isinstance(value, (str, os.PathLike)):
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
+            raise key_error(where, f"expected a path, got {value!r}")
         return Path(value)
     if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigError(f"{where}: expected {_type_name(hint)}, got {value!r}")
+        raise key_error(where, f"expected {_type_name(hint)}, got {value!r}")
     return value
 
 
@@ -216,18 +226,22 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, prefix: str = "") ->
     unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         valid = sorted(n for n, f in fields.items() if f.metadata.get("in_file", True))
-        raise ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; valid: {', '.join(valid)}")
+        error = ConfigError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; valid: {', '.join(valid)}")
+        error.key, error.detail = prefix + unknown[0], f"unknown key (valid: {', '.join(valid)})"
+        raise error
     missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ConfigError(f"missing config key(s) {', '.join(prefix + k for k in missing)}")
+        error = ConfigError(f"missing config key(s) {', '.join(prefix + k for k in missing)}")
+        error.key, error.detail = prefix + missing[0], "missing"
+        raise error
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from exc
+        raise ConfigError(f"{prefix.rstrip('.')}: {exc}" if prefix else str(exc)) from exc
 
 
 def to_dict(obj: Any) -> Any:
@@ -313,7 +327,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
     out = deep_merge({}, data)
     for item in overrides:
         parts, value = parse_override(item, cls)
-        node: dict[str, Any] = out
+        node: Any = out
         hint: Any = cls
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
@@ -332,15 +346,26 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
                     f"override {item!r}: unknown config {what} {'.'.join(parts[: depth + 1])!r}; "
                     f"valid: {', '.join(sorted(known))}"
                 )
-            if last:
-                node[part] = value
+            if isinstance(node, list):  # a list in a schema-free file: "devices.1.profile=..."
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])}: no item {part} "
+                                      f"in a list of {len(node)}")
+                key: Any = int(part)
             else:
-                child = node.get(part)
+                key = part
+            if last:
+                node[key] = value
+            else:
+                child = node[key] if isinstance(node, list) else node.get(key)
                 if child is None:
                     child = {}
-                if not isinstance(child, dict):
+                if isinstance(child, list):
+                    child = list(child)
+                elif isinstance(child, Mapping):
+                    child = dict(child)
+                else:
                     raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is not a section")
-                node[part] = child
+                node[key] = child
                 node = child
     return out
 
@@ -355,22 +380,23 @@ def _check_value(value: Any, meta: Mapping[str, Any], where: str) -> None:
         return
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ConfigError(f"{where} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        raise key_error(where, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}", " ")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if isinstance(value, float) and meta.get("finite", True) and not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number, got {value}")
+        raise key_error(where, f"must be a finite number, got {value}", " ")
     bounds = (("ge", ">=", lambda v, b: v >= b), ("gt", ">", lambda v, b: v > b),
               ("le", "<=", lambda v, b: v <= b), ("lt", "<", lambda v, b: v < b))
     for key, sign, ok in bounds:
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
-            lo, hi = meta.get("ge", meta.get("gt")), meta.get("le", meta.get("lt"))
+            lo = meta.get("ge") if meta.get("ge") is not None else meta.get("gt")
+            hi = meta.get("le") if meta.get("le") is not None else meta.get("lt")
             if lo is not None and hi is not None:
                 left = "[" if meta.get("ge") is not None else "("
                 right = "]" if meta.get("le") is not None else ")"
-                raise ConfigError(f"{where} must be in {left}{lo}, {hi}{right}, got {value}")
-            raise ConfigError(f"{where} must be {sign} {bound}, got {value}")
+                raise key_error(where, f"must be in {left}{lo}, {hi}{right}, got {value}", " ")
+            raise key_error(where, f"must be {sign} {bound}, got {value}", " ")
 
 
 def check(obj: Any, prefix: str = "") -> None:
@@ -378,13 +404,16 @@ def check(obj: Any, prefix: str = "") -> None:
     dataclass's ``check_consistency()`` (innermost first). Raises ConfigError naming the dotted key."""
     if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
         return
+    hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         where = prefix + f.name
+        if not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            _coerce(value, hints.get(f.name, Any), where)  # the right type (set in code, not read)
         if f.metadata:
             _check_value(value, f.metadata, where)
         elif isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where} must be a finite number, got {value}")
+            raise key_error(where, f"must be a finite number, got {value}", " ")
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             check(value, where + ".")
         elif isinstance(value, (list, tuple)):

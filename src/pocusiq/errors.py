@@ -39,5 +39,14 @@ class RegionNotFoundError(PocusiqError):
     """The imaging region (the ultrasound sector/rectangle) could not be found in a frame."""
 
 
+class CalibrationError(PocusiqError):
+    """A gantry calibration cannot be solved (targets found in too few frames, an
+    ill-conditioned pose set) or a calibration file is missing or malformed."""
+
+
 class TrainingError(PocusiqError):
     """Training cannot go on: the losses or weights became non-finite (the run diverged)."""
+
+
+class OutputLocationError(PocusiqError):
+    """An output file or folder cannot be created or written (a file in the way, no permission)."""

@@ -14,11 +14,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_example_plans_validate(capsys):
-    for name, frames in (("sim_gantry.yaml", 18), ("grbl_gantry.yaml", 180)):
+    for name, frames in (("sim_gantry.yaml", 18), ("grbl_gantry.yaml", 180), ("sim_calibration.yaml", 36),
+                         ("grbl_calibration.yaml", 56)):
         assert main(["acquire", "--plan", str(EXAMPLES / name), "--check"]) == 0
         assert f"= {frames} frames" in capsys.readouterr().out
     plan = load_plan(EXAMPLES / "sim_gantry.yaml")
     assert [d.name for d in plan.devices] == ["pocus", "high_end"] and len(plan.poses) == 9
+    # the GRBL calibration companion: same stage and devices as the data plan
+    cal, data = load_plan(EXAMPLES / "grbl_calibration.yaml"), load_plan(EXAMPLES / "grbl_gantry.yaml")
+    assert cal.stage == data.stage and [d.name for d in cal.devices] == [d.name for d in data.devices]
+    assert len(cal.calibration.targets_mm) == 7
 
 
 def test_bad_plan_is_exit_2_with_message(tmp_path, capsys):

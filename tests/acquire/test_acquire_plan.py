@@ -87,8 +87,12 @@ def _mutate(path_keys, value):
         (("devices", 1, "name"), "high end", "devices[1].name", "may only contain"),
         (("devices", 0, "profile"), "cart", "devices[0].profile", "must be one of pocus, high_end"),
         (("devices", 0, "frame_size"), [100, 100], "devices[0].frame_size", "does not fit"),
-        (("devices", 1, "mount"), {"dy_mm": 1}, "devices[1].mount.dy_mm", "unknown field"),
-        (("devices", 0, "colour"), "rgb", "devices[0].colour", "unknown field"),
+        (("devices", 1, "mount"), {"dy_mm": 1}, "devices[1].mount.dy_mm", "unknown key (valid: dx_mm, dz_mm, rotation_deg)"),
+        (("devices", 0, "colour"), "rgb", "devices[0].colour", "unknown key (valid: color,"),
+        (("devices", 0, "fov_mm"), float("inf"), "devices[0].fov_mm", "must be a finite number"),
+        (("devices", 0, "frame_size"), [640], "devices[0].frame_size", "expected 2 values, got 1"),
+        (("phantom",), {"seed": -1}, "phantom.seed", "must be >= 0, got -1"),
+        (("phantom",), {"preset": "liver"}, "phantom.preset", "must be one of 'random_tissue'"),
     ],
 )
 def test_bad_plan_names_file_and_field(tmp_path, keys, value, field, message):
@@ -165,3 +169,15 @@ def test_real_devices_may_state_their_mount():
     data["devices"][1]["mount"] = {"dz_mm": 0.5}
     grab, cart = plan_from_dict(data, source="p.yaml").devices
     assert (grab.mount.dx_mm, grab.mount.rotation_deg, cart.mount.dz_mm) == (-2.0, 1.5, 0.5)
+
+
+def test_set_overrides_apply_to_the_plan_and_its_fingerprint():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sim_gantry.yaml"
+    plan = load_plan(example)
+    changed = load_plan(example, ["settle_s=0.5", "devices.0.name=probe_a"])
+    assert changed.settle_s == 0.5 and changed.devices[0].name == "probe_a"
+    assert changed.fingerprint != plan.fingerprint and "--set" in changed.source
+    with pytest.raises(ConfigError, match=r"field 'settle_s'"):
+        load_plan(example, ["settle_s=-1"])

@@ -73,3 +73,17 @@ def test_noise_estimate_on_white_noise() -> None:
 def test_rejects_colour_images(name: str) -> None:
     with pytest.raises(ValueError, match=r"expected a greyscale image of shape \(H, W\)|expected a 2-D image"):
         BASELINES[name](np.zeros((8, 8, 3), np.uint8))
+
+
+def test_unsharp_mask_is_the_formula(speckle: np.ndarray) -> None:
+    """``image + amount * (image - gaussian(image, sigma))``, rounded and clipped to uint8."""
+    from scipy import ndimage
+
+    from pocusiq.benchmark.baselines import unsharp
+
+    x = speckle.astype(np.float64) / 255.0
+    expected = np.clip(np.rint(255.0 * np.clip(x + 1.0 * (x - ndimage.gaussian_filter(x, 1.0)), 0, 1)), 0, 255)
+    out = unsharp(speckle)
+    assert np.abs(out.astype(np.float64) - expected).max() <= 1.0  # skimage's truncation of the Gaussian
+    assert out.astype(np.float64).var() > speckle.astype(np.float64).var()  # sharper: more local contrast
+    assert np.array_equal(unsharp(speckle, amount=0.0), speckle)

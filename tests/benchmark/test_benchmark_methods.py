@@ -19,7 +19,7 @@ def image() -> np.ndarray:
 
 
 def test_builtin_names() -> None:
-    assert available_methods() == ["identity", "median", "bilateral", "nlm", "srad", "clahe"]
+    assert available_methods() == ["identity", "median", "bilateral", "nlm", "srad", "clahe", "unsharp"]
 
 
 def test_builtin_with_parameters_applies_them(image: np.ndarray) -> None:

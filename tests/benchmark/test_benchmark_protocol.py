@@ -24,7 +24,8 @@ def test_shipped_default_matches_the_dataclass_defaults() -> None:
     assert loaded.hash == BenchmarkProtocol().hash
     assert loaded.source == "<package default>"
     assert default_protocol_path().name == "default.yaml"
-    assert loaded.metrics.names == ("ssim", "psnr", "niqe", "piqe", "gcnr")
+    assert loaded.metrics.names[:5] == ("ssim", "psnr", "niqe", "piqe", "gcnr")
+    assert "keeps_every_target" in loaded.metrics.names and "point_contrast_kept" in loaded.metrics.names
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("protocol*.yaml")))
@@ -74,7 +75,7 @@ def test_with_split_overrides_and_rehashes() -> None:
     [
         ("version: 1\n", "missing name (a protocol must state its name and version)"),
         ("name: x\nversion: 1\nsplitt: test\n", "unknown config key(s) splitt; valid: metrics, name"),
-        ("name: x\nversion: 1\nmetrics: {names: [ssim, fid]}\n", "metrics.names[1] must be one of 'ssim', 'psnr', 'niqe', 'piqe', 'gcnr', 'cnr', got 'fid'"),
+        ("name: x\nversion: 1\nmetrics: {names: [ssim, fid]}\n", "metrics.names[1] must be one of 'ssim', 'psnr', 'niqe', 'piqe', 'gcnr', 'cnr', 'point_contrast_kept'"),
         ("name: x\nversion: 1\nmetrics: {regions: {ring_gap: 2}}\n", "unknown config key(s) metrics.regions.ring_gap; valid: masks"),
         ("name: x\nversion: 1\nmetrics: {border_px: -1}\n", "metrics.border_px must be >= 0, got -1"),
         ("name: x\nversion: one\n", "version: expected an integer, got 'one'"),
@@ -106,3 +107,12 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
     path = _write(tmp_path, yaml.safe_dump(original.to_dict()))
     assert load_protocol(path).hash == original.hash
     assert load_protocol(path).to_dict() == original.to_dict()
+
+
+def test_set_overrides_change_the_protocol_and_its_hash(tmp_path: Path) -> None:
+    base = load_protocol()
+    changed = load_protocol(None, ["metrics.border_px=4", "metrics.gcnr.bins=64"])
+    assert changed.metrics.border_px == 4 and changed.metrics.options["gcnr"] == {"bins": 64}
+    assert changed.hash != base.hash and "--set" in changed.source
+    with pytest.raises(ConfigError, match=r"metrics.border_px must be >= 0, got -2"):
+        load_protocol(None, ["metrics.border_px=-2"])

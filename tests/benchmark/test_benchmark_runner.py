@@ -15,7 +15,7 @@ from pocusiq.benchmark.baselines import median
 from pocusiq.benchmark.protocol import PreprocessingSettings, protocol_from_dict
 from pocusiq.benchmark.report import results_table
 from pocusiq.benchmark.runner import check_method_output, prepare_image, run_benchmark
-from pocusiq.data.images import read_grey_image
+from pocusiq.imaging.grey import read_grey_image
 from pocusiq.errors import ConfigError, DatasetError
 
 FAST = protocol_from_dict(

@@ -6,7 +6,7 @@ from PIL import Image
 
 from pocusiq.cli import main
 from pocusiq.data.exporters import export_ab, side_by_side
-from pocusiq.data.images import read_grey_image, read_png_text, write_grey_png
+from pocusiq.imaging.grey import read_grey_image, read_png_text, write_grey_png
 from pocusiq.data.importers import ImportOptions, import_ab, import_folder, import_usenhance, sanitise_id
 from pocusiq.data.manifest import high_path, low_path, read_manifest
 from pocusiq.data.validate import validate_dataset

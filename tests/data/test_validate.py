@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pocusiq.cli import main
-from pocusiq.data.images import write_grey_png
+from pocusiq.imaging.grey import write_grey_png
 from pocusiq.data.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from pocusiq.data.validate import DatasetProblem, validate_dataset
 from pocusiq.data.writer import PairedDatasetWriter

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pocusiq.atomic import sha256_file
-from pocusiq.data.images import read_grey_image
+from pocusiq.imaging.grey import read_grey_image
 from pocusiq.data.manifest import JOURNAL_NAME, MANIFEST_NAME, high_path, low_path, mask_path, read_manifest
 from pocusiq.data.writer import PairedDatasetWriter, read_journal
 from pocusiq.errors import DatasetError

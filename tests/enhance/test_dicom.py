@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import JPEGLSLossless
 
-from pocusiq.enhance.dicom_io import read_dicom
+from pocusiq.imaging.dicom import read_dicom
 from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
 from pocusiq.errors import ImageFileError
 
@@ -33,7 +33,9 @@ def _smooth_rgb(h: int = 32, w: int = 48) -> np.ndarray:
 def _check_derived(out_path, source_path, model_name: str) -> pydicom.Dataset:
     src = pydicom.dcmread(source_path)
     out = pydicom.dcmread(out_path)
-    assert out.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert out.file_meta.TransferSyntaxUID == JPEGLSLossless  # lossless compression (pyjpegls installed)
+    assert int(out.SeriesNumber) == int(src.get("SeriesNumber", 0) or 0) + 1000 and int(out.InstanceNumber) >= 1
+    assert len(str(out.ContentDate)) == 8 and str(out.ContentTime)
     assert out.SOPInstanceUID != src.SOPInstanceUID
     assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
     assert out.SeriesInstanceUID != SERIES_UID and out.StudyInstanceUID == STUDY_UID
@@ -102,14 +104,14 @@ def test_ybr_full_422_is_read_as_rgb_and_written_as_rgb(identity_enhancer, tmp_p
     np.testing.assert_array_equal(out.pixel_array, decoded.frames[0])
 
 
-def test_jpeg_baseline_is_decoded_and_written_uncompressed(negate_enhancer, tmp_path):
+def test_jpeg_baseline_is_decoded_and_written_losslessly(negate_enhancer, tmp_path):
     rgb = _smooth_rgb()
     src = write_jpeg_baseline(tmp_path / "jpeg.dcm", rgb)
     decoded = read_dicom(src)
     assert np.max(np.abs(decoded.frames[0].astype(int) - rgb)) <= 8  # lossy JPEG, but RGB
     result = negate_enhancer.enhance_file(src, tmp_path / "o.dcm", roi="full")
     out = _check_derived(result.output, src, "negate")
-    assert out.PhotometricInterpretation == "RGB" and not out.file_meta.TransferSyntaxUID.is_compressed
+    assert out.PhotometricInterpretation == "RGB" and out.file_meta.TransferSyntaxUID == JPEGLSLossless
     assert out.LossyImageCompression == "01"  # once lossy, always lossy
     luma_in = decoded.frames[0].astype(float) @ [0.299, 0.587, 0.114]
     luma_out = out.pixel_array.astype(float) @ [0.299, 0.587, 0.114]

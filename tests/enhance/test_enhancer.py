@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pocusiq import Enhancer
-from pocusiq.enhance.intensity import luma
+from pocusiq.imaging.intensity import luma
 from pocusiq.enhance.tiling import TilingConfig
 from pocusiq.errors import CheckpointError, RegionNotFoundError
 

@@ -158,8 +158,8 @@ def test_cli_no_inputs_found(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_read_image_greyscale_goes_through_the_dataset_reader(tmp_path):
-    from pocusiq.data.images import read_grey_image
-    from pocusiq.enhance.image_io import read_image
+    from pocusiq.imaging.grey import read_grey_image
+    from pocusiq.imaging.still import read_image
 
     bits = speckle_frame(12, 16) > 100
     Image.fromarray(bits).convert("1").save(tmp_path / "bw.png")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pocusiq.enhance.region import FrameRegion, parse_box, resolve_region
+from pocusiq.imaging.region import ImagingRegion, parse_box, resolve_region
 from pocusiq.errors import RegionNotFoundError
 
 from .synthetic import screenshot_frame
@@ -40,16 +40,19 @@ def test_sector_mask_only_changes_inside_the_mask(negate_enhancer):
     frame = np.full((60, 80), 100, np.uint8)
     yy, xx = np.mgrid[0:40, 0:50]
     mask = np.hypot(yy, xx - 25) < 30  # a fan below an apex at the top centre
-    region = FrameRegion((15, 10, 50, 40), mask, "sector")
+    region = ImagingRegion.from_box((15, 10, 50, 40), frame.shape, "sector", mask)
     out = negate_enhancer.enhance_region(frame, region)
-    full = region.full_mask(frame.shape)
+    full = region.mask
+    assert full.sum() == mask.sum()
     assert np.all(out[full] == 155) and np.all(out[~full] == 100)
     with pytest.raises(ValueError, match=r"region mask has shape \(40, 50\), expected the box's \(40, 49\)"):
-        resolve_region(frame, FrameRegion((15, 10, 49, 40), mask, "sector"))
+        ImagingRegion.from_box((15, 10, 49, 40), frame.shape, "sector", mask)
+    with pytest.raises(RegionNotFoundError, match="region of a 80x60 frame used on a 81x60 frame"):
+        resolve_region(np.zeros((60, 81), np.uint8), region)
 
 
 def test_imaging_region_object_with_full_frame_mask(negate_enhancer):
-    from pocusiq.pair.roi import ImagingRegion
+    from pocusiq.imaging.region import ImagingRegion
 
     frame = np.full((30, 40), 10, np.uint8)
     mask = np.zeros((30, 40), bool)
@@ -83,7 +86,7 @@ def test_real_screenshots_outside_region_bytes_unchanged(shared_data, negate_enh
     assert enhanced.shape == original.shape and enhanced.dtype == original.dtype
     region = result.frame_region
     assert result.region == region.box and result.region_kind in ("linear", "sector")
-    inside = region.full_mask(original.shape[:2])
+    inside = region.mask
     # everything outside the imaging region is byte-identical (UI, text, margins)
     np.testing.assert_array_equal(enhanced[~inside], original[~inside])
     # the region covers the image, not the UI: a substantial central part of the frame

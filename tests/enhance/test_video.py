@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from pocusiq.enhance.video_io import probe_video, read_frames
+from pocusiq.imaging.video import probe_video, read_frames
 from pocusiq.errors import ImageFileError
 
 from .synthetic import speckle_frame

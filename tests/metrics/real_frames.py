@@ -1,6 +1,6 @@
 """The real handheld phantom frames of ``shared/data/real/pocus`` as (grey crop, valid mask) pairs.
 
-Imaging region found with :func:`pocusiq.pair.roi.find_imaging_region`; grey = BT.601 luma,
+Imaging region found with :func:`pocusiq.imaging.region.find_imaging_region`; grey = BT.601 luma,
 rounded; valid = :func:`pocusiq.metrics.targets.valid_pixels` (UI buttons and black margin out).
 """
 
@@ -29,7 +29,7 @@ def load_frame(pocus_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
     from pocusiq.metrics.targets import valid_pixels
-    from pocusiq.pair.roi import find_imaging_region
+    from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(pocus_dir / name) as im:
         rgb = np.asarray(im.convert("RGB"))

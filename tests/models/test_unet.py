@@ -104,3 +104,19 @@ def test_eval_mode_is_deterministic_train_mode_uses_dropout():
     assert torch.equal(g(x), g(x))
     g.train()
     assert not torch.equal(g(x), g(x))
+
+
+def test_networks_take_plain_arguments_and_the_builder_maps_configs():
+    from pocusiq.models import DiscriminatorConfig, PatchGANDiscriminator, build_discriminator
+
+    torch.manual_seed(0)
+    plain = UNetGenerator(ngf=4, depth=3, dropout_blocks=0)
+    torch.manual_seed(0)
+    built = build_generator(ModelConfig(ngf=4, depth=3))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), built.state_dict().values()))
+    assert built.model_config == ModelConfig(ngf=4, depth=3) and plain.multiple == 8
+    with pytest.raises(TypeError, match=r"build_generator\(config\)"):
+        UNetGenerator(ModelConfig())
+    with pytest.raises(TypeError, match=r"build_discriminator\(config\)"):
+        PatchGANDiscriminator(DiscriminatorConfig())
+    assert isinstance(build_discriminator(DiscriminatorConfig(ndf=2, n_layers=2)), PatchGANDiscriminator)

@@ -17,6 +17,7 @@ from pocusiq.cli import main
 from pocusiq.data.manifest import JOURNAL_NAME, MANIFEST_NAME, read_manifest
 from pocusiq.data.simulated import SimulatedDatasetConfig, pair_seed_for, write_simulated_dataset
 from pocusiq.data.validate import validate_dataset
+from pocusiq.errors import ConfigError
 
 N = 5
 ARGS = ["--n", str(N), "--size", "64", "--seed", "3", "--phantom", "random_tissue", "--no-progress"]
@@ -126,14 +127,25 @@ def test_interrupted_run_keeps_finished_pairs_and_resumes(reference, tmp_path, m
     assert _tree(out) == _tree(reference)
 
 
-def test_changed_request_is_simulated_again(reference, tmp_path, count_simulations):
+def test_changed_request_is_refused_not_simulated_again(reference, tmp_path, count_simulations):
     out = tmp_path / "reseeded"
     shutil.copytree(reference, out)
-    summary = write_simulated_dataset(
-        out, SimulatedDatasetConfig(n=2, size=64, seed=4, phantom="random_tissue"), progress=False
-    )
-    assert summary.written == ["sim000000", "sim000001"] and sorted(count_simulations) == [0, 1]
-    assert read_manifest(out)[0].params["request"]["dataset_seed"] == 4
+    with pytest.raises(ConfigError, match=r"seed \(dataset 3, this run 4, --seed\)"):
+        write_simulated_dataset(out, SimulatedDatasetConfig(n=N, size=64, seed=4, phantom="random_tissue"), progress=False)
+    assert count_simulations == [] and _tree(out) == _tree(reference)
+
+
+def test_dataset_without_parameters_file_is_checked_row_by_row(reference, tmp_path, count_simulations):
+    """A folder written before simulate.json existed: resumed when every row matches this run."""
+    out = tmp_path / "older"
+    shutil.copytree(reference, out)
+    (out / simulated.PARAMETERS_NAME).unlink()
+    summary = write_simulated_dataset(out, CONFIG, progress=False)
+    assert len(summary.skipped) == N and count_simulations == [] and _tree(out) == _tree(reference)
+    (out / simulated.PARAMETERS_NAME).unlink()
+    with pytest.raises(ConfigError, match="dataset has pair sim000004"):
+        write_simulated_dataset(out, SimulatedDatasetConfig(n=3, size=64, seed=3, phantom="random_tissue"),
+                                progress=False)
 
 
 def test_user_profiles_file(tmp_path):

@@ -7,7 +7,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from pocusiq.errors import ConfigError
 from pocusiq.simulate.profiles import HIGH_END, POCUS, TransducerProfile, get_profile, load_profiles
@@ -45,11 +47,11 @@ def test_get_profile_unknown_name_lists_known():
 
 
 def test_invalid_values_raise_value_error_naming_the_field():
-    with pytest.raises(ValueError, match=r"profile 'x': center_frequency_mhz must be a positive number, got -1"):
+    with pytest.raises(ValueError, match=r"profile 'x': center_frequency_mhz must be in \(0.0, 50.0\], got -1"):
         dataclasses.replace(POCUS, name="x", center_frequency_mhz=-1.0)
-    with pytest.raises(ValueError, match=r"geometry must be one of \('linear', 'curvilinear'\), got 'phased'"):
+    with pytest.raises(ValueError, match=r"geometry must be one of 'linear', 'curvilinear', got 'phased'"):
         dataclasses.replace(POCUS, geometry="phased")
-    with pytest.raises(ValueError, match=r"bit_depth must be an integer in 1..8, got 12"):
+    with pytest.raises(ValueError, match=r"bit_depth must be in \[1, 8\], got 12"):
         dataclasses.replace(POCUS, bit_depth=12)
 
 
@@ -75,16 +77,18 @@ def test_json_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("mine:\n  base: pocus\n  f_number: 0\n", r"p\.yaml: transducer profile 'mine': f_number must be a positive number, got 0"),
-        ("mine:\n  base: pocus\n  colour: red\n", r"p\.yaml: profile 'mine' has unknown field\(s\) \['colour'\]"),
+        ("mine:\n  base: pocus\n  f_number: 0\n", r"p\.yaml: transducer profile 'mine': f_number must be > 0.0, got 0"),
+        ("mine:\n  base: pocus\n  colour: red\n", r"p\.yaml: profile 'mine': unknown config key\(s\) colour; valid: attenuation_db_cm_mhz"),
         ("mine:\n  base: cart\n", r"p\.yaml: profile 'mine' has unknown base 'cart'"),
-        ("mine:\n  fractional_bandwidth: 0.5\n", r"p\.yaml: profile 'mine' is missing required field\(s\) \['center_frequency_mhz'\]"),
+        ("mine:\n  fractional_bandwidth: 0.5\n", r"p\.yaml: profile 'mine': missing config key\(s\) center_frequency_mhz"),
         ("mine: [1, 2]\n", r"p\.yaml: profile 'mine' must be a mapping of fields, got list"),
         ("- 1\n- 2\n", r"p\.yaml: expected a non-empty mapping of profile name -> fields"),
         ("mine: {base: pocus\n", r"p\.yaml: not valid YAML"),
-        ("mine:\n  base: pocus\n  jpeg_quality: 100\n", r"jpeg_quality must be null or an integer in 1\.\.95, got 100"),
-        ("mine:\n  base: pocus\n  tgc_compensation: true\n", r"tgc_compensation must be in \[0, 1\], got True"),
-        ("mine:\n  base: pocus\n  fractional_bandwidth: wide\n", r"fractional_bandwidth must be a positive number, got 'wide'"),
+        ("mine:\n  base: pocus\n  jpeg_quality: 100\n", r"jpeg_quality must be in \[1, 95\], got 100"),
+        ("mine:\n  base: pocus\n  tgc_compensation: true\n", r"tgc_compensation: expected a number, got True"),
+        ("mine:\n  base: pocus\n  noise_db: .inf\n", r"noise_db must be a finite number, got inf"),
+        ("mine:\n  base: pocus\n  compounding_angles_deg: [0, 50]\n", r"compounding_angles_deg\[1\] must be in \(-45.0, 45.0\), got 50"),
+        ("mine:\n  base: pocus\n  fractional_bandwidth: wide\n", r"fractional_bandwidth: expected a number, got 'wide'"),
     ],
 )
 def test_bad_profile_files_raise_config_error(tmp_path, text, message):
@@ -106,3 +110,32 @@ def test_profiles_are_hashable_and_frozen():
     twin = TransducerProfile(**{**HIGH_END.to_dict(), "compounding_angles_deg": HIGH_END.compounding_angles_deg})
     assert twin == HIGH_END and hash(twin) == hash(HIGH_END)
     assert dataclasses.replace(HIGH_END, gain_db=-45.0) != HIGH_END
+
+
+def test_set_overrides_start_built_ins_from_their_base_and_check_values(tmp_path):
+    from pocusiq.simulate.profiles import profiles_with_overrides
+
+    data = profiles_with_overrides(None, ["pocus.noise_db=-40", "pocus.jpeg_quality=null"])
+    assert data == {"pocus": {"base": "pocus", "noise_db": -40, "jpeg_quality": None}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    pocus = load_profiles(path)["pocus"]
+    assert pocus.noise_db == -40.0 and pocus.jpeg_quality is None and pocus.bit_depth == POCUS.bit_depth
+    with pytest.raises(ConfigError, match=r"unknown transducer profile 'cart'"):
+        profiles_with_overrides(None, ["cart.noise_db=-40"])
+
+
+def test_simulate_cli_set_changes_the_pairs(tmp_path):
+    from pocusiq.cli import main
+    from pocusiq.imaging.grey import read_grey_image
+
+    args = ["simulate", "--n", "2", "--size", "64", "--no-progress", "--fractions", "1", "0", "0"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--set", "pocus.gain_db=-20"]) == 0
+    a = sorted((tmp_path / "a" / "low").glob("*.png"))
+    b = sorted((tmp_path / "b" / "low").glob("*.png"))
+    assert a and [p.name for p in a] == [p.name for p in b]
+    assert not np.array_equal(read_grey_image(a[0]), read_grey_image(b[0]))  # brighter POCUS images
+    assert np.array_equal(read_grey_image(tmp_path / "a" / "high" / a[0].name),
+                          read_grey_image(tmp_path / "b" / "high" / b[0].name))
+    assert main(["simulate", "--n", "2", "--out", str(tmp_path / "c"), "--set", "pocus.bit_depth=12"]) == 2

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", required=True, help="acquisition plan (YAML)")
     parser.add_argument("--out", help="session folder (created, or resumed if it exists); not needed with --check")
     parser.add_argument("--check", action="store_true", help="only validate the plan and print a summary")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a plan value, e.g. --set settle_s=0.5 or --set devices.1.profile=high_end "
+                             "(repeatable; the session then stores the resulting plan)")
     parser.add_argument(
         "--pause-between-passes",
         action="store_true",
@@ -30,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan)
+    plan = load_plan(args.plan, args.overrides)
     total = len(plan.poses) * len(plan.devices) * plan.frames_per_pose
     print(
         f"plan {args.plan}: specimen {plan.specimen!r}, {len(plan.poses)} poses x "
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_acquisition(
         plan,
         args.out,
-        plan_file=args.plan,
+        plan_file=None if args.overrides else args.plan,  # overridden: the session stores the plan used
         progress=not args.no_progress,
         before_pass=pause if args.pause_between_passes else None,
     )

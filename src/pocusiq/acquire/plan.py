@@ -5,7 +5,11 @@ the pose grid (x, y, z in mm and an in-plane tilt in degrees), the settle time a
 move, the frames per pose, and the devices (frame sources) to capture, in pass order.
 :func:`load_plan` validates everything up front and raises
 :class:`pocusiq.errors.ConfigError` naming the file and the offending field, so a session
-never fails half-way through on a typo.
+never fails half-way through on a typo. The sections' fields, types and ranges are declared
+on their dataclasses and read by the config toolkit (:mod:`pocusiq.config`); what is parsed by
+hand here is what a dataclass cannot say: the stage and device ``kind`` that selects the
+dataclass, the pose-grid shorthand, the simulated devices' per-profile defaults, and the
+checks between sections (poses inside the limits, images inside the phantom).
 
 Plan file (all lengths in mm, angles in degrees, times in seconds)::
 
@@ -27,11 +31,14 @@ Plan file (all lengths in mm, angles in degrees, times in seconds)::
     settle_s: 0.2                         # wait after each move before capturing
     frames_per_pose: 1
     phantom:                              # needed only by simulated devices
-      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution
+      preset: abdominal                   # random_tissue | abdominal | ex_vivo_slab | resolution | wire_phantom
       seed: 7
       width_mm: 80
       depth_mm: 60
       spacing_mm: 0.1
+      # wires_mm: [[30, 10], [40, 20]]    # optional extra wires [x_mm, z_mm], the same in every slice
+    # calibration:                        # only in a calibration plan (pocusiq calibrate), see below
+    #   targets_mm: [[30, 10], [40, 20]]
     devices:                              # one pass per device, in this order
       - name: pocus                       # [A-Za-z0-9_-]+, used as the frames/ sub-folder
         kind: simulated                   # simulated | video | folder
@@ -62,10 +69,29 @@ on the probe holder (``dx_mm``, ``dz_mm``, ``rotation_deg``: the probe face cent
 from the stage pose and the in-plane rotation, same sign as ``tilt_deg``); the simulated
 scanner applies it, and for real devices it is the nominal placement the pairing starts from
 (``session.plan.device(name).mount``).
+
+A *calibration plan* (``pocusiq calibrate``, :mod:`pocusiq.acquire.calibration`) is an
+acquisition plan over a wire (point-target) phantom with one more section,
+:class:`CalibrationConfig`::
+
+    calibration:
+      targets_mm: [[30, 10], [40, 20]]    # wire cross-sections [x_mm, z_mm] in stage coordinates
+      refine_spacing: true                # also solve each device's pixel spacing (col, row)
+      min_frames: 6                       # frames per device in which targets must be found
+      match_gate_mm: 1.5                  # a detection farther than this from its target is an outlier
+      search_mm: 10                       # largest error of the nominal mounting the matching searches
+      robust_scale_mm: 0.2                # soft-L1 loss scale of the least-squares fit
+      devices: [pocus, high_end]          # default: every device
+
+The wires run along the stage's y axis (the slice direction), so a target's (x, z) is the same
+in every slice. In a simulated plan the phantom gets wires at ``targets_mm`` unless
+``phantom.wires_mm`` says otherwise (e.g. to simulate a phantom that is not where the plan
+says).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -76,12 +102,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocusiq.config_file import read_config_file
+from pocusiq import config as cfgkit
+from pocusiq.config import read_config_file, setting
 from pocusiq.errors import ConfigError
 
 __all__ = [
     "SIMULATED_DEFAULTS",
     "AcquisitionPlan",
+    "CalibrationConfig",
     "DeviceConfig",
     "FolderDeviceConfig",
     "MountConfig",
@@ -96,7 +124,7 @@ __all__ = [
 
 AXES = ("x", "y", "z")
 DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution", "wire_phantom")
 
 
 @dataclass(frozen=True)
@@ -136,15 +164,23 @@ class StageConfig:
     kind: str  # "simulated" | "grbl"
     limits_mm: dict[str, tuple[float, float]]
     tilt_limits_deg: tuple[float, float] = (0.0, 0.0)
-    speed_mm_s: float = 0.0
+    speed_mm_s: float = setting(0.0, ge=0.0)
     port: str | None = None
-    baudrate: int = 115200
-    feed_mm_per_min: float = 1000.0
+    baudrate: int = setting(115200, ge=1)
+    feed_mm_per_min: float = setting(1000.0, gt=0.0)
     home: bool = True
-    tilt_axis: str | None = None
-    reply_timeout_s: float = 2.0
-    move_timeout_s: float = 60.0
-    position_tolerance_mm: float = 0.01
+    tilt_axis: str | None = setting(None, choices=("A", "B", "C"))
+    reply_timeout_s: float = setting(2.0, gt=0.0)
+    move_timeout_s: float = setting(60.0, gt=0.0)
+    position_tolerance_mm: float = setting(0.01, gt=0.0)
+
+
+#: Stage fields each stage kind accepts (the others belong to the other kind).
+STAGE_FIELDS = {
+    "simulated": ("kind", "limits_mm", "tilt_limits_deg", "speed_mm_s"),
+    "grbl": ("kind", "limits_mm", "tilt_limits_deg", "port", "baudrate", "feed_mm_per_min", "home", "tilt_axis",
+             "reply_timeout_s", "move_timeout_s", "position_tolerance_mm"),
+}
 
 
 @dataclass(frozen=True)
@@ -160,11 +196,32 @@ class MountConfig:
 class PhantomConfig:
     """The simulated specimen (see :func:`pocusiq.simulate.phantoms.make_phantom`)."""
 
-    preset: str = "abdominal"
-    seed: int = 0
-    width_mm: float = 80.0
-    depth_mm: float = 60.0
-    spacing_mm: float = 0.1
+    preset: str = setting("abdominal", choices=PHANTOM_PRESETS)
+    seed: int = setting(0, ge=0)
+    width_mm: float = setting(80.0, gt=0.0)
+    depth_mm: float = setting(60.0, gt=0.0)
+    spacing_mm: float = setting(0.1, gt=0.0)
+    wires_mm: tuple[tuple[float, float], ...] = ()  # extra wires (x_mm, z_mm), the same in every slice
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The ``calibration`` section of a calibration plan (see the module docstring).
+
+    ``targets_mm`` are the wires' (x_mm, z_mm) in stage coordinates (x along the stage's x
+    axis, z depth below the stage's z zero; the wires run along y). The defaults were chosen
+    on simulated sessions (``bench/calibration.py``): ``match_gate_mm`` 1.5 keeps every true
+    match of a wire phantom with >= 5 mm between wires while rejecting UI marks and speckle
+    peaks; ``robust_scale_mm`` 0.2 is about 4x the detection noise of a wire in POCUS speckle.
+    """
+
+    targets_mm: tuple[tuple[float, float], ...]
+    refine_spacing: bool = True
+    min_frames: int = setting(6, ge=1)
+    match_gate_mm: float = setting(1.5, gt=0.0)
+    search_mm: float = setting(10.0, gt=0.0)
+    robust_scale_mm: float = setting(0.2, gt=0.0)
+    devices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,8 +231,8 @@ class DeviceConfig:
 
     name: str
     kind: str
-    pixel_spacing_mm: tuple[float, float] | None = None  # (col, row) mm per pixel
-    region: tuple[int, int, int, int] | None = None  # (col0, row0, width, height) in pixels
+    pixel_spacing_mm: tuple[float, float] | None = setting(None, gt=0.0)  # (col, row) mm per pixel
+    region: tuple[int, int, int, int] | None = setting(None, ge=0)  # (col0, row0, width, height) in pixels
     mount: MountConfig = field(default_factory=MountConfig)
 
 
@@ -184,11 +241,11 @@ class SimulatedDeviceConfig(DeviceConfig):
     """A simulated scanner (simulator profile) rendered into a frame of ``frame_size``."""
 
     profile: str = "pocus"
-    frame_size: tuple[int, int] = (640, 480)  # (width, height) pixels
-    color: str = "rgb"
-    fov_mm: float = 40.0
-    depth_mm: float = 50.0
-    image_spacing_mm: float = 0.125
+    frame_size: tuple[int, int] = setting((640, 480), ge=16)  # (width, height) pixels
+    color: str = setting("rgb", choices=("rgb", "grey"))
+    fov_mm: float = setting(40.0, gt=0.0)
+    depth_mm: float = setting(50.0, gt=0.0)
+    image_spacing_mm: float = setting(0.125, gt=0.0)
     overlay: bool = True
 
 
@@ -197,8 +254,8 @@ class VideoDeviceConfig(DeviceConfig):
     """A frame grabber / screen capture read through ``cv2.VideoCapture``."""
 
     source: int | str = 0
-    flush_frames: int = 0
-    color: str = "rgb"
+    flush_frames: int = setting(0, ge=0)
+    color: str = setting("rgb", choices=("rgb", "grey"))
 
 
 @dataclass(frozen=True)
@@ -207,10 +264,16 @@ class FolderDeviceConfig(DeviceConfig):
 
     path: str = "."
     pattern: str = "*"
-    stable_s: float = 0.5
-    timeout_s: float = 60.0
-    poll_s: float = 0.05
-    color: str = "grey"
+    stable_s: float = setting(0.5, gt=0.0)
+    timeout_s: float = setting(60.0, gt=0.0)
+    poll_s: float = setting(0.05, gt=0.0)
+    color: str = setting("grey", choices=("rgb", "grey"))
+
+
+#: Dataclass of each device kind.
+DEVICE_KINDS: dict[str, type[DeviceConfig]] = {
+    "simulated": SimulatedDeviceConfig, "video": VideoDeviceConfig, "folder": FolderDeviceConfig,
+}
 
 
 #: Per-profile defaults for simulated devices: a POCUS screen capture (RGB, black margins, UI
@@ -247,6 +310,7 @@ class AcquisitionPlan:
     settle_s: float = 0.0
     frames_per_pose: int = 1
     phantom: PhantomConfig | None = None
+    calibration: CalibrationConfig | None = None
     source: str = "<dict>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -285,7 +349,7 @@ class _Fields:
             if key not in allowed:
                 prefix = f"{where}." if where else ""
                 raise self.fail(
-                    f"{prefix}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})"
+                    f"{prefix}{key}", f"unknown key (valid: {', '.join(sorted(allowed))})"
                 )
 
     def number(
@@ -307,11 +371,13 @@ class _Fields:
             raise self.fail(where, f"must be >= {minimum:g}, got {value!r}")
         return number
 
-    def integer(self, value: Any, where: str, *, minimum: int | None = None) -> int:
+    def integer(self, value: Any, where: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"expected an integer, got {_show(value)}")
         if minimum is not None and value < minimum:
             raise self.fail(where, f"must be >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(where, f"must be at most {maximum}, got {value!r}")
         return int(value)
 
     def string(self, value: Any, where: str, *, choices: Sequence[str] | None = None) -> str:
@@ -345,7 +411,7 @@ class _Fields:
                     raise self.fail(f"{where}.{key}", "missing")
             start = self.number(value["start"], f"{where}.start")
             stop = self.number(value["stop"], f"{where}.stop")
-            num = self.integer(value["num"], f"{where}.num", minimum=1)
+            num = self.integer(value["num"], f"{where}.num", minimum=1, maximum=MAX_POSES)
             if num == 1:
                 return [start]
             # rounded to 1 nm (6 decimals of a mm) so that e.g. the last value equals ``stop`` exactly
@@ -357,6 +423,27 @@ class _Fields:
         raise self.fail(where, f"expected a number, a list or {{start, stop, num}}, got {_show(value)}")
 
 
+    def section(self, cls: type, data: Mapping[str, Any], where: str) -> Any:
+        """``cls`` from ``data`` through the config toolkit (types, unknown keys, declared ranges),
+        its errors given in this file's ``field 'a.b': ...`` style."""
+        try:
+            obj = cfgkit.from_dict(cls, data, prefix=f"{where}.")
+            cfgkit.check(obj, f"{where}.")
+        except ConfigError as exc:
+            key = getattr(exc, "key", None)
+            if key is None:
+                raise self.fail(where, str(exc)) from None
+            raise self.fail(key, exc.detail) from None
+        return obj
+
+
+#: Largest number of poses in a plan. A gantry pose takes at least a move and the settle time
+#: (~1 s), so 100 000 poses are over a day per device; a grid is checked before it is expanded.
+MAX_POSES = 100_000
+#: Largest frames_per_pose: 10 000 frames is a 5.5 min cine loop at 30 fps at every pose.
+MAX_FRAMES_PER_POSE = 10_000
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
@@ -365,56 +452,26 @@ def _show(value: Any) -> str:
 
 
 def _parse_stage(f: _Fields, data: Any) -> StageConfig:
-    data = f.mapping(data, "stage")
-    kind = f.string(data.get("kind"), "stage.kind", choices=("simulated", "grbl"))
-    common = ("kind", "limits_mm", "tilt_limits_deg")
-    allowed = {
-        "simulated": common + ("speed_mm_s",),
-        "grbl": common
-        + (
-            "port",
-            "baudrate",
-            "feed_mm_per_min",
-            "home",
-            "tilt_axis",
-            "reply_timeout_s",
-            "move_timeout_s",
-            "position_tolerance_mm",
-        ),
-    }[kind]
-    f.no_unknown(data, "stage", allowed)
+    data = dict(f.mapping(data, "stage"))
+    kind = f.string(data.get("kind"), "stage.kind", choices=tuple(STAGE_FIELDS))
+    f.no_unknown(data, "stage", STAGE_FIELDS[kind])
     if "limits_mm" not in data:
         raise f.fail("stage.limits_mm", "missing (soft limits {x: [min, max], y: ..., z: ...})")
     limits_raw = f.mapping(data["limits_mm"], "stage.limits_mm")
     f.no_unknown(limits_raw, "stage.limits_mm", AXES)
-    limits: dict[str, tuple[float, float]] = {}
     for axis in AXES:
         if axis not in limits_raw:
             raise f.fail(f"stage.limits_mm.{axis}", "missing")
-        limits[axis] = f.interval(limits_raw[axis], f"stage.limits_mm.{axis}")
-    tilt_limits = (0.0, 0.0)
-    if "tilt_limits_deg" in data:
-        tilt_limits = f.interval(data["tilt_limits_deg"], "stage.tilt_limits_deg")
-    kwargs: dict[str, Any] = {"kind": kind, "limits_mm": limits, "tilt_limits_deg": tilt_limits}
-    if kind == "simulated":
-        if "speed_mm_s" in data:
-            kwargs["speed_mm_s"] = f.number(data["speed_mm_s"], "stage.speed_mm_s", minimum=0)
-        return StageConfig(**kwargs)
-    if "port" not in data:
+    if kind == "grbl" and "port" not in data:
         raise f.fail("stage.port", "missing (serial device such as /dev/ttyUSB0, or a pyserial URL)")
-    kwargs["port"] = f.string(data["port"], "stage.port")
-    if "baudrate" in data:
-        kwargs["baudrate"] = f.integer(data["baudrate"], "stage.baudrate", minimum=1)
-    for key in ("feed_mm_per_min", "reply_timeout_s", "move_timeout_s", "position_tolerance_mm"):
-        if key in data:
-            kwargs[key] = f.number(data[key], f"stage.{key}", positive=True)
-    if "home" in data:
-        kwargs["home"] = f.boolean(data["home"], "stage.home")
-    if data.get("tilt_axis") is not None:
-        kwargs["tilt_axis"] = f.string(data["tilt_axis"], "stage.tilt_axis", choices=("A", "B", "C"))
-    if kwargs.get("tilt_axis") is None and tilt_limits != (0.0, 0.0):
+    stage = f.section(StageConfig, data, "stage")
+    for axis, (low, high) in [(f"limits_mm.{a}", stage.limits_mm[a]) for a in AXES] + [
+            ("tilt_limits_deg", stage.tilt_limits_deg)]:
+        if low > high:
+            raise f.fail(f"stage.{axis}", f"min {low:g} is greater than max {high:g}")
+    if kind == "grbl" and stage.tilt_axis is None and stage.tilt_limits_deg != (0.0, 0.0):
         raise f.fail("stage.tilt_limits_deg", "a non-zero tilt range needs stage.tilt_axis (A, B or C)")
-    return StageConfig(**kwargs)
+    return stage
 
 
 def _parse_poses(f: _Fields, data: Any) -> tuple[Pose, ...]:
@@ -427,12 +484,21 @@ def _parse_poses(f: _Fields, data: Any) -> tuple[Pose, ...]:
         ys = f.axis_values(data["y_mm"], "poses.y_mm")
         zs = f.axis_values(data.get("z_mm", [0.0]), "poses.z_mm")
         tilts = f.axis_values(data.get("tilt_deg", [0.0]), "poses.tilt_deg")
+        count = len(xs) * len(ys) * len(zs) * len(tilts)
+        if count > MAX_POSES:  # checked before the grid is expanded
+            raise f.fail(
+                "poses",
+                f"a grid of {len(xs)} x {len(ys)} x {len(zs)} x {len(tilts)} (x, y, z, tilt) = {count} poses; "
+                f"a plan has at most {MAX_POSES} poses",
+            )
         return tuple(
             Pose(x, y, z, t) for y, z, t, x in itertools.product(ys, zs, tilts, xs)
         )
     if isinstance(data, Sequence) and not isinstance(data, str):
         if not data:
             raise f.fail("poses", "is empty")
+        if len(data) > MAX_POSES:
+            raise f.fail("poses", f"{len(data)} poses; a plan has at most {MAX_POSES} poses")
         poses = []
         for i, item in enumerate(data):
             where = f"poses[{i}]"
@@ -471,100 +537,26 @@ def _check_poses_in_limits(f: _Fields, poses: Sequence[Pose], stage: StageConfig
             )
 
 
-def _parse_spacing(f: _Fields, value: Any, where: str) -> tuple[float, float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        s = f.number(value, where, positive=True)
-        return s, s
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        return (
-            f.number(value[0], f"{where}[0]", positive=True),
-            f.number(value[1], f"{where}[1]", positive=True),
-        )
-    raise f.fail(where, f"expected a number or [col_mm, row_mm], got {_show(value)}")
-
-
-def _parse_region(f: _Fields, value: Any, where: str) -> tuple[int, int, int, int]:
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 4:
-        raise f.fail(where, f"expected [col0, row0, width, height], got {_show(value)}")
-    col0 = f.integer(value[0], f"{where}[0]", minimum=0)
-    row0 = f.integer(value[1], f"{where}[1]", minimum=0)
-    width = f.integer(value[2], f"{where}[2]", minimum=1)
-    height = f.integer(value[3], f"{where}[3]", minimum=1)
-    return col0, row0, width, height
-
-
 def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> DeviceConfig:
     where = f"devices[{index}]"
-    data = f.mapping(data, where)
+    data = dict(f.mapping(data, where))
     if "name" not in data:
         raise f.fail(f"{where}.name", "missing")
     name = f.string(data["name"], f"{where}.name")
     if not DEVICE_NAME_RE.match(name):
         raise f.fail(f"{where}.name", f"{name!r} may only contain letters, digits, '_' and '-'")
-    kind = f.string(data.get("kind"), f"{where}.kind", choices=("simulated", "video", "folder"))
-    common = ("name", "kind", "pixel_spacing_mm", "region", "mount")
+    kind = f.string(data.get("kind"), f"{where}.kind", choices=tuple(DEVICE_KINDS))
+    spacing = data.get("pixel_spacing_mm")
+    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool):
+        data["pixel_spacing_mm"] = [spacing, spacing]  # one number: square pixels
     if kind == "simulated":
-        allowed = common + (
-            "profile",
-            "frame_size",
-            "color",
-            "fov_mm",
-            "depth_mm",
-            "image_spacing_mm",
-            "overlay",
-        )
-    elif kind == "video":
-        allowed = common + ("source", "flush_frames", "color")
-    else:
-        allowed = common + ("path", "pattern", "stable_s", "timeout_s", "poll_s", "color")
-    f.no_unknown(data, where, allowed)
-    kwargs: dict[str, Any] = {"name": name, "kind": kind}
-    if "pixel_spacing_mm" in data:
-        kwargs["pixel_spacing_mm"] = _parse_spacing(f, data["pixel_spacing_mm"], f"{where}.pixel_spacing_mm")
-    if "region" in data:
-        kwargs["region"] = _parse_region(f, data["region"], f"{where}.region")
-    if "color" in data:
-        kwargs["color"] = f.string(data["color"], f"{where}.color", choices=("rgb", "grey"))
-    if "mount" in data:
-        mount = f.mapping(data["mount"], f"{where}.mount")
-        f.no_unknown(mount, f"{where}.mount", ("dx_mm", "dz_mm", "rotation_deg"))
-        kwargs["mount"] = MountConfig(**{k: f.number(v, f"{where}.mount.{k}") for k, v in mount.items()})
-
-    if kind == "simulated":
-        if "pixel_spacing_mm" in data or "region" in data:
-            raise f.fail(
-                f"{where}.{'pixel_spacing_mm' if 'pixel_spacing_mm' in data else 'region'}",
-                "not allowed for simulated devices (use image_spacing_mm; the region is computed)",
-            )
-        profile = f.string(data.get("profile", "pocus"), f"{where}.profile", choices=tuple(SIMULATED_DEFAULTS))
-        merged = dict(SIMULATED_DEFAULTS[profile])
-        merged.update(kwargs)
-        kwargs = merged
-        kwargs["profile"] = profile
-        if "frame_size" in data:
-            size = data["frame_size"]
-            if not isinstance(size, Sequence) or isinstance(size, str) or len(size) != 2:
-                raise f.fail(f"{where}.frame_size", f"expected [width, height], got {_show(size)}")
-            kwargs["frame_size"] = (
-                f.integer(size[0], f"{where}.frame_size[0]", minimum=16),
-                f.integer(size[1], f"{where}.frame_size[1]", minimum=16),
-            )
-        for key in ("fov_mm", "depth_mm", "image_spacing_mm"):
+        for key in ("pixel_spacing_mm", "region"):
             if key in data:
-                kwargs[key] = f.number(data[key], f"{where}.{key}", positive=True)
-        if "overlay" in data:
-            kwargs["overlay"] = f.boolean(data["overlay"], f"{where}.overlay")
-        width, height = kwargs["frame_size"]
-        cols = int(round(kwargs["fov_mm"] / kwargs["image_spacing_mm"]))
-        rows = int(round(kwargs["depth_mm"] / kwargs["image_spacing_mm"]))
-        if cols > width or rows > height:
-            raise f.fail(
-                f"{where}.frame_size",
-                f"the image ({cols}x{rows} px from fov_mm/depth_mm/image_spacing_mm) does not fit "
-                f"in the {width}x{height} frame",
-            )
-        return SimulatedDeviceConfig(**kwargs)
-    if kind == "video":
+                raise f.fail(f"{where}.{key}",
+                             "not allowed for simulated devices (use image_spacing_mm; the region is computed)")
+        profile = f.string(data.get("profile", "pocus"), f"{where}.profile", choices=tuple(SIMULATED_DEFAULTS))
+        data = {**SIMULATED_DEFAULTS[profile], **data, "profile": profile}
+    elif kind == "video":
         if "source" not in data:
             raise f.fail(f"{where}.source", "missing (camera index, video file or stream URL)")
         source = data["source"]
@@ -573,37 +565,44 @@ def _parse_device(f: _Fields, data: Any, index: int, base_dir: Path | None) -> D
         if isinstance(source, str) and base_dir is not None and "://" not in source:
             candidate = Path(source).expanduser()
             if not candidate.is_absolute():
-                source = str(base_dir / candidate)
-        kwargs["source"] = source
-        if "flush_frames" in data:
-            kwargs["flush_frames"] = f.integer(data["flush_frames"], f"{where}.flush_frames", minimum=0)
-        return VideoDeviceConfig(**kwargs)
-    if "path" not in data:
-        raise f.fail(f"{where}.path", "missing (the folder the scanner exports into)")
-    folder = Path(f.string(data["path"], f"{where}.path")).expanduser()
-    if not folder.is_absolute() and base_dir is not None:
-        folder = base_dir / folder
-    kwargs["path"] = str(folder)
-    if "pattern" in data:
-        kwargs["pattern"] = f.string(data["pattern"], f"{where}.pattern")
-    for key in ("stable_s", "timeout_s", "poll_s"):
-        if key in data:
-            kwargs[key] = f.number(data[key], f"{where}.{key}", positive=True)
-    return FolderDeviceConfig(**kwargs)
+                data["source"] = str(base_dir / candidate)
+    else:
+        if "path" not in data:
+            raise f.fail(f"{where}.path", "missing (the folder the scanner exports into)")
+        folder = Path(f.string(data["path"], f"{where}.path")).expanduser()
+        if not folder.is_absolute() and base_dir is not None:
+            folder = base_dir / folder
+        data["path"] = str(folder)
+    device = f.section(DEVICE_KINDS[kind], data, where)
+    if device.region is not None and min(device.region[2:]) < 1:
+        raise f.fail(f"{where}.region", f"width and height must be >= 1, got {list(device.region)}")
+    if isinstance(device, SimulatedDeviceConfig):
+        width, height = device.frame_size
+        cols = int(round(device.fov_mm / device.image_spacing_mm))
+        rows = int(round(device.depth_mm / device.image_spacing_mm))
+        if cols > width or rows > height:
+            raise f.fail(
+                f"{where}.frame_size",
+                f"the image ({cols}x{rows} px from fov_mm/depth_mm/image_spacing_mm) does not fit "
+                f"in the {width}x{height} frame",
+            )
+    return device
+
+
+def _parse_calibration(f: _Fields, data: Any, devices: Sequence[DeviceConfig]) -> CalibrationConfig:
+    config = f.section(CalibrationConfig, f.mapping(data, "calibration"), "calibration")
+    if not config.targets_mm:
+        raise f.fail("calibration.targets_mm", "is empty (the wires' [x_mm, z_mm] in stage coordinates)")
+    if config.devices is not None:
+        known = [d.name for d in devices]
+        for i, name in enumerate(config.devices):
+            if name not in known:
+                raise f.fail(f"calibration.devices[{i}]", f"{name!r} is not a device of the plan ({', '.join(known)})")
+    return config
 
 
 def _parse_phantom(f: _Fields, data: Any) -> PhantomConfig:
-    data = f.mapping(data, "phantom")
-    f.no_unknown(data, "phantom", ("preset", "seed", "width_mm", "depth_mm", "spacing_mm"))
-    kwargs: dict[str, Any] = {}
-    if "preset" in data:
-        kwargs["preset"] = f.string(data["preset"], "phantom.preset", choices=PHANTOM_PRESETS)
-    if "seed" in data:
-        kwargs["seed"] = f.integer(data["seed"], "phantom.seed", minimum=0)
-    for key in ("width_mm", "depth_mm", "spacing_mm"):
-        if key in data:
-            kwargs[key] = f.number(data[key], f"phantom.{key}", positive=True)
-    return PhantomConfig(**kwargs)
+    return f.section(PhantomConfig, f.mapping(data, "phantom"), "phantom")
 
 
 def _check_simulated_coverage(
@@ -653,7 +652,7 @@ def plan_from_dict(
     f.no_unknown(
         data,
         "",
-        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices"),
+        ("specimen", "stage", "poses", "settle_s", "frames_per_pose", "phantom", "devices", "calibration"),
     )
     for key in ("specimen", "stage", "poses", "devices"):
         if key not in data:
@@ -665,7 +664,8 @@ def plan_from_dict(
     poses = _parse_poses(f, data["poses"])
     _check_poses_in_limits(f, poses, stage)
     settle_s = f.number(data.get("settle_s", 0.0), "settle_s", minimum=0)
-    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1)
+    frames_per_pose = f.integer(data.get("frames_per_pose", 1), "frames_per_pose", minimum=1,
+                                maximum=MAX_FRAMES_PER_POSE)
     devices_raw = data["devices"]
     if not isinstance(devices_raw, Sequence) or isinstance(devices_raw, str) or not devices_raw:
         raise f.fail("devices", f"expected a non-empty list of devices, got {_show(devices_raw)}")
@@ -675,11 +675,17 @@ def plan_from_dict(
     for i, name in enumerate(names):
         if name in names[:i]:
             raise f.fail(f"devices[{i}].name", f"duplicate device name {name!r}")
+    calibration = None
+    if "calibration" in data:
+        calibration = _parse_calibration(f, data["calibration"], devices)
     phantom = None
     if "phantom" in data:
         phantom = _parse_phantom(f, data["phantom"])
     elif any(d.kind == "simulated" for d in devices):
         phantom = PhantomConfig()
+    if phantom is not None and calibration is not None and "wires_mm" not in (data.get("phantom") or {}):
+        # a simulated calibration phantom has its wires where the calibration plan says
+        phantom = dataclasses.replace(phantom, wires_mm=calibration.targets_mm)
     if phantom is not None:
         _check_simulated_coverage(f, poses, devices, phantom)
     return AcquisitionPlan(
@@ -690,13 +696,24 @@ def plan_from_dict(
         settle_s=settle_s,
         frames_per_pose=frames_per_pose,
         phantom=phantom,
+        calibration=calibration,
         source=source,
         raw=json.loads(json.dumps(data, default=str)),
     )
 
 
-def load_plan(path: str | Path) -> AcquisitionPlan:
-    """Read and validate a plan YAML file. Raises ConfigError naming the file and field."""
+def load_plan(path: str | Path, overrides: Sequence[str] = ()) -> AcquisitionPlan:
+    """Read and validate a plan YAML file. Raises ConfigError naming the file and field.
+
+    ``overrides``: ``--set`` items in the file's layout (``settle_s=0.5``, ``phantom.seed=3``,
+    ``devices.1.profile=high_end``); the plan's fingerprint covers the result.
+    """
     path = Path(path)
     data = read_config_file(path, "plan file")
-    return plan_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+    source = str(path)
+    if overrides:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {_show(data)}")
+        data = cfgkit.apply_overrides(data, overrides)
+        source = f"{path} (with --set {' '.join(overrides)})"
+    return plan_from_dict(data, source=source, base_dir=path.resolve().parent)

@@ -11,7 +11,8 @@ Pose -> imaging (an approximation of the real gantry, stated here once):
 * ``y_mm`` selects the slice: each distinct y (to the micrometre) gets its own phantom drawn
   from ``numpy.random.default_rng([seed, round(y * 1000)])``. Neighbouring slices are thus
   independent (no 3-D continuity); both devices at the same y see the same slice and the
-  same fixed scatterers.
+  same fixed scatterers. The phantom's ``wires_mm`` ((x, z) each, e.g. a calibration
+  phantom's) are added to every slice: wires run along y.
 * ``z_mm`` is the probe height: the probe face sits at phantom depth ``z`` (positive =
   pressed into the specimen), so the image starts ``z`` mm below the specimen surface.
 * ``tilt_deg`` rotates the image plane *in-plane* about the probe face centre (the real
@@ -177,6 +178,7 @@ class SimulatedScanner(FrameSource):
             probe_origin_mm=(float(x0), float(z0)),
             phantom={
                 "preset": "custom" if self._phantom_factory else cfg.preset,
+                "wires_mm": [[float(x), float(z)] for x, z in cfg.wires_mm],
                 "seed": cfg.seed,
                 "width_mm": cfg.width_mm,
                 "depth_mm": cfg.depth_mm,
@@ -195,9 +197,14 @@ class SimulatedScanner(FrameSource):
 
                 cfg = self.phantom_config
                 rng = np.random.default_rng([cfg.seed, key & 0xFFFFFFFF, 0 if key >= 0 else 1])
-                self._phantoms[key] = make_phantom(
+                phantom = make_phantom(
                     cfg.preset, rng, width_mm=cfg.width_mm, depth_mm=cfg.depth_mm, spacing_mm=cfg.spacing_mm
                 )
+                if cfg.wires_mm:  # wires along y: the same (x, z) in every slice
+                    from pocusiq.simulate.phantoms import with_wires
+
+                    phantom = with_wires(phantom, [(z, x) for x, z in cfg.wires_mm])
+                self._phantoms[key] = phantom
         return self._phantoms[key]
 
     # ------------------------------------------------------------------ imaging

@@ -106,7 +106,7 @@ import numpy as np
 
 from pocusiq.acquire.plan import AcquisitionPlan, Pose, load_plan
 from pocusiq.atomic import sha256_file
-from pocusiq.errors import DatasetError, ImageFileError
+from pocusiq.errors import ConfigError, DatasetError, ImageFileError
 from pocusiq.journal import JsonLinesJournal
 
 __all__ = [
@@ -119,6 +119,7 @@ __all__ = [
     "Session",
     "SessionLog",
     "frame_file_name",
+    "frame_spacing",
     "parse_log",
     "read_session",
     "utc_now",
@@ -358,6 +359,29 @@ class Session:
         return [
             i for i in range(len(self.plan.poses)) if all((d, i) in self.completed for d in wanted)
         ]
+
+
+def _plan_device(session: Session, name: str) -> Any:
+    try:
+        return session.plan.device(name)
+    except KeyError:
+        return None
+
+
+def frame_spacing(record: FrameRecord, session: Session) -> tuple[float, float]:
+    """(col, row) pixel spacing in mm of a frame; ConfigError if unknown."""
+    if record.pixel_spacing_mm is not None:
+        return record.pixel_spacing_mm
+    device = _plan_device(session, record.device)
+    if device is not None and getattr(device, "pixel_spacing_mm", None) is not None:
+        return tuple(float(v) for v in device.pixel_spacing_mm)  # type: ignore[return-value]
+    if device is not None and getattr(device, "image_spacing_mm", None) is not None:
+        s = float(device.image_spacing_mm)
+        return s, s
+    raise ConfigError(
+        f"{session.root}: pixel spacing of device {record.device!r} is unknown ({record.file}); "
+        f"set pixel_spacing_mm in the plan's device section"
+    )
 
 
 def read_session(root: str | os.PathLike[str], verify: bool = True) -> Session:

@@ -117,36 +117,14 @@ def _to_uint8(pixels: np.ndarray, bits: int | None) -> np.ndarray:
 
 
 def _read_dicom(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, tuple[int, int, int, int] | None]:
-    import pydicom
+    """First frame (uint8), spacing (mm) and region box, through :mod:`pocusiq.imaging.dicom`."""
+    from pocusiq.imaging.dicom import read_dicom, ultrasound_region_box
 
-    try:
-        ds = pydicom.dcmread(path)
-        pixels = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for bad files
-        raise ImageFileError(f"{path}: cannot read DICOM pixel data ({exc})") from exc
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        pixels = pixels[0]
-    # pydicom >= 3 returns YBR colour data already converted to RGB (pixel_array's as_rgb)
-    image = _to_uint8(np.asarray(pixels), int(ds.get("BitsStored", 0) or 0) or None)
-    if photometric == "MONOCHROME1":
-        image = 255 - image
-    spacing = region = None
-    regions = ds.get("SequenceOfUltrasoundRegions")
-    if regions:
-        first = regions[0]
-        # PhysicalUnits 3 = cm; PhysicalDelta is the size of one pixel in those units
-        if int(first.get("PhysicalUnitsXDirection", 0)) == 3 and int(first.get("PhysicalUnitsYDirection", 0)) == 3:
-            spacing = (abs(float(first.PhysicalDeltaX)) * 10.0, abs(float(first.PhysicalDeltaY)) * 10.0)
-        if "RegionLocationMinX0" in first:
-            x0, y0 = int(first.RegionLocationMinX0), int(first.RegionLocationMinY0)
-            x1, y1 = int(first.RegionLocationMaxX1), int(first.RegionLocationMaxY1)
-            region = (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
-    if spacing is None and "PixelSpacing" in ds:
-        row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
-        spacing = (col_mm, row_mm)
-    return image, spacing, region
+    dicom = read_dicom(path)
+    pixels = next(dicom.iter_frames())  # display polarity (MONOCHROME1 inverted), YBR -> RGB
+    image = _to_uint8(pixels, dicom.bits_stored if pixels.dtype != np.uint8 else None)
+    found = ultrasound_region_box(dicom.dataset)
+    return image, dicom.spacing_mm, found[0] if found is not None else None
 
 
 def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[float, float] | None, tuple[int, int, int, int] | None]:

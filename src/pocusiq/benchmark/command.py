@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default=None, choices=("train", "val", "test"), help="split to score (default: the protocol's, test)")
     parser.add_argument("--protocol", default=None, metavar="YAML", help="benchmark protocol file (default: the shipped default protocol)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a protocol value, e.g. --set metrics.border_px=4 (repeatable; the hash records it)")
     parser.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default: runs/bench)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs of the split (quick checks)")
     parser.add_argument("--fresh", action="store_true", help="ignore results already in OUT and recompute everything")
@@ -49,13 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 0 on success, 1 if any method failed on any pair, 2 for bad arguments.
     """
+    from pocusiq.benchmark.protocol import load_protocol
     from pocusiq.benchmark.report import results_table
 
     try:
         result = run_benchmark(
             args.data,
             args.method or available_methods(),
-            args.protocol,
+            load_protocol(args.protocol, args.overrides),
             args.out,
             split=args.split,
             limit=args.limit,
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
           f"computed {result.computed}, reused {result.skipped}")
     for line in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for warning in summary.get("warnings", []):
+        print(f"WARNING: {warning}")
     for failure in result.failures[:20]:
         print(f"FAILED: {failure['error']}")
     if len(result.failures) > 20:

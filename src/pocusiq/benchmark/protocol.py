@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,13 @@ __all__ = [
 
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 """Metrics a protocol may list: the names of the registry :data:`pocusiq.metrics.METRICS`."""
+DEFAULT_METRIC_NAMES: tuple[str, ...] = (
+    "ssim", "psnr", "niqe", "piqe", "gcnr",
+    # fidelity of each output to its input (issue 10): never NIQE/PIQE without them
+    "point_contrast_kept", "point_width_ratio", "gcnr_change", "invented_blobs", "streak_ratio",
+    "keeps_every_target",
+)
+"""The default protocol's metrics, in report order."""
 
 # Every protocol's hash covers the option sections of these six metrics (they were all the
 # metrics when hashes were first published); a metric added to the registry later enters the
@@ -102,7 +110,7 @@ class MetricSettings:
         regions: gCNR/CNR target regions.
     """
 
-    names: tuple[str, ...] = setting(("ssim", "psnr", "niqe", "piqe", "gcnr"), choices=METRIC_NAMES)
+    names: tuple[str, ...] = setting(DEFAULT_METRIC_NAMES, choices=METRIC_NAMES)
     border_px: int = setting(0, ge=0)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     regions: RegionSettings = field(default_factory=RegionSettings)
@@ -259,16 +267,28 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<dict>", *, require_
     return protocol
 
 
-def load_protocol(path: str | os.PathLike[str] | BenchmarkProtocol | None = None) -> BenchmarkProtocol:
+def load_protocol(
+    path: str | os.PathLike[str] | BenchmarkProtocol | None = None, overrides: Sequence[str] = ()
+) -> BenchmarkProtocol:
     """Read a protocol YAML file (``None``: the shipped default; a protocol is returned as is).
+
+    ``overrides``: ``--set`` items in the file's layout (``split=val``, ``metrics.border_px=4``,
+    ``metrics.gcnr.bins=64``); the protocol's hash records the result.
 
     Raises:
         ConfigError: naming the file, if it is missing, not valid YAML, or has bad settings.
     """
     if isinstance(path, BenchmarkProtocol):
+        if overrides:
+            return protocol_from_dict(cfgkit.apply_overrides(path.to_dict(), overrides), path.source)
         return path
     is_default = path is None
     file = default_protocol_path() if is_default else Path(path)
     source = "<package default>" if is_default else str(file)
     data = cfgkit.read_config_file(file, "protocol file")
+    if overrides:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a protocol must be a YAML mapping, got {type(data).__name__}")
+        data = cfgkit.apply_overrides(data, overrides)
+        source = f"{source} (with --set {' '.join(overrides)})"
     return protocol_from_dict(data, source)

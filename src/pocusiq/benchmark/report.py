@@ -185,7 +185,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
     from matplotlib.figure import Figure
 
     from pocusiq.benchmark.results import example_image_path
-    from pocusiq.data.images import read_grey_image
+    from pocusiq.imaging.grey import read_grey_image
 
     pair_ids = result.summary["dataset"]["example_pair_ids"]
     if not pair_ids:
@@ -211,7 +211,7 @@ def plot_examples(result: BenchmarkResult, path: Path) -> Path | None:
                 ax.text(0.5, 0.5, "failed / n/a", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 reference = example_image_path(result.out_dir, input_name, pair_id)
                 if reference.is_file():
-                    from pocusiq.data.images import png_header
+                    from pocusiq.imaging.grey import png_header
 
                     header = png_header(reference)
                     ax.set_box_aspect(header.height / header.width)
@@ -264,7 +264,13 @@ NOTES = (
     "Cells are mean ± sample standard deviation over the pairs where the method succeeded. "
     "SSIM and PSNR compare each output with the high-end target; NIQE and PIQE score the output "
     "alone (lower is better); gCNR/CNR compare each ground-truth target mask with a background ring "
-    "around it and are n/a where the dataset has no target masks. The input row is the unprocessed "
+    "around it and are n/a where the dataset has no target masks. The fidelity metrics compare each "
+    "output with its own input on the targets of the dataset's wires/cysts/hyperechoic masks (found "
+    "in the input where there are none): wire contrast kept (worst target), wire width ratio, cyst "
+    "gCNR change, new cyst-like spots, streak ratio, and keeps every target (1 when every wire keeps "
+    ">= 80 % of its contrast and widens <= 20 %, no cyst loses gCNR, no new spot appears and streaks "
+    "stay <= 1.5x the input's; its mean is the fraction of images kept; pocusiq.metrics.fidelity). "
+    "The input row is the unprocessed "
     "low-end image (identity method); the target row is the high-end image itself. In the "
     "input → method table the bracket is the mean over pairs of (method − input)."
 )
@@ -297,6 +303,10 @@ def write_report(result: BenchmarkResult) -> dict[str, Path]:
     md += [f"- **{k}**: {v}" for k, v in _facts(summary)]
     md += ["", "## Results", "", _md_table(header, rows), "", "## Input → method", "", _md_table(c_header, c_rows) if c_rows else "(only the input was benchmarked)", ""]
     md += [NOTES, ""]
+    warnings = result.summary.get("warnings") or []
+    if warnings:
+        md += [f"## Warnings ({len(warnings)})", "", "Metrics without a value (shown as n/a above), and why:", ""]
+        md += [f"- {line}" for line in warnings] + [""]
     md += ["## Methods", ""] + [f"- `{name}`: {text}" for name, text in _methods_list(result)] + [""]
     if failures:
         md += [f"## Failures ({len(failures)})", ""] + [f"- {f['error'] or (f['method'] + ' on ' + f['pair_id'])}" for f in failures[:200]]

@@ -157,7 +157,7 @@ def load_pair(dataset_dir: str | os.PathLike[str], row: Any, protocol: Benchmark
         DatasetError: naming the pair, if the images differ in shape or a mask is missing.
         ImageFileError: an image file cannot be read.
     """
-    from pocusiq.data.images import common_bit_depth, read_grey_image
+    from pocusiq.imaging.grey import common_bit_depth, read_grey_image
     from pocusiq.data.manifest import high_path, low_path, mask_path
 
     low = read_grey_image(low_path(dataset_dir, row.id))
@@ -335,6 +335,64 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
+def _metric_errors(text: str, metric_names: Sequence[str]) -> dict[str, str]:
+    """``"niqe: ValueError: ...; piqe: ..."`` (a record's ``metric_errors``) -> ``{metric: message}``."""
+    if not text:
+        return {}
+    names = "|".join(re.escape(m) for m in sorted(metric_names, key=len, reverse=True))
+    found: dict[str, str] = {}
+    for part in re.split(rf"; (?=(?:{names}): )", text):
+        metric, sep, message = part.partition(": ")
+        if sep and metric in metric_names:
+            found[metric] = message
+    return found
+
+
+def _availability(
+    ok: Sequence[dict[str, Any]], metric: str, metric_names: Sequence[str], *, is_target: bool
+) -> dict[str, Any]:
+    """Why a metric has no value: ``status`` ok | partial | n/a | not applicable, counts and reasons.
+
+    A NaN is never silent: each comes from a metric that raised (its message is the reason) or
+    from a metric that does not apply to the pair (region metrics without target regions).
+    """
+    spec = METRICS.get(metric)
+    kind = spec.kind if spec is not None else None
+    if is_target and kind == FULL_REFERENCE:
+        return {"status": "not applicable", "n_unavailable": 0, "unavailable_reasons": {}}
+    reasons: dict[str, int] = {}
+    missing = 0
+    for record in ok:
+        value = record.get(metric)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            continue
+        missing += 1
+        message = _metric_errors(str(record.get("metric_errors") or ""), metric_names).get(metric)
+        if message is None:
+            message = ("no target region in the pair (no masks, or regions under metrics.regions.min_pixels)"
+                       if kind == REGION else "no value (NaN)")
+        reasons[message] = reasons.get(message, 0) + 1
+    status = "ok" if missing == 0 else ("n/a" if missing == len(ok) else "partial")
+    ranked = dict(sorted(reasons.items(), key=lambda item: -item[1])[:5])
+    return {"status": status, "n_unavailable": missing, "unavailable_reasons": ranked}
+
+
+def metric_warnings(summary_methods: Mapping[str, Any]) -> list[str]:
+    """One line per (method, metric) without a value on some image: ``"niqe: n/a for median on 3 of 3 image(s): ..."``."""
+    lines = []
+    for name, entry in summary_methods.items():
+        if not entry:
+            continue
+        for metric, stats in entry.get("metrics", {}).items():
+            if stats.get("status") in ("partial", "n/a"):
+                reasons = "; ".join(f"{reason} ({count}x)" for reason, count in stats["unavailable_reasons"].items())
+                lines.append(
+                    f"{metric}: {stats['status']} for {name} on {stats['n_unavailable']} of {entry['n_ok']} "
+                    f"image(s): {reasons}"
+                )
+    return lines
+
+
 def summarise(
     records: Sequence[dict[str, Any]], method_names: Sequence[str], metric_names: Sequence[str], input_name: str | None
 ) -> dict[str, Any]:
@@ -363,6 +421,7 @@ def summarise(
         }
         for metric in metric_names:
             stats = _stats([r.get(metric) for r in ok])
+            stats.update(_availability(ok, metric, metric_names, is_target=name == TARGET))
             change = None
             if input_name and name not in (input_name, TARGET):
                 deltas = [
@@ -495,173 +554,210 @@ def run_benchmark(
         ConfigError: bad method specs or protocol; DatasetError: missing manifest, empty split,
         unreadable pair. Method failures do not raise.
     """
-    from tqdm.auto import tqdm
-
-    dataset = Path(dataset_dir)
-    out = Path(out_dir)
-    proto = load_protocol(protocol)
-    if split is not None:
-        proto = proto.with_split(split)
-    resolved = _with_identity(resolve_methods(methods))
-    input_name = next(m.name for m in resolved if m.spec == "identity")
-    functions = _metric_functions(proto)
-    rows = _rows_for_split(dataset, proto.split, limit)
-    digests = {row.id: _pair_digest(row) for row in rows}
-    examples = set(example_pair_ids([row.id for row in rows], proto.report.example_pairs))
-    phash = proto.hash
-    region_based = any(METRICS[name].kind == REGION for name in proto.metrics.names)
-    no_reference = [name for name in proto.metrics.names if METRICS[name].kind != FULL_REFERENCE]
-
-    out.mkdir(parents=True, exist_ok=True)
-    journal = ResultJournal(out / JOURNAL_NAME)
-    done = journal.latest() if resume else {}
-
-    def key(method_name: str, fingerprint: str, row: Any) -> tuple[str, ...]:
-        return record_key({"method": method_name, "method_fingerprint": fingerprint, "pair_id": row.id,
-                           "pair_digest": digests[row.id], "protocol_hash": phash})
-
-    def is_done(method_name: str, fingerprint: str, row: Any) -> bool:
-        record = done.get(key(method_name, fingerprint, row))
-        if record is None or record.get("status") != "ok":
-            return False  # failures are retried
-        return row.id not in examples or example_image_path(out, method_name, row.id).is_file()
-
-    # The target's own no-reference/region scores (and its example image) are one job per pair.
-    jobs = [(m.name, m.fingerprint) for m in resolved] + [(TARGET, TARGET)]
-    pending = {row.id: [job for job in jobs if not is_done(job[0], job[1], row)] for row in rows}
-    total_pending = sum(len(v) for v in pending.values())
-    computed = 0
-    last_csv = time.monotonic()
-    paths: dict[str, Path] = {"journal": journal.path}
-
-    def current_records() -> list[dict[str, Any]]:
-        latest = journal.latest()
-        order = {name: i for i, (name, _) in enumerate(jobs)}
-        chosen = [latest[k] for k in (key(name, fp, row) for row in rows for name, fp in jobs) if k in latest]
-        return sorted(chosen, key=lambda r: (r["pair_id"], order.get(r["method"], len(order))))
-
-    def write_csv() -> None:
-        paths["per_image_csv"] = out / PER_IMAGE_NAME
-        atomic_write_text(paths["per_image_csv"], per_image_csv_text(current_records(), proto.metrics.names))
-
-    from pocusiq.data.images import write_grey_png
-
-    bar = tqdm(total=total_pending, desc="benchmark", unit="image", disable=not progress, leave=False)
-    try:
-        for row in rows:
-            todo = pending[row.id]
-            if not todo:
-                continue
-            pair = load_pair(dataset, row, proto)
-            border = proto.metrics.border_px
-            try:
-                target_c = _crop(pair.high, border)
-                regions = []
-                if region_based:
-                    minimum = proto.metrics.regions.min_pixels
-                    for t, r in target_regions(pair.masks, proto.metrics.regions, pair.valid):
-                        t, r = _crop(t, border), _crop(r, border)
-                        if int(t.sum()) >= minimum and int(r.sum()) >= minimum:
-                            regions.append((t, r))
-            except ValueError as exc:
-                raise ConfigError(f"{proto.source}: pair {row.id!r}: {exc}") from exc
-            base = {"pair_id": row.id, "pair_digest": digests[row.id], "protocol_hash": phash}
-            for name, fingerprint in todo:
-                bar.set_postfix_str(f"{name} / {row.id}", refresh=False)
-                record: dict[str, Any] = {**base, "method": name, "method_fingerprint": fingerprint}
-                if name == TARGET:
-                    values, metric_errors = score_image(target_c, None, regions, proto, functions)
-                    record.update(status="ok", error="", seconds=0.0, metric_errors="; ".join(metric_errors))
-                    record.update({m: (values[m] if m in no_reference else math.nan) for m in proto.metrics.names})
-                    output = pair.high
-                else:
-                    method = next(m for m in resolved if m.name == name)
-                    _seed_everything(proto.seed)
-                    started = time.perf_counter()
-                    try:
-                        output = method(pair.low.copy())
-                        seconds = time.perf_counter() - started
-                        problem = check_method_output(output, pair.low)
-                    except Exception as exc:  # any method failure is recorded, not fatal
-                        seconds = time.perf_counter() - started
-                        output, problem = None, f"raised {type(exc).__name__}: {exc}"
-                    if problem is not None:
-                        record.update(status="error", error=f"method {name!r} failed on pair {row.id!r}: {problem}",
-                                      seconds=seconds, metric_errors="")
-                        record.update({m: math.nan for m in proto.metrics.names})
-                    else:
-                        values, metric_errors = score_image(
-                            _crop(output, border), target_c, regions, proto, functions,
-                            source=_crop(pair.low, border),
-                            masks=_fidelity_masks(pair, border),
-                        )
-                        record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
-                        record.update(values)
-                if record["status"] == "ok" and row.id in examples:
-                    write_grey_png(example_image_path(out, name, row.id), output)
-                journal.append([record])
-                computed += 1
-                bar.update(1)
-            if time.monotonic() - last_csv > CSV_REWRITE_SECONDS:
-                write_csv()
-                last_csv = time.monotonic()
-    finally:
-        bar.close()
-        write_csv()
-
-    records = current_records()
-    method_names = [m.name for m in resolved] + [TARGET]
-    stats = summarise(records, method_names, proto.metrics.names, input_name)
-    failures = [
-        {"method": r["method"], "pair_id": r["pair_id"], "error": r.get("error", "")}
-        for r in records
-        if r.get("status") != "ok"
-    ]
-    try:
-        manifest_sha = sha256_file(dataset / "manifest.csv")
-    except OSError:
-        manifest_sha = None
-    summary: dict[str, Any] = {
-        "format": "pocusiq-benchmark-summary/1",
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "dataset": {
-            "path": str(dataset.resolve()),
-            "manifest_sha256": manifest_sha,
-            "split": proto.split,
-            "n_pairs": len(rows),
-            "limit": limit,
-            "pair_ids": [row.id for row in rows],
-            "example_pair_ids": sorted(examples),
-        },
-        "protocol": {"name": proto.name, "version": proto.version, "hash": phash, "source": proto.source,
-                     "settings": proto.to_dict()},
-        "seeds": {"protocol_seed": proto.seed, "note": "numpy, random and torch are seeded with it before every method call"},
-        "versions": _versions(),
-        "input_method": input_name,
-        "metrics": list(proto.metrics.names),
-        "methods": {
-            m.name: {"spec": m.spec, "fingerprint": m.fingerprint, **stats.get(m.name, {})} for m in resolved
-        },
-        "target": stats.get(TARGET),
-        "failures": failures,
-        "run": {"computed": computed, "skipped": len(rows) * len(jobs) - total_pending},
-    }
-    paths["summary_json"] = out / SUMMARY_NAME
-    atomic_write_text(paths["summary_json"], json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
-
-    result = BenchmarkResult(
-        out_dir=out,
-        protocol=proto,
-        methods=resolved,
-        records=records,
-        summary=summary,
-        failures=failures,
-        computed=computed,
-        skipped=len(rows) * len(jobs) - total_pending,
-        paths=paths,
-    )
+    run = _BenchmarkRun(dataset_dir, methods, protocol, out_dir, split=split, limit=limit, resume=resume)
+    run.score_pending(progress)
+    result = run.result(run.write_summary())
     if report:
         from pocusiq.benchmark.report import write_report
 
-        paths.update(write_report(result))
+        result.paths.update(write_report(result))
     return result
+
+
+class _BenchmarkRun:
+    """One :func:`run_benchmark` call: the plan (protocol, methods, pairs, what is already in the
+    journal) and its steps, each a named method."""
+
+    def __init__(self, dataset_dir: str | os.PathLike[str], methods: Any, protocol: Any, out_dir: str | os.PathLike[str],
+                 *, split: str | None, limit: int | None, resume: bool) -> None:
+        self.dataset, self.out, self.limit = Path(dataset_dir), Path(out_dir), limit
+        proto = load_protocol(protocol)
+        self.proto = proto.with_split(split) if split is not None else proto
+        self.methods = _with_identity(resolve_methods(methods))
+        self.by_name = {m.name: m for m in self.methods}
+        self.input_name = next(m.name for m in self.methods if m.spec == "identity")
+        self.functions = _metric_functions(self.proto)
+        self.rows = _rows_for_split(self.dataset, self.proto.split, limit)
+        self.digests = {row.id: _pair_digest(row) for row in self.rows}
+        self.examples = set(example_pair_ids([row.id for row in self.rows], self.proto.report.example_pairs))
+        self.phash = self.proto.hash
+        names = self.proto.metrics.names
+        self.region_based = any(METRICS[name].kind == REGION for name in names)
+        self.no_reference = [name for name in names if METRICS[name].kind != FULL_REFERENCE]
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.journal = ResultJournal(self.out / JOURNAL_NAME)
+        self.done = self.journal.latest() if resume else {}
+        # The target's own no-reference/region scores (and its example image) are one job per pair.
+        self.jobs = [(m.name, m.fingerprint) for m in self.methods] + [(TARGET, TARGET)]
+        self.pending = {row.id: [job for job in self.jobs if not self.is_done(*job, row)] for row in self.rows}
+        self.total_pending = sum(len(v) for v in self.pending.values())
+        self.computed = 0
+        self.paths: dict[str, Path] = {"journal": self.journal.path}
+
+    # --- the journal -----------------------------------------------------------------
+    def key(self, method_name: str, fingerprint: str, row: Any) -> tuple[str, ...]:
+        return record_key({"method": method_name, "method_fingerprint": fingerprint, "pair_id": row.id,
+                           "pair_digest": self.digests[row.id], "protocol_hash": self.phash})
+
+    def is_done(self, method_name: str, fingerprint: str, row: Any) -> bool:
+        record = self.done.get(self.key(method_name, fingerprint, row))
+        if record is None or record.get("status") != "ok":
+            return False  # failures are retried
+        return row.id not in self.examples or example_image_path(self.out, method_name, row.id).is_file()
+
+    def records(self) -> list[dict[str, Any]]:
+        """This configuration's latest records, pair-major, methods in order."""
+        latest = self.journal.latest()
+        order = {name: i for i, (name, _) in enumerate(self.jobs)}
+        keys = (self.key(name, fp, row) for row in self.rows for name, fp in self.jobs)
+        chosen = [latest[k] for k in keys if k in latest]
+        return sorted(chosen, key=lambda r: (r["pair_id"], order.get(r["method"], len(order))))
+
+    def write_csv(self) -> None:
+        self.paths["per_image_csv"] = self.out / PER_IMAGE_NAME
+        atomic_write_text(self.paths["per_image_csv"], per_image_csv_text(self.records(), self.proto.metrics.names))
+
+    # --- scoring -----------------------------------------------------------------------
+    def score_pending(self, progress: bool) -> None:
+        """Run and score every (method, pair) not in the journal yet; the CSV is rewritten every
+        ``CSV_REWRITE_SECONDS`` and at the end (also after an error)."""
+        from tqdm.auto import tqdm
+
+        last_csv = time.monotonic()
+        bar = tqdm(total=self.total_pending, desc="benchmark", unit="image", disable=not progress, leave=False)
+        try:
+            for row in self.rows:
+                if not self.pending[row.id]:
+                    continue
+                self.score_pair(row, bar)
+                if time.monotonic() - last_csv > CSV_REWRITE_SECONDS:
+                    self.write_csv()
+                    last_csv = time.monotonic()
+        finally:
+            bar.close()
+            self.write_csv()
+
+    def score_pair(self, row: Any, bar: Any) -> None:
+        pair = load_pair(self.dataset, row, self.proto)
+        target, regions = self.target_and_regions(row, pair)
+        base = {"pair_id": row.id, "pair_digest": self.digests[row.id], "protocol_hash": self.phash}
+        for name, fingerprint in self.pending[row.id]:
+            bar.set_postfix_str(f"{name} / {row.id}", refresh=False)
+            record: dict[str, Any] = {**base, "method": name, "method_fingerprint": fingerprint}
+            if name == TARGET:
+                output = self.score_target(record, target, regions, pair)
+            else:
+                output = self.score_method(record, self.by_name[name], row, pair, target, regions)
+            if record["status"] == "ok" and row.id in self.examples:
+                from pocusiq.imaging.grey import write_grey_png
+
+                write_grey_png(example_image_path(self.out, name, row.id), output)
+            self.journal.append([record])
+            self.computed += 1
+            bar.update(1)
+
+    def target_and_regions(self, row: Any, pair: PreparedPair) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The border-cropped target and the (target mask, background ring) regions big enough to score."""
+        border = self.proto.metrics.border_px
+        try:
+            target = _crop(pair.high, border)
+            regions = []
+            if self.region_based:
+                minimum = self.proto.metrics.regions.min_pixels
+                for t, r in target_regions(pair.masks, self.proto.metrics.regions, pair.valid):
+                    t, r = _crop(t, border), _crop(r, border)
+                    if int(t.sum()) >= minimum and int(r.sum()) >= minimum:
+                        regions.append((t, r))
+        except ValueError as exc:
+            raise ConfigError(f"{self.proto.source}: pair {row.id!r}: {exc}") from exc
+        return target, regions
+
+    def score_target(self, record: dict[str, Any], target: np.ndarray, regions: list, pair: PreparedPair) -> np.ndarray:
+        """The high-end image's own no-reference and region scores (full-reference ones are n/a)."""
+        values, metric_errors = score_image(target, None, regions, self.proto, self.functions)
+        record.update(status="ok", error="", seconds=0.0, metric_errors="; ".join(metric_errors))
+        record.update({m: (values[m] if m in self.no_reference else math.nan) for m in self.proto.metrics.names})
+        return pair.high
+
+    def score_method(self, record: dict[str, Any], method: Method, row: Any, pair: PreparedPair,
+                     target: np.ndarray, regions: list) -> np.ndarray | None:
+        """Run ``method`` on the pair's low-end image (seeded) and score its output; a failure is
+        recorded in ``record``, never raised."""
+        _seed_everything(self.proto.seed)
+        started = time.perf_counter()
+        try:
+            output = method(pair.low.copy())
+            seconds = time.perf_counter() - started
+            problem = check_method_output(output, pair.low)
+        except Exception as exc:  # any method failure is recorded, not fatal
+            seconds = time.perf_counter() - started
+            output, problem = None, f"raised {type(exc).__name__}: {exc}"
+        if problem is not None:
+            record.update(status="error", error=f"method {method.name!r} failed on pair {row.id!r}: {problem}",
+                          seconds=seconds, metric_errors="")
+            record.update({m: math.nan for m in self.proto.metrics.names})
+            return None
+        border = self.proto.metrics.border_px
+        values, metric_errors = score_image(_crop(output, border), target, regions, self.proto, self.functions,
+                                            source=_crop(pair.low, border), masks=_fidelity_masks(pair, border))
+        record.update(status="ok", error="", seconds=seconds, metric_errors="; ".join(metric_errors))
+        record.update(values)
+        return output
+
+    # --- results -----------------------------------------------------------------------
+    def write_summary(self) -> dict[str, Any]:
+        """``summary.json``: dataset, protocol, versions, per-method statistics, failures."""
+        proto, rows = self.proto, self.rows
+        self.final_records = self.records()
+        stats = summarise(self.final_records, [m.name for m in self.methods] + [TARGET], proto.metrics.names,
+                          self.input_name)
+        self.failures = [
+            {"method": r["method"], "pair_id": r["pair_id"], "error": r.get("error", "")}
+            for r in self.final_records
+            if r.get("status") != "ok"
+        ]
+        try:
+            manifest_sha = sha256_file(self.dataset / "manifest.csv")
+        except OSError:
+            manifest_sha = None
+        summary: dict[str, Any] = {
+            "format": "pocusiq-benchmark-summary/1",
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "dataset": {
+                "path": str(self.dataset.resolve()),
+                "manifest_sha256": manifest_sha,
+                "split": proto.split,
+                "n_pairs": len(rows),
+                "limit": self.limit,
+                "pair_ids": [row.id for row in rows],
+                "example_pair_ids": sorted(self.examples),
+            },
+            "protocol": {"name": proto.name, "version": proto.version, "hash": self.phash, "source": proto.source,
+                         "settings": proto.to_dict()},
+            "seeds": {"protocol_seed": proto.seed,
+                      "note": "numpy, random and torch are seeded with it before every method call"},
+            "versions": _versions(),
+            "input_method": self.input_name,
+            "metrics": list(proto.metrics.names),
+            "methods": {
+                m.name: {"spec": m.spec, "fingerprint": m.fingerprint, **stats.get(m.name, {})} for m in self.methods
+            },
+            "target": stats.get(TARGET),
+            "failures": self.failures,
+            "warnings": metric_warnings({**stats, TARGET: stats.get(TARGET)}),
+            "run": {"computed": self.computed, "skipped": self.skipped},
+        }
+        self.paths["summary_json"] = self.out / SUMMARY_NAME
+        atomic_write_text(self.paths["summary_json"], json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n")
+        return summary
+
+    @property
+    def skipped(self) -> int:
+        return len(self.rows) * len(self.jobs) - self.total_pending
+
+    def result(self, summary: dict[str, Any]) -> BenchmarkResult:
+        return BenchmarkResult(
+            out_dir=self.out, protocol=self.proto, methods=self.methods, records=self.final_records,
+            summary=summary, failures=self.failures, computed=self.computed, skipped=self.skipped,
+            paths=self.paths,
+        )

@@ -3,11 +3,11 @@
 On disk (details in :mod:`pocusiq.data.manifest`)::
 
     DIR/low/<id>.png  DIR/high/<id>.png  [DIR/masks/<id>_<name>.png]  DIR/manifest.csv
+    [DIR/simulate.json: the parameters of a simulated dataset, checked when it is resumed]
 
 Modules:
-    images     read_grey_image, write_grey_png, to_unit_float, from_unit_float, common_bit_depth, png_header
     manifest   MANIFEST_NAME, ManifestRow, read_manifest, write_manifest, low_path, high_path
-    splits     split_by_specimen, specimen_from_name
+    splits     split_by_specimen, specimen_from_name, split_for_index (O(1) memory, simulated pairs)
     writer     PairedDatasetWriter (atomic, resumable, kill-safe)
     dataset    PairedDataset (torch Dataset with paired crop/flip)
     simulated  write_simulated_dataset (the simulator -> a paired dataset)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pocusiq.data.images import read_grey_image, to_unit_float
+from pocusiq.imaging.grey import read_grey_image
+from pocusiq.imaging.intensity import to_unit
 from pocusiq.data.manifest import SPLITS, ManifestRow, high_path, low_path, mask_path, read_manifest
 from pocusiq.errors import DatasetError
 
@@ -172,8 +173,8 @@ class PairedDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         arrays = paired_crop_flip(arrays, rng, crop=self.crop, flip=self.flip)
         out: dict[str, Any] = {
-            "low": torch.from_numpy(to_unit_float(np.ascontiguousarray(arrays[0]))[None]),
-            "high": torch.from_numpy(to_unit_float(np.ascontiguousarray(arrays[1]))[None]),
+            "low": torch.from_numpy(to_unit(np.ascontiguousarray(arrays[0]))[None]),
+            "high": torch.from_numpy(to_unit(np.ascontiguousarray(arrays[1]))[None]),
             "id": item["row"].id,
         }
         if self.with_masks:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pocusiq.data.images import common_bit_depth, read_grey_image, write_grey_png
+from pocusiq.imaging.grey import common_bit_depth, read_grey_image, write_grey_png
 from pocusiq.data.manifest import SPLITS, high_path, low_path, read_manifest
 from pocusiq.errors import DatasetError, ImageFileError
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.data.images import read_grey_image, read_png_text
+from pocusiq.imaging.grey import read_grey_image, read_png_text
 from pocusiq.data.splits import DEFAULT_FRACTIONS, specimen_from_name, split_by_specimen
 from pocusiq.data.writer import PairedDatasetWriter
 from pocusiq.errors import DatasetError, ImageFileError

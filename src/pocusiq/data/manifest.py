@@ -234,13 +234,19 @@ class ManifestRow:
         return found
 
 
-def read_manifest(root: PathLike, *, strict: bool = True) -> list[ManifestRow]:
+def read_manifest(
+    root: PathLike, *, strict: bool = True, malformed: list[tuple[int, str, str]] | None = None
+) -> list[ManifestRow]:
     """Read ``root/manifest.csv``.
 
     Args:
         root: dataset folder.
         strict: if True, also reject rows with bad values (:meth:`ManifestRow.problems`) and
             duplicate ids; if False, return such rows as they are (used by the validator).
+        malformed: if a list is given (and ``strict`` is False), a row that cannot be parsed at
+            all (a number that is not one, bad JSON, too many fields) is appended to it as
+            ``(line number, id, message)`` and skipped, so the other rows are still returned
+            and checked; otherwise such a row raises DatasetError.
 
     Returns:
         Rows in file order.
@@ -264,9 +270,15 @@ def read_manifest(root: PathLike, *, strict: bool = True) -> list[ManifestRow]:
     seen: dict[str, int] = {}
     for number, record in enumerate(reader, start=2):
         where = f"{path}, line {number}"
-        if None in record:
-            raise DatasetError(f"{where}: more fields than the header has")
-        row = ManifestRow.from_record(record, where)
+        try:
+            if None in record:
+                raise DatasetError(f"{where}: more fields than the header has")
+            row = ManifestRow.from_record(record, where)
+        except DatasetError as exc:
+            if strict or malformed is None:
+                raise
+            malformed.append((number, str(record.get("id") or ""), str(exc).removeprefix(f"{where}: ")))
+            continue
         if strict:
             problems = row.problems()
             if problems:

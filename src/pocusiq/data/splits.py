@@ -15,6 +15,7 @@ sized by samples, whereas pocusiq needs three splits with exact per-specimen cou
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -23,7 +24,15 @@ import numpy as np
 
 from pocusiq.data.manifest import SPLITS
 
-__all__ = ["DEFAULT_FRACTIONS", "FRAME_SUFFIX", "specimen_from_name", "split_by_specimen", "split_counts"]
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "FRAME_SUFFIX",
+    "permuted_index",
+    "specimen_from_name",
+    "split_by_specimen",
+    "split_counts",
+    "split_for_index",
+]
 
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 
@@ -111,3 +120,46 @@ def split_by_specimen(
             assignment[distinct[int(position)]] = split
         start += count
     return assignment
+
+
+def _feistel_round(value: int, key: bytes, round_index: int, half_bits: int) -> int:
+    digest = hashlib.blake2b(value.to_bytes(8, "little") + bytes([round_index]), key=key, digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << half_bits) - 1)
+
+
+def permuted_index(index: int, n: int, seed: int) -> int:
+    """Position of ``index`` in a seeded pseudo-random permutation of ``range(n)``, in O(1) memory.
+
+    A 4-round Feistel network (keyed BLAKE2b round function) on the smallest even number of bits
+    covering ``n``, with cycle walking to stay below ``n``: a bijection of ``range(n)`` that needs
+    no list of ``n`` entries, so a simulated dataset of any size can be split pair by pair.
+    Written here because NumPy's permutations materialise all ``n`` values.
+    """
+    if not 0 <= index < n:
+        raise ValueError(f"index {index} is outside range({n})")
+    half_bits = max(1, (max(n - 1, 1).bit_length() + 1) // 2)
+    mask = (1 << half_bits) - 1
+    key = hashlib.blake2b(f"pocusiq-split:{int(seed)}".encode(), digest_size=16).digest()
+    value = index
+    while True:
+        left, right = value >> half_bits, value & mask
+        for round_index in range(4):
+            left, right = right, left ^ _feistel_round(right, key, round_index, half_bits)
+        value = (left << half_bits) | right
+        if value < n:
+            return value
+
+
+def split_for_index(index: int, n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> str:
+    """Split of item ``index`` of ``n`` items that are each their own specimen, in O(1) memory.
+
+    The counts are exactly :func:`split_counts` (``n``, ``fractions``); which items get which
+    split is the seeded permutation :func:`permuted_index`. Used by the simulator, whose every
+    pair is a fresh specimen, so that memory does not grow with the number of pairs.
+    """
+    counts = split_counts(n, fractions)
+    position = permuted_index(index, n, seed)
+    for split, end in zip(SPLITS, np.cumsum(counts)):
+        if position < end:
+            return split
+    raise AssertionError("unreachable: counts sum to n")  # pragma: no cover

@@ -10,6 +10,9 @@ dataset folder, ``message``); an empty list means the folder is a valid pocusiq 
 * every file in ``low/``, ``high/``, ``masks/``: a PNG, greyscale (1 channel) with 8 or 16 bits,
   decodable to the end (not truncated), sha256 equal to the manifest's, size equal to its
   partner's and to the manifest's, pixels not identical to another image (duplicate);
+* simulated pairs all of one size (a mix means two ``simulate`` runs with another ``--size``);
+  real pairs may keep their native sizes;
+* a malformed manifest row is reported and the other rows are still checked;
 * pairing: each ``low/<id>.png`` has ``high/<id>.png`` and vice versa; files not in the
   manifest; manifest rows (and masks) without files; leftover temporary files.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pocusiq.atomic import sha256_file
-from pocusiq.data.images import png_header, read_grey_image
+from pocusiq.imaging.grey import png_header, read_grey_image
 from pocusiq.data.manifest import (
     HIGH_DIR,
     JOURNAL_NAME,
@@ -136,13 +139,17 @@ def validate_dataset(root: PathLike) -> list[DatasetProblem]:
     check = _Checker(root)
 
     rows: list[ManifestRow] | None = None
+    malformed: list[tuple[int, str, str]] = []
     if not (root / MANIFEST_NAME).exists():
         check.add(MANIFEST_NAME, "missing (every pocusiq dataset has a manifest.csv)")
     else:
         try:
-            rows = read_manifest(root, strict=False)
+            rows = read_manifest(root, strict=False, malformed=malformed)
         except DatasetError as exc:
             check.add(MANIFEST_NAME, str(exc).removeprefix(str(root / MANIFEST_NAME)).lstrip(": ,"))
+    for line, row_id, message in malformed:  # reported, and the other rows are still checked
+        check.add(f"{MANIFEST_NAME} line {line}" + (f" (id {row_id})" if row_id else ""), f"malformed row: {message}")
+    unparsed_ids = {row_id for _, row_id, _ in malformed if row_id}
     if (root / JOURNAL_NAME).exists():
         try:
             pending = len(read_journal(root))
@@ -173,6 +180,21 @@ def validate_dataset(root: PathLike) -> list[DatasetProblem]:
             by_id[row.id] = row
             if row.split in SPLITS:
                 splits_of[row.specimen].add(row.split)
+        sim_sizes: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for row in by_id.values():
+            if row.source == "sim" and row.height and row.width:
+                sim_sizes[(row.width, row.height)].append(row.id)
+        if len(sim_sizes) > 1:  # real pairs keep native sizes; simulated ones come from one --size
+            ranked = sorted(sim_sizes.items(), key=lambda item: (-len(item[1]), item[0]))
+            listing = ", ".join(
+                f"{w}x{h} ({len(ids)} pair{'s' if len(ids) != 1 else ''}, e.g. {sorted(ids)[0]})"
+                for (w, h), ids in ranked
+            )
+            check.add(
+                MANIFEST_NAME,
+                f"mixed image sizes among simulated pairs: {listing} (two simulate runs with another --size "
+                "wrote into one folder?)",
+            )
         for specimen, splits in sorted(splits_of.items()):
             if len(splits) > 1:
                 check.add(
@@ -196,7 +218,7 @@ def validate_dataset(root: PathLike) -> list[DatasetProblem]:
 
     if rows is not None:
         for folder, files in ((LOW_DIR, low), (HIGH_DIR, high)):
-            for stem in sorted(set(files) - set(by_id)):
+            for stem in sorted(set(files) - set(by_id) - unparsed_ids):
                 check.add(f"{folder}/{stem}.png", f"not in {MANIFEST_NAME}")
         for pair_id, row in sorted(by_id.items()):
             missing = [f"{folder}/{pair_id}.png" for folder, files in ((LOW_DIR, low), (HIGH_DIR, high)) if pair_id not in files]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import sha256_file
-from pocusiq.data.images import write_grey_png
+from pocusiq.imaging.grey import write_grey_png
 from pocusiq.data.manifest import (
     HIGH_DIR,
     JOURNAL_NAME,

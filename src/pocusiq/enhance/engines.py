@@ -44,8 +44,10 @@ class TorchEngine:
     def __init__(self, module: Any, device: str = "cpu", fold_norm: bool = True) -> None:
         import torch
 
+        from pocusiq.train.distributed import resolve_device  # the one device check (clear ConfigError)
+
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         module = module.eval()
         self.module = (fold_batch_norm(module) if fold_norm else module).to(self.device).eval()
 

@@ -12,11 +12,12 @@ multiples of ``multiple`` (``2**depth`` for a U-Net). Images are padded to that 
 the one inference path (:mod:`pocusiq.models.inference`, reflect padding, shared with training
 validation), or, when larger than one tile, cut into overlapping tiles blended with a raised
 cosine (:mod:`pocusiq.enhance.tiling`), so nothing is ever stretched. Colour images are
-enhanced on their BT.601 luma (:mod:`pocusiq.enhance.intensity`).
+enhanced on their BT.601 luma (:mod:`pocusiq.imaging.intensity`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,19 +26,21 @@ from typing import Any
 import numpy as np
 
 from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
-from pocusiq.enhance.intensity import default_max_value, from_unit, luma, replace_luma, to_unit
-from pocusiq.enhance.region import FrameRegion, RegionSpec, paste_inside, resolve_region
+from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS, FileResult, enhance_file
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_tiled
+from pocusiq.imaging.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
+from pocusiq.imaging.region import ImagingRegion, RegionSpec, paste_inside, resolve_region
 from pocusiq.errors import CheckpointError
 from pocusiq.models.inference import enhance_batch
 
 ENGINES = ("torch", "onnx", "auto")
 
-NOT_FOR_DIAGNOSIS = (
-    "Machine-enhanced image (pocusiq): not for diagnosis; derived from the original by a neural network "
-    "that can add, remove or move image features."
-)
-"""The note every enhanced output carries."""
+Spacing = float | tuple[float, float] | None
+"""A pixel size in mm per pixel: one number (square pixels) or ``(x, y)``; None = unknown."""
+
+SPACING_TOLERANCE = 0.02
+"""Input and model spacings within 2 % are treated as equal (no resampling)."""
+
 
 
 def default_tiling(multiple: int) -> TilingConfig:
@@ -91,6 +94,22 @@ class Enhancer:
         tiling: how large images are split; default :func:`default_tiling`.
         device: torch device for a module network.
         model_name: shown in derived-image tags and reports.
+        spacing_mm: pixel size (mm/pixel) of the images the model was trained on (checkpoint
+            metadata ``spacing_mm``); None: unknown (inputs are then enhanced at their own scale).
+        pipeline: "host" (NumPy conversions around the network), "device" (everything after
+            decoding on the torch device: :class:`pocusiq.enhance.device.DevicePipeline`), or
+            "auto" (device for a torch module on a non-CPU device, else host). Tiled and
+            resampled images always take the host path.
+        precision: "fp32", "bf16" or "fp16" (autocast of the network, device pipeline only).
+        compile: ``torch.compile`` the network (device pipeline only).
+
+    Scale: when both the model's and an input's spacing are known (``spacing_mm=`` of
+    :meth:`__call__`, :meth:`enhance_region`, :meth:`enhance_frames`) and differ by more than
+    :data:`SPACING_TOLERANCE`, the input is resampled to the model's spacing (scikit-image
+    ``resize``, bilinear, anti-aliased when shrinking), enhanced, and only the *change* the model
+    made is resampled back and added to the input: ``out = x + up(G(down(x)) - down(x))``. So
+    speckle and targets have the size the model learned, and detail finer than the model's
+    pixels is kept from the input rather than blurred away or invented.
     """
 
     def __init__(
@@ -101,6 +120,10 @@ class Enhancer:
         tiling: TilingConfig | None = None,
         device: str = "cpu",
         model_name: str = "generator",
+        spacing_mm: float | None = None,
+        pipeline: str = "auto",
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
         if int(multiple) < 1:
             raise ValueError(f"multiple must be >= 1, got {multiple}")
@@ -120,6 +143,20 @@ class Enhancer:
             raise TypeError(f"network must be a torch.nn.Module or a callable engine, got {type(network).__name__}")
         self.device = device
         self.model_name = model_name
+        if spacing_mm is not None and not (math.isfinite(float(spacing_mm)) and float(spacing_mm) > 0):
+            raise ValueError(f"spacing_mm must be a positive number of mm per pixel, got {spacing_mm}")
+        self.spacing_mm = None if spacing_mm is None else float(spacing_mm)
+        if pipeline not in ("auto", "host", "device"):
+            raise ValueError(f"pipeline must be 'auto', 'host' or 'device', got {pipeline!r}")
+        use_device = self.module is not None and (pipeline == "device" or (pipeline == "auto" and device != "cpu"))
+        if pipeline == "device" and self.module is None:
+            raise ValueError("pipeline 'device' needs a torch.nn.Module network")
+        self._pipeline = None
+        if use_device:
+            from pocusiq.enhance.device import DevicePipeline
+
+            self._pipeline = DevicePipeline(self.engine.module, multiple=self.multiple, device=device,
+                                            precision=precision, compile=compile)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -168,8 +205,10 @@ class Enhancer:
             from pocusiq.enhance.onnx_export import export_onnx_bytes
 
             data = export_onnx_bytes(module, multiple=multiple, model_name=name)
-            return cls(OnnxEngine(data, intra_op_threads=onnx_threads), multiple=multiple, tiling=tiling, model_name=name)
-        return cls(module, multiple=multiple, tiling=tiling, device=device, model_name=name)
+            return cls(OnnxEngine(data, intra_op_threads=onnx_threads), multiple=multiple, tiling=tiling,
+                       model_name=name, spacing_mm=checkpoint_spacing_mm(path))
+        return cls(module, multiple=multiple, tiling=tiling, device=device, model_name=name,
+                   spacing_mm=checkpoint_spacing_mm(path))
 
     @classmethod
     def default(cls, kind: str = "cpu", **kwargs: Any) -> Enhancer:
@@ -209,7 +248,12 @@ class Enhancer:
     # ------------------------------------------------------------------ arrays
     def _network(self, batch: np.ndarray) -> np.ndarray:
         """[0, 1] float32 batch -> [0, 1] float32 batch via the [-1, 1] engine (used per tile)."""
-        return enhance_batch(self.engine, batch, 1)
+        return enhance_batch(self._engine_call, batch, 1)
+
+    def _engine_call(self, batch: np.ndarray) -> np.ndarray:
+        """The engine on a ``[-1, 1]`` batch; a bound method so that ``enhance_batch``'s refusal of
+        non-finite outputs names this model (``model_name``)."""
+        return self.engine(batch)
 
     def _enhance_unit(self, unit: np.ndarray) -> np.ndarray:
         """Enhance a batch ``(N, H, W)`` of float32 [0, 1] images of one size.
@@ -218,7 +262,8 @@ class Enhancer:
         the same as training validation, so both give the same output."""
         if needs_tiling(unit.shape[1:], self.tiling):
             return np.stack([run_tiled(self._network, img, self.tiling) for img in unit])
-        return enhance_batch(self.engine, np.ascontiguousarray(unit[:, None], dtype=np.float32), self.multiple)[:, 0]
+        batch = np.ascontiguousarray(unit[:, None], dtype=np.float32)
+        return enhance_batch(self._engine_call, batch, self.multiple)[:, 0]
 
     def _check(self, image: np.ndarray) -> None:
         if not isinstance(image, np.ndarray):
@@ -266,7 +311,38 @@ class Enhancer:
                 outputs[i] = res
         return outputs  # type: ignore[return-value]
 
-    def __call__(self, image: np.ndarray, *, max_value: float | None = None) -> np.ndarray:
+    def scale_factors(self, spacing_mm: Spacing) -> tuple[float, float] | None:
+        """Resize factors ``(fy, fx)`` = input spacing / model spacing (an input at 0.05 mm/pixel for a
+        0.2 mm/pixel model shrinks by 4), or None when either spacing is unknown or they agree
+        within :data:`SPACING_TOLERANCE`."""
+        if self.spacing_mm is None or spacing_mm is None:
+            return None
+        sx, sy = (float(spacing_mm), float(spacing_mm)) if np.isscalar(spacing_mm) else (float(v) for v in spacing_mm)  # type: ignore[misc]
+        if not (sx > 0 and sy > 0 and math.isfinite(sx) and math.isfinite(sy)):
+            raise ValueError(f"input spacing must be positive mm per pixel, got {spacing_mm}")
+        fy, fx = sy / self.spacing_mm, sx / self.spacing_mm
+        if abs(fy - 1) <= SPACING_TOLERANCE and abs(fx - 1) <= SPACING_TOLERANCE:
+            return None
+        return fy, fx
+
+    def _enhance_unit_at_scale(self, unit: np.ndarray, factors: tuple[float, float] | None) -> np.ndarray:
+        """Enhance one ``(H, W)`` float32 [0, 1] image, at the model's scale when ``factors`` are given."""
+        if factors is None:
+            return self._enhance_unit(unit[None])[0]
+        from skimage.transform import resize
+
+        h, w = unit.shape
+        size = (max(1, round(h * factors[0])), max(1, round(w * factors[1])))
+        small = resize(unit, size, order=1, mode="reflect", anti_aliasing=min(factors) < 1,
+                       preserve_range=True).astype(np.float32)
+        change = self._enhance_unit(small[None])[0] - small
+        back = resize(change, (h, w), order=1, mode="reflect", anti_aliasing=max(factors) > 1,
+                      preserve_range=True).astype(np.float32)
+        return np.clip(unit + back, 0.0, 1.0)
+
+    def __call__(
+        self, image: np.ndarray, *, max_value: float | None = None, spacing_mm: Spacing = None
+    ) -> np.ndarray:
         """Enhance one image.
 
         Args:
@@ -274,25 +350,51 @@ class Enhancer:
                 enhanced, chroma and alpha kept); uint8, uint16 or float in [0, 1]; any size.
             max_value: full-scale value of integer images (default 255 / 65535; e.g. 4095 for
                 12-bit data stored in uint16).
+            spacing_mm: the image's pixel size, mm per pixel (a number, or ``(x, y)``); with the
+                model's :attr:`spacing_mm` known, the image is enhanced at the model's scale.
 
         Returns:
             The enhanced image: same shape, dtype and value range.
         """
         self._check(image)
+        factors = self.scale_factors(spacing_mm)
+        if self._pipeline is not None and factors is None and not needs_tiling(image.shape[:2], self.tiling):
+            return self._pipeline(image[None], max_value)[0]
         if image.ndim == 2:
+            if factors is not None:
+                unit = self._enhance_unit_at_scale(to_unit(image, max_value), factors)
+                return from_unit(unit, image.dtype, max_value)
+            if needs_tiling(image.shape, self.tiling):  # large: stream tiles from the stored values
+                return run_tiled(
+                    self._network, image, self.tiling,
+                    to_unit=lambda tile: to_unit(tile, max_value),
+                    from_unit=lambda rows: from_unit(rows, image.dtype, max_value),
+                    out_dtype=image.dtype,
+                )
             return from_unit(self._enhance_unit(to_unit(image, max_value)[None])[0], image.dtype, max_value)
         if image.shape[2] == 1:
-            return self(image[..., 0], max_value=max_value)[..., None]
+            return self(image[..., 0], max_value=max_value, spacing_mm=spacing_mm)[..., None]
+        if is_grey(image[..., :3]):  # grey stored as RGB (screen recordings): enhance one channel
+            grey = self(np.ascontiguousarray(image[..., 0]), max_value=max_value, spacing_mm=spacing_mm)
+            out = image.copy()
+            out[..., :3] = grey[..., None]
+            return out
         scale = default_max_value(image.dtype) if max_value is None else float(max_value)
-        y = luma(image)
-        new_y = self._enhance_unit(np.clip(y / scale, 0.0, 1.0).astype(np.float32)[None])[0]
+        y = luma(image, np.float32)
+        y *= np.float32(1.0 / scale)
+        new_y = self._enhance_unit_at_scale(np.clip(y, 0.0, 1.0, out=y), factors)
         out = image.copy()
-        out[..., :3] = replace_luma(image[..., :3], new_y.astype(np.float64) * scale, scale)
+        out[..., :3] = replace_luma(image[..., :3], new_y * np.float32(scale), scale)
         return out
 
     # ------------------------------------------------------------------ regions, streams, files
     def enhance_region(
-        self, frame: np.ndarray, region: RegionSpec | FrameRegion = "full", *, max_value: float | None = None
+        self,
+        frame: np.ndarray,
+        region: RegionSpec = "full",
+        *,
+        max_value: float | None = None,
+        spacing_mm: Spacing = None,
     ) -> np.ndarray:
         """Enhance ``frame`` inside ``region`` only; every pixel outside keeps its exact value.
 
@@ -306,32 +408,54 @@ class Enhancer:
         self._check(frame)
         resolved = resolve_region(frame, region)
         if resolved.kind == "full":
-            return self(frame, max_value=max_value)
-        return paste_inside(frame, resolved, lambda crop: self(crop, max_value=max_value))
+            return self(frame, max_value=max_value, spacing_mm=spacing_mm)
+        return paste_inside(frame, resolved, lambda crop: self(crop, max_value=max_value, spacing_mm=spacing_mm))
 
     def enhance_frames(
         self,
         frames: Iterable[np.ndarray],
         *,
-        roi: RegionSpec | FrameRegion = "auto",
+        roi: RegionSpec = "auto",
         max_value: float | None = None,
+        spacing_mm: Spacing = None,
+        batch_size: int = 1,
     ) -> Iterator[np.ndarray]:
         """Enhance a stream of frames lazily (live capture, video): yields one output per input.
 
         The region is resolved on the first frame (detection runs once) and reused for all
         frames, as a capture's layout does not change; frames must all have the first one's size.
+        ``batch_size`` > 1 enhances that many frames per network call on the device pipeline
+        (throughput for files; a live view keeps 1 for latency); outputs are the same.
         """
-        region: FrameRegion | None = None
+        region: ImagingRegion | None = None
         first_shape: tuple[int, ...] | None = None
+        pending: list[np.ndarray] = []
+        batched = batch_size > 1 and self._pipeline is not None and self.scale_factors(spacing_mm) is None
         for index, frame in enumerate(frames):
             frame = np.asarray(frame)
             if region is None:
                 self._check(frame)
                 region = resolve_region(frame, roi)
                 first_shape = frame.shape
+                batched = batched and not needs_tiling((region.h, region.w), self.tiling)
             elif frame.shape != first_shape:
                 raise ValueError(f"frame {index} has shape {frame.shape}, the first frame had {first_shape}")
-            yield self.enhance_region(frame, region, max_value=max_value)
+            if not batched:
+                yield self.enhance_region(frame, region, max_value=max_value, spacing_mm=spacing_mm)
+                continue
+            pending.append(frame)
+            if len(pending) == batch_size:
+                yield from self._enhance_batch_in_region(pending, region, max_value)
+                pending = []
+        if pending:
+            yield from self._enhance_batch_in_region(pending, region, max_value)
+
+    def _enhance_batch_in_region(
+        self, frames: list[np.ndarray], region: ImagingRegion, max_value: float | None
+    ) -> Iterator[np.ndarray]:
+        crops = self._pipeline(np.stack([region.crop(f) for f in frames]), max_value)
+        for frame, crop in zip(frames, crops):
+            yield paste_inside(frame, region, lambda _c, crop=crop: crop)
 
     def enhance_file(
         self,
@@ -341,15 +465,37 @@ class Enhancer:
         roi: RegionSpec = "auto",
         overwrite: bool = False,
         side_by_side: bool = False,
-    ) -> Any:
+    ) -> FileResult:
         """Enhance an image (PNG/JPEG/TIFF), DICOM (single or multi-frame) or video file.
 
         The output has the input's format; see :func:`pocusiq.enhance.files.enhance_file`.
         Returns its :class:`~pocusiq.enhance.files.FileResult`.
         """
-        from pocusiq.enhance.files import enhance_file
-
         return enhance_file(self, path, out, roi=roi, overwrite=overwrite, side_by_side=side_by_side)
+
+
+def checkpoint_spacing_mm(path: str | os.PathLike[str]) -> float | None:
+    """The ``spacing_mm`` metadata of a safetensors checkpoint (mm/pixel of its training images), or None.
+
+    Raises:
+        CheckpointError: the value is present but not a positive finite number.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            value = (handle.metadata() or {}).get("spacing_mm")
+    except Exception:  # not a safetensors file (load_generator reported it already)
+        return None
+    if value in (None, ""):
+        return None
+    try:
+        spacing = float(value)
+    except ValueError:
+        spacing = float("nan")
+    if not (math.isfinite(spacing) and spacing > 0):
+        raise CheckpointError(f"{path}: metadata spacing_mm={value!r} is not a positive number of mm per pixel")
+    return spacing
 
 
 def model_label(path: str | os.PathLike[str]) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pocusiq.models.inference import pad_to_multiple
+from pocusiq.models.inference import pad_to_multiple  # noqa: F401  (re-exported for callers and tests)
 
 NetworkFn = Callable[[np.ndarray], np.ndarray]
 """Maps a float32 batch ``(N, 1, h, w)`` (h, w multiples of the network multiple) to the same shape."""
@@ -132,37 +132,102 @@ def edge_ramp(tile: int, overlap: int, margin: int, taper_start: bool, taper_end
     return weight
 
 
-def run_tiled(network: NetworkFn, image: np.ndarray, config: TilingConfig) -> np.ndarray:
-    """Run ``network`` on one 2-D float32 image of any size with overlapping, blended tiles.
+_ROWS_PER_WRITE = 64
 
-    Returns a float32 ``(H, W)`` array the size of ``image``.
+
+def _reflect_index(index: np.ndarray, length: int) -> np.ndarray:
+    """Indices past ``length - 1`` mirrored back (numpy/torch ``reflect``: the edge is not repeated).
+
+    Tiled images are larger than one tile, so the padding (< one multiple) is shorter than the
+    image and one reflection is exact; shorter sides are clamped (``replicate``) as a fallback.
+    """
+    mirrored = np.where(index >= length, 2 * (length - 1) - index, index)
+    return np.clip(mirrored, 0, length - 1)
+
+
+def run_tiled(
+    network: NetworkFn,
+    image: np.ndarray,
+    config: TilingConfig,
+    *,
+    to_unit: Callable[[np.ndarray], np.ndarray] | None = None,
+    from_unit: Callable[[np.ndarray], np.ndarray] | None = None,
+    out_dtype: np.dtype | type = np.float32,
+) -> np.ndarray:
+    """Run ``network`` on one 2-D image of any size with overlapping, blended tiles, band by band.
+
+    The image is never converted or padded as a whole: each tile is cut from ``image`` (reflect-
+    padded at the bottom/right edge to the multiple, as :func:`pocusiq.models.inference.pad_to_multiple`
+    does), converted by ``to_unit``, and blended into a float32 accumulator one row of tiles tall;
+    rows that no later tile touches are normalised, converted by ``from_unit`` and written to the
+    output. The blending weights are separable and the tiles form a full grid, so their sum is the
+    outer product of two 1-D sums and needs no image-sized array. Memory: the input, the output
+    and about ``tile x width`` float32 (measured on an 8000x6000 uint8 PNG: see ``pocusiq enhance``
+    notes in the README), instead of float64 accumulators and weights of the whole image.
+
+    Args:
+        network: maps a float32 batch ``(N, 1, h, w)`` in [0, 1] to the same shape.
+        image: ``(H, W)`` array (stored values, e.g. uint8, or float32 in [0, 1]).
+        config: tiling.
+        to_unit: stored tile -> float32 [0, 1] (default: ``astype(float32)``).
+        from_unit: float32 [0, 1] rows -> stored values of ``out_dtype`` (default: identity).
+        out_dtype: dtype of the returned image.
+
+    Returns:
+        ``(H, W)`` array of ``out_dtype``.
     """
     if image.ndim != 2:
         raise ValueError(f"run_tiled expects a 2-D image, got shape {image.shape}")
+    to_unit = to_unit or (lambda tile: np.asarray(tile, dtype=np.float32))
+    from_unit = from_unit or (lambda rows: rows)
     multiple = config.multiple
-    padded, (height, width) = pad_to_multiple(image.astype(np.float32, copy=False), multiple)
-    ph, pw = padded.shape
+    height, width = image.shape
+    ph, pw = _round_up(height, multiple), _round_up(width, multiple)
     tile = config.effective_tile
     overlap = config.effective_overlap
     margin = config.effective_margin
     tile_h, tile_w = min(tile, ph), min(tile, pw)
     ys = tile_starts(ph, tile_h, overlap, multiple)
     xs = tile_starts(pw, tile_w, overlap, multiple)
-    accum = np.zeros((ph, pw), dtype=np.float64)
-    weights = np.zeros((ph, pw), dtype=np.float64)
-    positions = [(y, x) for y in ys for x in xs]
-    for first in range(0, len(positions), config.batch_size):
-        chunk = positions[first : first + config.batch_size]
-        batch = np.stack([padded[y : y + tile_h, x : x + tile_w] for y, x in chunk])[:, None]
-        outputs = np.asarray(network(np.ascontiguousarray(batch, dtype=np.float32)))
-        for (y, x), out in zip(chunk, outputs[:, 0]):
-            wy = edge_ramp(tile_h, overlap, margin, y > 0, y + tile_h < ph)
-            wx = edge_ramp(tile_w, overlap, margin, x > 0, x + tile_w < pw)
-            window = np.outer(wy, wx)
-            accum[y : y + tile_h, x : x + tile_w] += window * out
-            weights[y : y + tile_h, x : x + tile_w] += window
-    result = accum / np.maximum(weights, 1e-12)
-    return result[:height, :width].astype(np.float32)
+    wys = [edge_ramp(tile_h, overlap, margin, y > 0, y + tile_h < ph) for y in ys]
+    wxs = [edge_ramp(tile_w, overlap, margin, x > 0, x + tile_w < pw) for x in xs]
+    sum_y = np.zeros(ph)
+    for y, wy in zip(ys, wys):
+        sum_y[y : y + tile_h] += wy
+    sum_x = np.zeros(pw)
+    for x, wx in zip(xs, wxs):
+        sum_x[x : x + tile_w] += wx
+    inv_x = (1.0 / np.maximum(sum_x[:width], 1e-12)).astype(np.float32)
+    col_index = [_reflect_index(np.arange(x, x + tile_w), width) for x in xs]
+    out = np.empty((height, width), dtype=out_dtype)
+    band_top = 0  # first row held in `accum`
+    accum = np.zeros((tile_h, pw), dtype=np.float32)
+    done = 0  # rows [0, done) are written to `out`
+    for row, (y, wy) in enumerate(zip(ys, wys)):
+        # move the band so that it starts at y (rows above y are final and already written)
+        shift = y - band_top
+        if shift:
+            accum[: tile_h - shift] = accum[shift:]
+            accum[tile_h - shift :] = 0.0
+            band_top = y
+        rows = _reflect_index(np.arange(y, y + tile_h), height)
+        strip = image[rows]  # (tile_h, W): one row of tiles' input, stored dtype
+        positions = list(zip(xs, wxs, col_index))
+        for first in range(0, len(positions), config.batch_size):
+            chunk = positions[first : first + config.batch_size]
+            batch = np.stack([to_unit(strip[:, cols]) for _, _, cols in chunk])[:, None]
+            outputs = np.asarray(network(np.ascontiguousarray(batch, dtype=np.float32)))
+            for (x, wx, _), tile_out in zip(chunk, outputs[:, 0]):
+                window = np.outer(wy, wx).astype(np.float32)
+                accum[:, x : x + tile_w] += window * tile_out
+        final = min(ys[row + 1] if row + 1 < len(ys) else ph, height)
+        for start in range(done, final, _ROWS_PER_WRITE):  # bounded temporaries in from_unit
+            stop = min(start + _ROWS_PER_WRITE, final)
+            part = accum[start - band_top : stop - band_top, :width]
+            inv_y = (1.0 / np.maximum(sum_y[start:stop], 1e-12)).astype(np.float32)
+            out[start:stop] = from_unit(part * inv_y[:, None] * inv_x[None, :])
+        done = max(done, final)
+    return out
 
 
 def needs_tiling(shape: tuple[int, int], config: TilingConfig) -> bool:

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pocusiq.errors import CheckpointError
+
 __all__ = ["PAD_MODE", "pad_to_multiple", "enhance_batch", "to_model_range", "from_model_range"]
 
 PAD_MODE = "reflect"
@@ -97,18 +99,35 @@ def enhance_batch(generator: Callable[[Any], Any], images01: ArrayT, multiple: i
         images01: the batch, tensor or float32 array.
         multiple: H and W given to the generator are multiples of this; default the
             generator's ``multiple`` attribute (1 if it has none).
+
+    Raises:
+        CheckpointError: the generator's raw output holds NaN/inf (a diverged or corrupt model),
+            checked before the clamp, which would turn it into a black or white image.
     """
     inner = getattr(generator, "module", generator)
     m = multiple if multiple is not None else int(getattr(inner, "multiple", 1))
     if isinstance(images01, np.ndarray):
         padded, (h, w) = pad_to_multiple(np.asarray(images01, dtype=np.float32), m)
-        out = generator(np.ascontiguousarray(to_model_range(padded), dtype=np.float32))
-        return from_model_range(np.asarray(out, dtype=np.float32))[..., :h, :w]
+        out = np.asarray(generator(np.ascontiguousarray(to_model_range(padded), dtype=np.float32)), dtype=np.float32)
+        _refuse_non_finite(int(out.size - np.isfinite(out).sum()), out.size, generator)
+        return from_model_range(out)[..., :h, :w]
     params = getattr(inner, "parameters", None)
     first = next(params(), None) if callable(params) else None
     if first is not None:
         images01 = images01.to(first.device)
     padded, (h, w) = pad_to_multiple(images01, m)
     with torch.no_grad():
-        out = from_model_range(inner(to_model_range(padded)))
+        raw = inner(to_model_range(padded))
+        _refuse_non_finite(int(raw.numel() - torch.isfinite(raw).sum().item()), raw.numel(), inner)
+        out = from_model_range(raw)
     return out[..., :h, :w]
+
+
+def _refuse_non_finite(bad: int, total: int, generator: Any) -> None:
+    if bad:
+        owner = getattr(generator, "__self__", generator)  # an Enhancer's bound method names its model
+        name = getattr(owner, "model_name", None) or type(owner).__name__
+        raise CheckpointError(
+            f"model {name} produced non-finite values (NaN/inf) in {bad} of {total} output pixels; the model "
+            "has diverged or is corrupt, so no output was made"
+        )

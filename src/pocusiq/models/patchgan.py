@@ -33,6 +33,11 @@ class PatchGANDiscriminator(nn.Module):
         self, in_channels: int = 2, ndf: int = 64, n_layers: int = 3, norm: str = "instance", init_std: float = 0.02
     ) -> None:
         super().__init__()
+        if not isinstance(in_channels, int):  # the old PatchGANDiscriminator(DiscriminatorConfig) call
+            raise TypeError(
+                f"PatchGANDiscriminator takes plain arguments (in_channels, ndf, n_layers, ...), got "
+                f"{type(in_channels).__name__}; build one from a config with pocusiq.models.build_discriminator(config)"
+            )
         if min(in_channels, ndf, n_layers) < 1:
             raise ValueError(f"PatchGANDiscriminator needs in_channels, ndf and n_layers >= 1, got {in_channels}, {ndf}, {n_layers}")
         self.in_channels = in_channels

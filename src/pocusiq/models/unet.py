@@ -101,6 +101,11 @@ class UNetGenerator(nn.Module):
         residual: bool = False,
     ) -> None:
         super().__init__()
+        if not isinstance(in_channels, int):  # the old UNetGenerator(ModelConfig) call
+            raise TypeError(
+                f"UNetGenerator takes plain arguments (in_channels, ngf, depth, ...), got {type(in_channels).__name__}; "
+                f"build one from a config with pocusiq.models.build_generator(config)"
+            )
         if min(in_channels, out_channels, ngf, depth) < 1:
             raise ValueError(
                 f"UNetGenerator needs in/out_channels, ngf and depth >= 1, got "

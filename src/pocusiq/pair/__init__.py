@@ -2,8 +2,7 @@
 
 Modules (import them directly; this package imports nothing heavy):
 
-* :mod:`~pocusiq.pair.roi` -- :func:`find_imaging_region`: the ultrasound image in a frame or
-  screen capture (also used by :mod:`pocusiq.enhance`);
+* the imaging region of a frame comes from :func:`pocusiq.imaging.region.find_imaging_region`;
 * :mod:`~pocusiq.pair.geometry` -- pixel <-> world (mm) affine maps, nominal probe placement;
 * :mod:`~pocusiq.pair.resample` -- spacing conversion, affine resampling, masked smoothing;
 * :mod:`~pocusiq.pair.register` -- SimpleITK rigid (+ affine) registration in mm;

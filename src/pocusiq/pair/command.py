@@ -4,6 +4,7 @@ Usage::
 
     pocusiq pair --session SESSION_DIR --out DATASET_DIR
     pocusiq pair --session sess --out ds --split test --min-ncc 0.4 --low pocus --high high_end
+    pocusiq pair --session sess --out ds --calibration cal.json   # measured probe placement
 
 Writes ``DATASET_DIR`` in the paired format (``low/``, ``high/``, ``manifest.csv``) with the
 accepted pairs, and ``DATASET_DIR/pair_report.csv`` with one row per pose (status and reason).
@@ -33,8 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output pixel spacing with --size 0 (default: the coarser device spacing)")
     parser.add_argument("--min-ncc", type=float, default=0.3, help="quality threshold (default 0.3)")
     parser.add_argument("--rigid-only", action="store_true", help="skip the affine refinement")
+    parser.add_argument("--no-register", action="store_true",
+                        help="keep the nominal (e.g. --calibration) placement, no image registration")
     parser.add_argument("--ignore-mount", action="store_true",
                         help="ignore the plan's probe mounting offsets (registration finds them)")
+    parser.add_argument("--calibration", default=None, metavar="CAL",
+                        help="gantry calibration file (pocusiq calibrate): the devices' measured "
+                             "placement replaces the plan's nominal mounting")
     parser.add_argument("--detect-region", action="store_true",
                         help="always detect the imaging region, even where the session logs one")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,14 +51,18 @@ def run(args: argparse.Namespace) -> int:
     from pocusiq.pair.register import RegistrationConfig
     from pocusiq.pair.session import pair_session
 
-    if args.size < 0 or (args.size and args.size < 8):
-        print("pocusiq pair: error: --size must be 0 or at least 8", file=sys.stderr)
+    from pocusiq.pair.frames import MAX_OUTPUT_SIDE
+
+    if args.size < 0 or (args.size and not 8 <= args.size <= MAX_OUTPUT_SIDE):
+        print(f"pocusiq pair: error: --size {args.size}: must be 0 (native spacing) or between 8 and "
+              f"{MAX_OUTPUT_SIDE} pixels", file=sys.stderr)
         return 2
     config = PairingConfig(
         registration=RegistrationConfig(affine=not args.rigid_only),
         output_size=args.size or None,
         output_spacing_mm=args.spacing_mm,
         min_ncc=args.min_ncc,
+        register=not args.no_register,
     )
     bar = None
     if not args.no_progress:
@@ -65,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
+    calibration = None
+    if args.calibration:
+        from pocusiq.acquire.calibration import load_calibration
+
+        calibration = load_calibration(args.calibration)
     try:
         summary = pair_session(
             args.session,
@@ -75,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
             split=args.split,
             use_mount=not args.ignore_mount,
             use_logged_region=not args.detect_region,
+            calibration=calibration,
             progress=progress,
+            warn=lambda message: print(f"warning: {message}", file=sys.stderr),
         )
     finally:
         if bar is not None:

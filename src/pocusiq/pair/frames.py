@@ -2,7 +2,7 @@
 
 :func:`pair_frames` runs, for one pose:
 
-1. the imaging region of each frame (given, or :func:`pocusiq.pair.roi.find_imaging_region`);
+1. the imaging region of each frame (given, or :func:`pocusiq.imaging.region.find_imaging_region`);
 2. the nominal pixel -> world map of each frame from its spacing and placement
    (:func:`pocusiq.pair.geometry.nominal_world_from_pixel`);
 3. both regions smoothed (``registration.smoothing_mm``, masked so black margins do not bleed
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.intensity import luma
+from pocusiq.imaging.intensity import luma
 from pocusiq.errors import RegionNotFoundError, RegistrationError
 from pocusiq.pair.geometry import (
     FramePlacement,
@@ -45,9 +45,14 @@ from pocusiq.pair.geometry import (
 from pocusiq.pair.quality import PairQuality, pair_quality
 from pocusiq.pair.register import PlacedImage, RegistrationConfig, RegistrationResult, register_images
 from pocusiq.pair.resample import masked_gaussian, resample_affine, resample_to_spacing
-from pocusiq.pair.roi import ImagingRegion, RegionConfig, find_imaging_region
+from pocusiq.imaging.region import ImagingRegion, RegionConfig, find_imaging_region
 
 __all__ = ["PairResult", "PairingConfig", "frame_to_grey", "inner_rectangle", "pair_frames"]
+
+
+#: Largest output side in pixels: resampling and registration hold several float64 copies of
+#: the output grid (134 MB each at 4096x4096); imaging regions of real screenshots are < 1100 px.
+MAX_OUTPUT_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class PairingConfig:
 
     Attributes:
         registration: :class:`~pocusiq.pair.register.RegistrationConfig`.
-        region: :class:`~pocusiq.pair.roi.RegionConfig` for region detection.
+        region: :class:`~pocusiq.imaging.region.RegionConfig` for region detection.
         output_size: side (pixels) of the square output images; ``None`` = the whole common
             rectangle at ``output_spacing_mm``.
         output_spacing_mm: output spacing when ``output_size`` is None (None = coarser input).
@@ -64,6 +69,9 @@ class PairingConfig:
         quality_smoothing_mm: Gaussian sigma (mm) for the quality score.
         min_overlap_fraction: the common rectangle must cover at least this fraction of the
             smaller imaging region's area (mm^2).
+        register: register the frames (default); False keeps the nominal placement as it is
+            (step 4 skipped: registration ``kind`` ``"none"``), for a gantry calibrated with
+            ``pocusiq calibrate`` whose placement is more exact than image registration.
     """
 
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
@@ -73,10 +81,13 @@ class PairingConfig:
     min_ncc: float = 0.3
     quality_smoothing_mm: float = 1.0
     min_overlap_fraction: float = 0.3
+    register: bool = True
 
     def __post_init__(self) -> None:
-        if self.output_size is not None and self.output_size < 8:
-            raise ValueError(f"output_size must be >= 8 pixels or None, got {self.output_size}")
+        if self.output_size is not None and not 8 <= self.output_size <= MAX_OUTPUT_SIDE:
+            raise ValueError(
+                f"output_size must be between 8 and {MAX_OUTPUT_SIDE} pixels (or None), got {self.output_size}"
+            )
         if self.output_spacing_mm is not None and not self.output_spacing_mm > 0:
             raise ValueError(f"output_spacing_mm must be positive, got {self.output_spacing_mm}")
         if not 0 <= self.min_overlap_fraction <= 1:
@@ -243,6 +254,11 @@ def _output_grid(
         n_rows = int(math.floor(height_mm / out_spacing + 1e-9))
         if n_cols < 1 or n_rows < 1:
             raise RegistrationError(f"overlap too small for output spacing {out_spacing:g} mm")
+        if max(n_cols, n_rows) > MAX_OUTPUT_SIDE:  # before any array of that size is made
+            raise RegistrationError(
+                f"output grid {n_cols}x{n_rows} at spacing {out_spacing:g} mm exceeds {MAX_OUTPUT_SIDE} pixels a "
+                "side; choose a coarser output spacing"
+            )
         used_w, used_h = n_cols * out_spacing, n_rows * out_spacing
     # left/top edges of the used area (pixel-edge coordinates: pixel c spans c - 0.5 .. c + 0.5)
     left = x - 0.5 + (width_mm - used_w) / 2.0 / sx
@@ -309,9 +325,13 @@ def pair_frames(
     coarser = max(*low_sp, *high_sp)
     rcfg = cfg.registration
     reg_spacing = max(coarser, float(rcfg.spacing_mm or 0.0))
-    fixed = _registration_image(high_grey, high_reg, high_world, high_sp, reg_spacing, rcfg.smoothing_mm)
-    moving = _registration_image(low_grey, low_reg, low_world, low_sp, reg_spacing, rcfg.smoothing_mm)
-    reg = register_images(fixed, moving, rcfg)
+    if cfg.register:
+        fixed = _registration_image(high_grey, high_reg, high_world, high_sp, reg_spacing, rcfg.smoothing_mm)
+        moving = _registration_image(low_grey, low_reg, low_world, low_sp, reg_spacing, rcfg.smoothing_mm)
+        reg = register_images(fixed, moving, rcfg)
+    else:
+        identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        reg = RegistrationResult(identity, identity, 0.0, (), "not registered (nominal placement kept)", kind="none")
 
     # common field of view, in high-end frame pixels
     low_from_high = compose(invert(low_world), reg.moving_from_fixed, high_world)

@@ -42,11 +42,15 @@ class FramePlacement:
         probe_mm: world (x_mm, z_mm) of the probe face centre (stage pose + mounting offset).
         angle_deg: in-plane rotation (stage tilt + mounting rotation); positive turns the
             lateral axis +x towards depth +z.
+        pivot_px: frame pixel (col, row) at the probe face centre, as a gantry calibration
+            measures it (:mod:`pocusiq.acquire.calibration`); None = the imaging region's top
+            centre.
     """
 
     spacing_mm: tuple[float, float]
     probe_mm: tuple[float, float] = (0.0, 0.0)
     angle_deg: float = 0.0
+    pivot_px: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         sx, sy = (float(v) for v in self.spacing_mm)
@@ -102,7 +106,8 @@ def nominal_world_from_pixel(
     Args:
         region: imaging region ``(x, y, w, h)`` in frame pixels; the probe face centre is
             placed at the top edge of its first row, centred: ``(x + (w - 1) / 2, y - 0.5)``
-            (as the simulated scanner, :mod:`pocusiq.acquire.scanner`, places it).
+            (as the simulated scanner, :mod:`pocusiq.acquire.scanner`, places it), unless
+            ``placement.pivot_px`` gives it.
         placement: spacing, probe position and angle.
 
     Returns:
@@ -115,6 +120,6 @@ def nominal_world_from_pixel(
     a = math.radians(placement.angle_deg)
     ca, sa = math.cos(a), math.sin(a)
     linear = np.array([[sx * ca, -sy * sa], [sx * sa, sy * ca]])
-    anchor = np.array([x + (w - 1) / 2.0, y - 0.5])
+    anchor = np.array([x + (w - 1) / 2.0, y - 0.5]) if placement.pivot_px is None else np.asarray(placement.pivot_px, float)
     offset = np.asarray(placement.probe_mm, dtype=np.float64) - linear @ anchor
     return np.hstack([linear, offset[:, None]])

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.acquire.session import FrameRecord, Session, read_session
+from pocusiq.acquire.calibration import Calibration
+from pocusiq.acquire.session import FrameRecord, Session, frame_spacing, read_session
 from pocusiq.atomic import atomic_write_text
 from pocusiq.data.importers import sanitise_id
 from pocusiq.data.manifest import SPLITS
@@ -218,30 +219,28 @@ def choose_devices(session: Session, low: str | None = None, high: str | None = 
     return guess_low, guess_high
 
 
-def frame_spacing(record: FrameRecord, session: Session) -> tuple[float, float]:
-    """(col, row) pixel spacing in mm of a frame; ConfigError if unknown."""
-    if record.pixel_spacing_mm is not None:
-        return record.pixel_spacing_mm
-    device = _device_config(session, record.device)
-    if device is not None and getattr(device, "pixel_spacing_mm", None) is not None:
-        return tuple(float(v) for v in device.pixel_spacing_mm)  # type: ignore[return-value]
-    if device is not None and getattr(device, "image_spacing_mm", None) is not None:
-        s = float(device.image_spacing_mm)
-        return s, s
-    raise ConfigError(
-        f"{session.root}: pixel spacing of device {record.device!r} is unknown ({record.file}); "
-        f"set pixel_spacing_mm in the plan's device section"
-    )
+def frame_placement(
+    record: FrameRecord, session: Session, use_mount: bool = True, calibration: Calibration | None = None
+) -> FramePlacement:
+    """Nominal placement of a frame from its stage pose, spacing and the device's mounting.
 
-
-def frame_placement(record: FrameRecord, session: Session, use_mount: bool = True) -> FramePlacement:
-    """Nominal placement of a frame from its stage pose, spacing and the device's mounting."""
+    With a ``calibration`` that has the frame's device, its measured mounting, pixel spacing
+    and probe-face pixel (:mod:`pocusiq.acquire.calibration`) replace the plan's nominal ones.
+    """
+    pose = record.pose
+    if calibration is not None and record.device in calibration.devices:
+        cal = calibration.devices[record.device]
+        return FramePlacement(
+            spacing_mm=cal.pixel_spacing_mm,
+            probe_mm=(pose.x_mm + cal.offset_mm[0], pose.z_mm + cal.offset_mm[1]),
+            angle_deg=pose.tilt_deg + cal.rotation_deg,
+            pivot_px=cal.pivot_px,
+        )
     device = _device_config(session, record.device)
     mount = getattr(device, "mount", None) if use_mount else None
     dx = float(getattr(mount, "dx_mm", 0.0) or 0.0)
     dz = float(getattr(mount, "dz_mm", 0.0) or 0.0)
     rot = float(getattr(mount, "rotation_deg", 0.0) or 0.0)
-    pose = record.pose
     return FramePlacement(
         spacing_mm=frame_spacing(record, session),
         probe_mm=(pose.x_mm + dx, pose.z_mm + dz),
@@ -276,7 +275,9 @@ def pair_session(
     split: str = "train",
     use_mount: bool = True,
     use_logged_region: bool = True,
+    calibration: Calibration | None = None,
     progress: Callable[[int, int], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> PairingSummary:
     """Pair every pose of a session and write the dataset and ``pair_report.csv``.
 
@@ -290,6 +291,10 @@ def pair_session(
             specimen, and pairs of one specimen share a split.
         use_mount: use the plan's device mounting offsets in the nominal placement.
         use_logged_region: use a frame record's ``region`` when logged (else always detect).
+        calibration: a gantry calibration (:func:`pocusiq.acquire.calibration.load_calibration`):
+            the nominal placement of the devices it has, instead of the plan's mounting.
+        warn: called with a message when the calibration does not fit the session (a device
+            not calibrated, tilted poses with a pivot the calibration did not observe).
         progress: optional callback ``(done, total)`` after each pose.
 
     Returns:
@@ -309,6 +314,16 @@ def pair_session(
     by_pose = session.by_pose()
     kinds = {getattr(_device_config(session, n), "kind", "") for n in (low_name, high_name)}
     source = "sim" if kinds == {"simulated"} else "real"
+    if calibration is not None and warn is not None:
+        for name in (low_name, high_name):
+            cal = calibration.devices.get(name)
+            if cal is None:
+                warn(f"{calibration.source}: no calibration for device {name!r}; its plan mounting is used")
+            elif not cal.pivot_observed and any(abs(p.tilt_deg) > 1e-9 for p in session.plan.poses):
+                warn(
+                    f"{calibration.source}: device {name!r} was calibrated at one tilt only, so its tilt "
+                    f"pivot is nominal; tilted poses may be off (add tilts to the calibration plan)"
+                )
     for frames in by_pose.values():  # fail fast on unknown spacing, before writing anything
         for name in (low_name, high_name):
             for record in frames.get(name, []):
@@ -345,8 +360,8 @@ def pair_session(
                     result = pair_frames(
                         low.load(),
                         high.load(),
-                        frame_placement(low, session, use_mount),
-                        frame_placement(high, session, use_mount),
+                        frame_placement(low, session, use_mount, calibration),
+                        frame_placement(high, session, use_mount, calibration),
                         cfg,
                         low_region=low.region if use_logged_region else None,
                         high_region=high.region if use_logged_region else None,

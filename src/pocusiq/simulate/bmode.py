@@ -62,7 +62,7 @@ import scipy.fft
 from PIL import Image
 from scipy import ndimage
 
-from pocusiq.data.images import from_unit_float
+from pocusiq.imaging.intensity import from_unit
 from pocusiq.simulate.phantoms import Phantom, point_target_phantom
 from pocusiq.simulate.profiles import (
     GEOMETRIC_DEFOCUS_FACTOR,
@@ -521,9 +521,9 @@ def quantise(image: np.ndarray, bit_depth: int, jpeg_quality: int | None) -> np.
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """(rows, cols) float image in [0, 1] -> uint8 0..255 (clipped, rounded to nearest).
 
-    :func:`pocusiq.data.images.from_unit_float`, the project's one float -> integer conversion.
+    :func:`pocusiq.imaging.intensity.from_unit`, the project's one float -> integer conversion.
     """
-    return from_unit_float(image, np.uint8)
+    return from_unit(image, np.uint8)
 
 
 def point_spread_image(

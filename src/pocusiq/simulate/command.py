@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pocusiq.data.splits import DEFAULT_FRACTIONS
 
@@ -32,10 +33,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fractions", type=float, nargs=3, default=list(DEFAULT_FRACTIONS), metavar=("TRAIN", "VAL", "TEST"),
         help="shares of specimens per split (default 0.8 0.1 0.1)",
     )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PROFILE.FIELD=VALUE",
+                        help="override a transducer profile value, e.g. --set pocus.noise_db=-40 (repeatable; "
+                             "built-in or --profiles profiles)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pocusiq-profiles-") as tmp:
+        profiles_path = args.profiles
+        if args.overrides:  # overridden profiles go through a file like any user profiles
+            import yaml
+
+            from pocusiq.simulate.profiles import profiles_with_overrides
+
+            profiles_path = str(Path(tmp) / "profiles.yaml")
+            Path(profiles_path).write_text(yaml.safe_dump(profiles_with_overrides(args.profiles, args.overrides)))
+        return _simulate(args, profiles_path)
+
+
+def _simulate(args: argparse.Namespace, profiles_path: str | None) -> int:
     from pocusiq.data.simulated import SimulatedDatasetConfig, write_simulated_dataset
 
     try:
@@ -46,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             phantom=args.phantom,
             low_profile=args.low_profile,
             high_profile=args.high_profile,
-            profiles_path=args.profiles,
+            profiles_path=profiles_path,
             fractions=tuple(args.fractions),
         )
         summary = write_simulated_dataset(

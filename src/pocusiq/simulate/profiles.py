@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pocusiq.config_file import read_config_file
+from pocusiq import config as cfgkit
+from pocusiq.config import setting
 from pocusiq.errors import ConfigError
 
 GEOMETRIES = ("linear", "curvilinear")
@@ -95,36 +96,45 @@ class TransducerProfile:
     """
 
     name: str
-    center_frequency_mhz: float
-    fractional_bandwidth: float
-    n_elements: int = 128
-    pitch_mm: float = 0.3
-    tx_focus_mm: float = 20.0
-    f_number: float = 2.0
+    center_frequency_mhz: float = setting(gt=0.0, le=50.0)
+    fractional_bandwidth: float = setting(gt=0.0, le=2.0)
+    n_elements: int = setting(128, ge=1)
+    pitch_mm: float = setting(0.3, gt=0.0)
+    tx_focus_mm: float = setting(20.0, gt=0.0)
+    f_number: float = setting(2.0, gt=0.0)
     dynamic_receive_focus: bool = True
-    rx_f_number: float = 1.5
-    compounding_angles_deg: tuple[float, ...] = (0.0,)
-    noise_db: float = -50.0
-    dynamic_range_db: float = 60.0
+    rx_f_number: float = setting(1.5, gt=0.0)
+    compounding_angles_deg: tuple[float, ...] = setting((0.0,), gt=-45.0, lt=45.0)
+    noise_db: float = setting(-50.0, le=0.0)
+    dynamic_range_db: float = setting(60.0, gt=0.0)
     gain_db: float = -20.0
-    bit_depth: int = 8
-    jpeg_quality: int | None = None
-    display_smoothing_mm: float = 0.0
-    attenuation_db_cm_mhz: float = 0.5
-    tgc_compensation: float = 0.9
-    geometry: str = "linear"
-    radius_mm: float = 40.0
-    sector_angle_deg: float = 60.0
-    sound_speed_m_s: float = 1540.0
+    bit_depth: int = setting(8, ge=1, le=8)
+    jpeg_quality: int | None = setting(None, ge=1, le=95)
+    display_smoothing_mm: float = setting(0.0, ge=0.0, le=5.0)
+    attenuation_db_cm_mhz: float = setting(0.5, ge=0.0)
+    tgc_compensation: float = setting(0.9, ge=0.0, le=1.0)
+    geometry: str = setting("linear", choices=GEOMETRIES)
+    radius_mm: float = setting(40.0, gt=0.0)
+    sector_angle_deg: float = setting(60.0, gt=0.0, lt=180.0)
+    sound_speed_m_s: float = setting(1540.0, gt=0.0)
     description: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "compounding_angles_deg", tuple(float(a) for a in self.compounding_angles_deg)
-        )
-        problems = _profile_problems(self)
-        if problems:
-            raise ValueError(f"transducer profile {self.name!r}: " + "; ".join(problems))
+        if isinstance(self.compounding_angles_deg, (list, tuple)):
+            object.__setattr__(
+                self, "compounding_angles_deg",
+                tuple(float(a) if isinstance(a, int) and not isinstance(a, bool) else a for a in self.compounding_angles_deg),
+            )
+        try:
+            cfgkit.check(self)  # field types and ranges (pocusiq.config.setting), then check_consistency
+        except ConfigError as exc:
+            raise ValueError(f"transducer profile {self.name!r}: {exc}") from None
+
+    def check_consistency(self) -> None:
+        if not self.name:
+            raise ConfigError("name must be a non-empty string")
+        if not self.compounding_angles_deg:
+            raise ConfigError("compounding_angles_deg must list at least one angle (0 for no compounding)")
 
     # ---- derived physical quantities -------------------------------------------------
     @property
@@ -169,71 +179,6 @@ class TransducerProfile:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["compounding_angles_deg"] = list(self.compounding_angles_deg)
         return out
-
-
-def _is_number(value: Any) -> bool:
-    """A real number given as int or float (YAML ``true``/``false`` are not numbers here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _profile_problems(p: TransducerProfile) -> list[str]:
-    problems: list[str] = []
-
-    def positive(field: str) -> None:
-        value = getattr(p, field)
-        if not _is_number(value) or not value > 0:
-            problems.append(f"{field} must be a positive number, got {value!r}")
-
-    if not isinstance(p.name, str) or not p.name:
-        problems.append(f"name must be a non-empty string, got {p.name!r}")
-    for field in (
-        "center_frequency_mhz",
-        "fractional_bandwidth",
-        "pitch_mm",
-        "tx_focus_mm",
-        "f_number",
-        "rx_f_number",
-        "dynamic_range_db",
-        "sound_speed_m_s",
-        "radius_mm",
-        "sector_angle_deg",
-    ):
-        positive(field)
-    if not problems:
-        if not 0 < p.fractional_bandwidth <= 2:
-            problems.append(f"fractional_bandwidth must be in (0, 2], got {p.fractional_bandwidth!r}")
-        if not p.center_frequency_mhz <= 50:
-            problems.append(f"center_frequency_mhz must be <= 50, got {p.center_frequency_mhz!r}")
-        if p.sector_angle_deg >= 180:
-            problems.append(f"sector_angle_deg must be < 180, got {p.sector_angle_deg!r}")
-    if not isinstance(p.n_elements, int) or isinstance(p.n_elements, bool) or p.n_elements < 1:
-        problems.append(f"n_elements must be a positive integer, got {p.n_elements!r}")
-    if not isinstance(p.bit_depth, int) or isinstance(p.bit_depth, bool) or not 1 <= p.bit_depth <= 8:
-        problems.append(f"bit_depth must be an integer in 1..8, got {p.bit_depth!r}")
-    if p.jpeg_quality is not None and (
-        not isinstance(p.jpeg_quality, int) or isinstance(p.jpeg_quality, bool) or not 1 <= p.jpeg_quality <= 95
-    ):
-        problems.append(f"jpeg_quality must be null or an integer in 1..95, got {p.jpeg_quality!r}")
-    if not _is_number(p.noise_db) or not p.noise_db <= 0:
-        problems.append(f"noise_db must be a number <= 0, got {p.noise_db!r}")
-    if not _is_number(p.gain_db):
-        problems.append(f"gain_db must be a number, got {p.gain_db!r}")
-    if not _is_number(p.display_smoothing_mm) or not 0 <= p.display_smoothing_mm <= 5:
-        problems.append(f"display_smoothing_mm must be in [0, 5], got {p.display_smoothing_mm!r}")
-    if not _is_number(p.attenuation_db_cm_mhz) or not p.attenuation_db_cm_mhz >= 0:
-        problems.append(f"attenuation_db_cm_mhz must be a number >= 0, got {p.attenuation_db_cm_mhz!r}")
-    if not _is_number(p.tgc_compensation) or not 0 <= p.tgc_compensation <= 1:
-        problems.append(f"tgc_compensation must be in [0, 1], got {p.tgc_compensation!r}")
-    if p.geometry not in GEOMETRIES:
-        problems.append(f"geometry must be one of {GEOMETRIES}, got {p.geometry!r}")
-    if not isinstance(p.dynamic_receive_focus, bool):
-        problems.append(f"dynamic_receive_focus must be true or false, got {p.dynamic_receive_focus!r}")
-    if not p.compounding_angles_deg or any(abs(a) >= 45 for a in p.compounding_angles_deg):
-        problems.append(
-            f"compounding_angles_deg must be a non-empty list of angles within +-45 degrees, "
-            f"got {list(p.compounding_angles_deg)!r}"
-        )
-    return problems
 
 
 #: Cart-based scanner with a linear probe (the paper's "high-end" device class, e.g. a
@@ -321,10 +266,6 @@ def profile_from_dict(name: str, values: Mapping[str, Any], *, source: str = "<d
         raise ConfigError(f"{source}: profile {name!r} must be a mapping of fields, got {type(values).__name__}")
     values = dict(values)
     base_name = values.pop("base", None)
-    fields = {f.name for f in dataclasses.fields(TransducerProfile)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ConfigError(f"{source}: profile {name!r} has unknown field(s) {unknown}; known fields: {sorted(fields)}")
     if base_name is not None:
         if base_name not in BUILTIN_PROFILES:
             raise ConfigError(
@@ -335,24 +276,16 @@ def profile_from_dict(name: str, values: Mapping[str, Any], *, source: str = "<d
         merged.update(values)
         values = merged
     values["name"] = name
-    if "compounding_angles_deg" in values:
-        angles = values["compounding_angles_deg"]
-        if isinstance(angles, (int, float)):
-            angles = [angles]
-        if not isinstance(angles, (list, tuple)):
-            raise ConfigError(f"{source}: profile {name!r}: compounding_angles_deg must be a list, got {angles!r}")
-        values["compounding_angles_deg"] = tuple(angles)
-    required = [
-        f.name
-        for f in dataclasses.fields(TransducerProfile)
-        if f.default is dataclasses.MISSING and f.name not in values
-    ]
-    if required:
-        raise ConfigError(f"{source}: profile {name!r} is missing required field(s) {required}")
+    angles = values.get("compounding_angles_deg")
+    if isinstance(angles, (int, float)) and not isinstance(angles, bool):
+        values["compounding_angles_deg"] = [angles]  # one angle may be given without a list
     try:
-        return TransducerProfile(**values)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+        return cfgkit.from_dict(TransducerProfile, values)
+    except ConfigError as exc:
+        message = str(exc)
+        if not message.startswith("transducer profile"):
+            message = f"profile {name!r}: {message}"
+        raise ConfigError(f"{source}: {message}") from None
 
 
 def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
@@ -368,7 +301,7 @@ def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
         ConfigError: missing/unreadable/malformed file, unknown fields, invalid values.
     """
     path = Path(path)
-    data = read_config_file(path, "profile file")
+    data = cfgkit.read_config_file(path, "profile file")
     if isinstance(data, Mapping) and "profiles" in data:
         data = data["profiles"]
     if not isinstance(data, Mapping) or not data:
@@ -379,3 +312,30 @@ def load_profiles(path: str | Path) -> dict[str, TransducerProfile]:
             raise ConfigError(f"{path}: profile names must be strings, got {name!r}")
         profiles[name] = profile_from_dict(name, values, source=str(path))
     return profiles
+
+
+def profiles_with_overrides(path: str | Path | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """The profile-file data of ``path`` (or none) with ``--set PROFILE.FIELD=VALUE`` overrides.
+
+    A profile not in the file but built in (``pocus``, ``high_end``) is started from the
+    built-in (``base``), so ``--set pocus.noise_db=-40`` changes the built-in POCUS profile for
+    this run. Returns ``{name: fields}`` for :func:`load_profiles`; raises ConfigError.
+    """
+    data: Any = {}
+    if path is not None:
+        data = cfgkit.read_config_file(path, "profile file")
+        if isinstance(data, Mapping) and "profiles" in data:
+            data = data["profiles"]
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected a non-empty mapping of profile name -> fields")
+    data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for item in overrides:
+        name = item.split("=", 1)[0].split(".", 1)[0].strip()
+        if name not in data:
+            if name not in BUILTIN_PROFILES:
+                raise ConfigError(
+                    f"override {item!r}: unknown transducer profile {name!r}; known profiles: "
+                    f"{', '.join(sorted(set(BUILTIN_PROFILES) | set(data)))}"
+                )
+            data[name] = {"base": name}
+    return cfgkit.apply_overrides(data, overrides)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.intensity import to_unit  # moves to the imaging layer (branch media)
+from pocusiq.imaging.intensity import to_unit
 from pocusiq.train.schedule import learning_rate_factor
 
 

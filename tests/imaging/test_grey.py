@@ -5,12 +5,10 @@ import pytest
 from PIL import Image
 
 from pocusiq.atomic import sha256_file
-from pocusiq.data.images import (
-    from_unit_float,
+from pocusiq.imaging.grey import (
     png_header,
     read_grey_image,
     read_png_text,
-    to_unit_float,
     write_grey_png,
 )
 from pocusiq.errors import ImageFileError
@@ -91,21 +89,8 @@ def test_truncated_missing_and_non_image_files_name_the_file(tmp_path):
         png_header(tmp_path / "text.png")
 
 
-def test_unit_float_scaling_and_inverse():
-    assert to_unit_float(np.array([0, 255], np.uint8)).tolist() == [0.0, 1.0]
-    assert to_unit_float(np.array([0, 65535], np.uint16)).tolist() == [0.0, 1.0]
-    assert to_unit_float(np.array([0, 51], np.uint8)).dtype == np.float32
-    values = np.arange(256, dtype=np.uint8)
-    np.testing.assert_array_equal(from_unit_float(to_unit_float(values)), values)
-    wide = np.arange(0, 65536, 257, dtype=np.uint16)
-    np.testing.assert_array_equal(from_unit_float(to_unit_float(wide), np.uint16), wide)
-    np.testing.assert_array_equal(from_unit_float(np.array([-0.5, 1.5])), [0, 255])
-    with pytest.raises(TypeError, match="expects uint8, uint16 or bool, got float64"):
-        to_unit_float(np.zeros(3))
-
-
 def test_common_bit_depth_promotes_8_bit_exactly():
-    from pocusiq.data.images import common_bit_depth
+    from pocusiq.imaging.grey import common_bit_depth
 
     a8 = np.array([[0, 1, 255]], np.uint8)
     b16 = np.array([[0, 257, 65535]], np.uint16)

@@ -3,13 +3,13 @@
 Reading gives a NumPy array the :class:`~pocusiq.enhance.enhancer.Enhancer` accepts:
 
 * ``1`` / ``L`` -> uint8 ``(H, W)`` (``1`` as 0/255); ``I;16*`` / ``I`` (values <= 65535) ->
-  uint16 ``(H, W)``: these greyscale files are read by :func:`pocusiq.data.images.read_grey_image`,
+  uint16 ``(H, W)``: these greyscale files are read by :func:`pocusiq.imaging.grey.read_grey_image`,
   the project's one greyscale reader;
 * ``F`` (float TIFF) -> float32 ``(H, W)``, which must lie in [0, 1];
 * ``RGB`` / ``RGBA`` -> uint8 ``(H, W, 3|4)``; ``LA`` -> uint8 ``(H, W, 2)`` (grey + alpha);
 * ``P`` (palette) and ``CMYK`` are converted to RGB(A) (written back as RGB(A)).
 
-This module exists beside :mod:`pocusiq.data.images` because enhancement must keep what a
+This module exists beside :mod:`pocusiq.imaging.grey` because enhancement must keep what a
 dataset reader drops: colour channels, alpha, float TIFFs, the file's format and metadata.
 
 Writing uses the input's format and mode, and stores :data:`NOT_FOR_DIAGNOSIS`-style notes:
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.atomic import atomic_path
-from pocusiq.data.images import read_grey_image
+from pocusiq.imaging.grey import read_grey_image
 from pocusiq.errors import ImageFileError
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -49,7 +49,7 @@ class StillImage:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-#: Pillow modes decoded by :func:`pocusiq.data.images.read_grey_image` (one greyscale reader for
+#: Pillow modes decoded by :func:`pocusiq.imaging.grey.read_grey_image` (one greyscale reader for
 #: the whole project); the other modes (colour, grey + alpha, float) are decoded here.
 _GREY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L")
 
@@ -57,7 +57,7 @@ _GREY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L")
 def read_image(path: str | os.PathLike[str]) -> StillImage:
     """Decode a PNG/JPEG/TIFF file (first page of a multi-page TIFF).
 
-    Greyscale files go through :func:`pocusiq.data.images.read_grey_image` (``1``/``L`` ->
+    Greyscale files go through :func:`pocusiq.imaging.grey.read_grey_image` (``1``/``L`` ->
     uint8, 16-bit -> uint16); colour, grey + alpha and float files are decoded here because
     enhancement keeps their channels.
 

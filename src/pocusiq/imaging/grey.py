@@ -1,9 +1,9 @@
-"""Greyscale image files: read any common format, write 8/16-bit greyscale PNG, scale to [0, 1].
+"""Greyscale image files: read any common format, write 8/16-bit greyscale PNG.
 
 Used project-wide for image files. On disk, pocusiq datasets hold **8- or 16-bit greyscale PNG**
 (PNG colour type 0). In memory an image is a 2-D ``numpy`` array ``(H, W)`` of ``uint8``
 (0..255) or ``uint16`` (0..65535); networks and metrics use ``float32`` in ``[0, 1]``
-(:func:`to_unit_float` / :func:`from_unit_float`).
+(:func:`pocusiq.imaging.intensity.to_unit` / :func:`~pocusiq.imaging.intensity.from_unit`).
 
 Reading uses Pillow (decodes PNG, JPEG, BMP, TIFF, ... and detects truncated files).
 :func:`png_header` parses the PNG ``IHDR`` chunk itself (24 bytes) because Pillow does not
@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from pocusiq.atomic import atomic_path
 from pocusiq.errors import ImageFileError
+from pocusiq.imaging.intensity import grey_from_rgb, is_grey
 
 PathLike = str | os.PathLike[str]
 
@@ -40,11 +41,9 @@ __all__ = [
     "PNG_COLOUR_TYPES",
     "PngHeader",
     "common_bit_depth",
-    "from_unit_float",
     "png_header",
     "read_png_text",
     "read_grey_image",
-    "to_unit_float",
     "write_grey_png",
 ]
 
@@ -105,17 +104,13 @@ def read_png_text(path: PathLike) -> dict[str, str]:
 
 
 def _grey_from_channels(rgb: np.ndarray, path: PathLike, convert: bool, what: str) -> np.ndarray:
-    """(H, W, 3) -> (H, W) if all channels are equal, or by ITU-R 601 luma if ``convert``."""
-    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-        return np.ascontiguousarray(rgb[..., 0])
-    if not convert:
+    """(H, W, 3) -> (H, W) if all channels are equal, or by BT.601 luma if ``convert``."""
+    if not convert and not is_grey(rgb):
         raise ImageFileError(
             f"{path}: {what} image with differing colour channels; expected greyscale "
             "(pass convert=True / --convert-rgb to convert it to luma)"
         )
-    luma = rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    top = np.iinfo(rgb.dtype).max
-    return np.clip(np.rint(luma), 0, top).astype(rgb.dtype)
+    return grey_from_rgb(rgb)
 
 
 def read_grey_image(path: PathLike, *, convert: bool = False) -> np.ndarray:
@@ -183,7 +178,7 @@ def _check_grey_array(image: np.ndarray, what: str = "image") -> np.ndarray:
     if image.dtype not in (np.uint8, np.uint16):
         raise TypeError(
             f"{what} must be uint8 or uint16, got {image.dtype} "
-            "(use pocusiq.data.images.from_unit_float for [0, 1] floats)"
+            "(use pocusiq.imaging.intensity.from_unit for [0, 1] floats)"
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"{what} is empty (shape {image.shape})")
@@ -215,28 +210,6 @@ def write_grey_png(
         raise ValueError(f"cannot write {image.dtype} as a greyscale PNG (Pillow gave mode {pil.mode})")
     with atomic_path(path) as tmp:
         pil.save(tmp, format="PNG", pnginfo=pnginfo, compress_level=6)
-
-
-def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """``uint8`` / ``uint16`` / ``bool`` array -> ``float32`` in ``[0, 1]`` (value / dtype max)."""
-    image = np.asarray(image)
-    if image.dtype == np.bool_:
-        return image.astype(np.float32)
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255.0)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / np.float32(65535.0)
-    raise TypeError(f"to_unit_float expects uint8, uint16 or bool, got {image.dtype}")
-
-
-def from_unit_float(image: np.ndarray, dtype: type | np.dtype = np.uint8) -> np.ndarray:
-    """``float`` array in ``[0, 1]`` -> ``uint8``/``uint16`` (clipped to [0, 1], rounded to nearest)."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)):
-        raise TypeError(f"from_unit_float dtype must be uint8 or uint16, got {dtype}")
-    top = float(np.iinfo(dtype).max)
-    scaled = np.rint(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * top)
-    return scaled.astype(dtype)
 
 
 def common_bit_depth(*images: np.ndarray) -> list[np.ndarray]:

@@ -1,4 +1,17 @@
-"""Find the imaging region (the ultrasound rectangle or sector) in a frame or screen capture.
+"""The imaging region of a frame (the ultrasound rectangle or sector), and how it is found or given.
+
+One type, :class:`ImagingRegion` (bounding box, a boolean mask of the frame, kind, sector apex),
+serves pairing (:mod:`pocusiq.pair.frames`), enhancement (only pixels inside the region change:
+:func:`paste_inside`) and DICOM files (the Sequence of Ultrasound Regions, read by
+:mod:`pocusiq.imaging.dicom`). :func:`resolve_region` turns a user's choice (``RegionSpec``)
+into one:
+
+* ``"auto"``: detect with :func:`find_imaging_region` (raises ``RegionNotFoundError``);
+* ``"full"`` or ``None``: the whole frame;
+* ``(x, y, w, h)`` or ``"x,y,w,h"``: a box in pixels (x = column, y = row of the top-left corner);
+* an :class:`ImagingRegion` (e.g. one detected earlier, or from the DICOM header).
+
+Detection (:func:`find_imaging_region`):
 
 Screen captures from POCUS apps carry black margins, UI text, colour buttons, colour bars and
 a depth scale around the image. :func:`find_imaging_region` separates the image from them with
@@ -23,16 +36,28 @@ specific devices only), hence the own implementation here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import convex_hull_image
 
 from pocusiq.errors import RegionNotFoundError
+from pocusiq.imaging.intensity import luma
 
-__all__ = ["ImagingRegion", "RegionConfig", "find_imaging_region"]
+__all__ = [
+    "ImagingRegion",
+    "RegionConfig",
+    "RegionSpec",
+    "find_imaging_region",
+    "paste_inside",
+    "parse_box",
+    "resolve_region",
+]
+
+RegionKind = Literal["full", "box", "linear", "sector"]
 
 
 @dataclass(frozen=True)
@@ -71,10 +96,12 @@ class ImagingRegion:
     Attributes:
         x, y: top-left corner of the bounding box (column, row), pixels.
         w, h: width and height of the bounding box, pixels.
-        mask: bool array (H, W) of the frame, True inside the imaging area.
-        kind: ``"linear"`` (rectangle) or ``"sector"`` (curvilinear / phased array).
+        mask: bool array (H, W) of the frame, True inside the imaging area (inside the box).
+        kind: ``"linear"`` (rectangle) or ``"sector"`` (curvilinear / phased array), as detected
+            or read from a DICOM header; ``"box"`` (a rectangle given by the user) or ``"full"``
+            (the whole frame).
         apex: for sectors, the fitted apex (column, row) in frame pixels (may lie above the frame);
-            ``None`` for linear regions.
+            ``None`` otherwise.
     """
 
     x: int
@@ -82,8 +109,48 @@ class ImagingRegion:
     w: int
     h: int
     mask: np.ndarray = field(repr=False)
-    kind: Literal["linear", "sector"] = "linear"
+    kind: RegionKind = "linear"
     apex: tuple[float, float] | None = None
+
+    @classmethod
+    def from_box(
+        cls,
+        box: tuple[int, int, int, int],
+        shape: tuple[int, ...],
+        kind: RegionKind = "box",
+        box_mask: np.ndarray | None = None,
+        apex: tuple[float, float] | None = None,
+    ) -> ImagingRegion:
+        """A region from an ``(x, y, w, h)`` box in a frame of ``shape`` (H, W[, C]).
+
+        ``box_mask``: optional bool ``(h, w)`` mask inside the box (default: the whole box).
+
+        Raises:
+            RegionNotFoundError: the box does not fit inside the frame, or the mask is empty.
+            ValueError: ``box_mask`` is not ``(h, w)``.
+        """
+        height, width = int(shape[0]), int(shape[1])
+        x, y, w, h = (int(v) for v in box)
+        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > width or y + h > height:
+            raise RegionNotFoundError(
+                f"region (x={x}, y={y}, w={w}, h={h}) does not fit inside the {width}x{height} frame"
+            )
+        mask = np.zeros((height, width), dtype=bool)
+        if box_mask is None:
+            mask[y : y + h, x : x + w] = True
+        else:
+            box_mask = np.asarray(box_mask, dtype=bool)
+            if box_mask.shape != (h, w):
+                raise ValueError(f"region mask has shape {box_mask.shape}, expected the box's {(h, w)}")
+            if not box_mask.any():
+                raise RegionNotFoundError(f"region (x={x}, y={y}, w={w}, h={h}) has an empty mask")
+            mask[y : y + h, x : x + w] = box_mask
+        return cls(x=x, y=y, w=w, h=h, mask=mask, kind=kind, apex=apex)
+
+    @classmethod
+    def full(cls, shape: tuple[int, ...]) -> ImagingRegion:
+        """The whole frame of ``shape`` (H, W[, C])."""
+        return cls.from_box((0, 0, int(shape[1]), int(shape[0])), shape, "full")
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -91,9 +158,19 @@ class ImagingRegion:
         return (self.x, self.y, self.w, self.h)
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the frame the region belongs to."""
+        return self.mask.shape  # type: ignore[return-value]
+
+    @property
     def slices(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices of the bounding box, for indexing a (H, W[, C]) array."""
         return (slice(self.y, self.y + self.h), slice(self.x, self.x + self.w))
+
+    @property
+    def is_box(self) -> bool:
+        """True when the mask fills the whole bounding box."""
+        return bool(self.crop_mask().all())
 
     def crop(self, frame: np.ndarray) -> np.ndarray:
         """The bounding box of ``frame`` ((H, W) or (H, W, C), same H, W as ``mask``); a view."""
@@ -108,14 +185,87 @@ class ImagingRegion:
         return self.mask[self.slices]
 
 
+RegionSpec = Union[str, tuple[int, int, int, int], ImagingRegion, None]
+"""A user's choice of region: "auto", "full", ``(x, y, w, h)``, ``"x,y,w,h"``, a region, or None (full)."""
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """Parse ``"x,y,w,h"`` (pixels) as given to ``--roi``; raises ValueError with the reason."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise ValueError(f"ROI {text!r}: expected four integers x,y,w,h")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"ROI {text!r}: expected four integers x,y,w,h") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise ValueError(f"ROI {text!r}: x and y must be >= 0 and w, h > 0")
+    return x, y, w, h
+
+
+def resolve_region(frame: np.ndarray, spec: RegionSpec) -> ImagingRegion:
+    """Turn a :data:`RegionSpec` into an :class:`ImagingRegion` of ``frame`` (checked to fit).
+
+    Raises:
+        RegionNotFoundError: "auto" found nothing, or the box/region does not fit the frame.
+        ValueError: a malformed box string.
+    """
+    shape = frame.shape[:2]
+    if spec is None or (isinstance(spec, str) and spec == "full"):
+        return ImagingRegion.full(shape)
+    if isinstance(spec, str):
+        if spec == "auto":
+            return find_imaging_region(frame)
+        return ImagingRegion.from_box(parse_box(spec), shape)
+    if isinstance(spec, ImagingRegion):
+        if spec.shape != shape:
+            raise RegionNotFoundError(
+                f"region of a {spec.shape[1]}x{spec.shape[0]} frame used on a {shape[1]}x{shape[0]} frame"
+            )
+        if not spec.mask.any():
+            raise RegionNotFoundError(f"region {spec.box} has an empty mask")
+        return spec
+    if isinstance(spec, (tuple, list)) and len(spec) == 4:
+        return ImagingRegion.from_box(tuple(int(v) for v in spec), shape)  # type: ignore[arg-type]
+    raise TypeError(f"region must be 'auto', 'full', (x, y, w, h) or an ImagingRegion, got {type(spec).__name__}")
+
+
+def paste_inside(
+    frame: np.ndarray, region: ImagingRegion, enhance_crop: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Enhance the region's crop of ``frame`` and paste it back inside the region's mask.
+
+    Args:
+        frame: ``(H, W)`` or ``(H, W, C)`` array.
+        region: where to enhance.
+        enhance_crop: maps the ``(h, w[, C])`` crop to an array of the same shape and dtype.
+
+    Returns:
+        A copy of ``frame`` whose pixels outside the region are bit-for-bit unchanged.
+    """
+    crop = region.crop(frame)
+    enhanced = enhance_crop(crop)
+    if enhanced.shape != crop.shape or enhanced.dtype != crop.dtype:
+        raise ValueError(
+            f"enhanced crop has shape {enhanced.shape}/{enhanced.dtype}, expected {crop.shape}/{crop.dtype}"
+        )
+    out = frame.copy()
+    inside = region.crop_mask()
+    if inside.all():
+        out[region.slices] = enhanced
+    else:
+        out[region.slices][inside] = enhanced[inside]
+    return out
+
+
 def _to_grey(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(grey, saturation) as float32 in [0, 1] relative to the frame's maximum."""
     if not isinstance(frame, np.ndarray):
         raise TypeError(f"frame must be a numpy array, got {type(frame).__name__}")
     if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        rgb = frame[..., :3].astype(np.float32)
-        grey = rgb.mean(axis=2)
-        sat = rgb.max(axis=2) - rgb.min(axis=2)
+        rgb = frame[..., :3]
+        grey = luma(rgb, np.float32)
+        sat = (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.float32)
     elif frame.ndim == 2:
         grey = frame.astype(np.float32)
         sat = np.zeros_like(grey)

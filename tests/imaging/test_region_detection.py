@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pocusiq.errors import RegionNotFoundError
-from pocusiq.pair.roi import ImagingRegion, find_imaging_region
+from pocusiq.imaging.region import ImagingRegion, find_imaging_region
 
 
 def _speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
