@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pocusiq.data.dataset import PairedDataset
-from pocusiq.data.images import to_unit_float
+from pocusiq.imaging.intensity import to_unit
 
 __all__ = ["TARGET_MASKS", "TargetCropDataset", "target_crop_window"]
 
@@ -106,8 +106,8 @@ class TargetCropDataset(Dataset):
         if self.flip and bool(rng.integers(0, 2)):
             low, high = low[:, ::-1], high[:, ::-1]
         return {
-            "low": torch.from_numpy(to_unit_float(np.ascontiguousarray(low))[None]),
-            "high": torch.from_numpy(to_unit_float(np.ascontiguousarray(high))[None]),
+            "low": torch.from_numpy(to_unit(np.ascontiguousarray(low))[None]),
+            "high": torch.from_numpy(to_unit(np.ascontiguousarray(high))[None]),
             "id": pair_id,
             "on_target": on_target,
         }

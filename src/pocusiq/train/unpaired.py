@@ -27,7 +27,7 @@ of :func:`pocusiq.train.trainer.train`: the discriminator slot of the checkpoint
 together (:class:`CUTCritic`), the optimisers are ``G``, ``D`` and ``F``.
 
 Data (:class:`UnpairedDataset`): every PNG/JPEG/TIFF of ``unpaired.pocus_dir`` (cropped to its
-imaging region, :func:`pocusiq.pair.roi.find_imaging_region`) and of ``unpaired.highend_dir``
+imaging region, :func:`pocusiq.imaging.region.find_imaging_region`) and of ``unpaired.highend_dir``
 (whole images), luma, optionally rescaled, minus the files matched by ``unpaired.holdout``
 (held out for the fidelity test). Item ``i`` of epoch ``e`` draws from ``default_rng([seed, e, i])``
 one crop of POCUS frame ``i mod n`` and one crop of a random high-end image.
@@ -88,15 +88,16 @@ def list_images(folder: str | Path, holdout: str = "") -> tuple[list[Path], list
 
 def _load_luma(path: Path, imaging_region: bool, scale: float) -> np.ndarray:
     """``(H, W)`` float32 in [0, 1]: the file's luma, cropped to its imaging region, rescaled."""
-    from pocusiq.data.images import read_grey_image, to_unit_float
+    from pocusiq.imaging.grey import read_grey_image
+    from pocusiq.imaging.intensity import to_unit
 
     image = read_grey_image(path, convert=True)
     if imaging_region:
-        from pocusiq.pair.roi import find_imaging_region
+        from pocusiq.imaging.region import find_imaging_region
 
         region = find_imaging_region(image)
         image = image[region.y: region.y + region.h, region.x: region.x + region.w]
-    unit = to_unit_float(np.ascontiguousarray(image)).astype(np.float32)
+    unit = to_unit(np.ascontiguousarray(image)).astype(np.float32)
     if scale != 1.0:
         from skimage.transform import rescale
 
