@@ -275,7 +275,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         except ValueError:
             spacing_mm = math.nan
         if not (math.isfinite(spacing_mm) and spacing_mm > 0):
-            raise CheckpointError(f"{p}: checkpoint metadata spacing_mm {metadata['spacing_mm']!r} is not a positive number")
+            raise CheckpointError(f"{p}: metadata spacing_mm={metadata['spacing_mm']!r} is not a positive number of mm "
+                                  f"per pixel")
     for key, value in (("state", state), ("optimizers", optim_meta)):
         if not isinstance(value, dict):
             raise CheckpointError(f"{p}: checkpoint metadata is invalid: {key} is not a JSON object")
