@@ -76,7 +76,7 @@ def test_errors(make_dataset, tmp_path):
         PairedDataset(root, "val")
     with pytest.raises(ValueError, match="split must be one of train, val, test or None, got 'dev'"):
         PairedDataset(root, "dev")
-    with pytest.raises(ValueError, match="crop 64 is larger than 2 image"):
+    with pytest.raises(DatasetError, match="crop 64 is larger than 2 image"):
         PairedDataset(root, "train", crop=64)
     with pytest.raises(DatasetError, match="manifest not found"):
         PairedDataset(tmp_path / "empty")

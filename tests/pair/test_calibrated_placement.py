@@ -89,3 +89,21 @@ def test_cli_pair_reads_the_calibration_file(tilted_session, tmp_path, capsys):
     assert main(["pair", "--session", str(tilted_session), "--out", str(tmp_path / "ds3"), "--calibration",
                  str(tmp_path / "missing.json")]) == 2
     assert "calibration file not found" in capsys.readouterr().err
+
+
+def test_cli_pair_with_calibration_skips_registration_unless_asked(tilted_session, tmp_path, capsys):
+    import csv
+
+    session = read_session(tilted_session)
+    cal = true_calibration(session, source=str(tmp_path / "cal.json"))
+    cal.save(tmp_path / "cal.json")
+    transforms = {}
+    for name, flags in {"default": [], "register": ["--register"]}.items():
+        out = tmp_path / name
+        code = main(["pair", "--session", str(tilted_session), "--out", str(out), "--calibration",
+                     str(tmp_path / "cal.json"), "--ignore-mount", "--no-progress", "--size", "64", *flags])
+        assert code == 0, capsys.readouterr().err
+        with open(out / "pair_report.csv", newline="") as fh:
+            transforms[name] = {row["transform"] for row in csv.DictReader(fh)}
+    assert transforms["default"] == {"none"}
+    assert transforms["register"] and transforms["register"] <= {"rigid", "affine"}

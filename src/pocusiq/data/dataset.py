@@ -115,8 +115,10 @@ class PairedDataset(Dataset):
         if crop is not None:
             small = [r.id for r in self.rows if r.height < crop or r.width < crop]
             if small:
-                raise ValueError(
-                    f"crop {crop} is larger than {len(small)} image(s) in {self.root}, e.g. {small[0]}"
+                raise DatasetError(
+                    f"{self.root}: crop {crop} is larger than {len(small)} image(s), e.g. "
+                    f"{small[0]}; use a dataset of at least {crop}x{crop} pixels or a smaller crop "
+                    f"(pocusiq train --set data.crop=N)"
                 )
 
     def set_epoch(self, epoch: int) -> None:
