@@ -18,6 +18,24 @@ NOT trained on); and :mod:`pocusiq.metrics.fidelity`'s per-frame verdict
 (keeps every target), computed as ``bench/fidelity.py`` does. Output PNGs (input | enhanced per frame) go to ``<out>/<variant>/png`` --
 look at them.
 
+Measured (``--steps 80 --test-images 4``, cpu-size U-Net, batch 4 crops of 128 px, 1 thread, 2 shared
+cores at load average 12-19; real frames: mean over the 8 frames of ``bench/fidelity.py``)::
+
+    variant        SSIM sim test    PSNR sim test     NIQE real  PIQE real  frames keeping every target
+    input          -                -                 8.928      80.09      8/8
+    unsharp mask   -                -                 8.425      67.88      8/8
+    paper          0.390 -> 0.379   20.17 -> 16.01    11.337     14.56      0/8
+    +lowfreq       0.390 -> 0.378   20.17 -> 16.98    13.215     24.37      1/8
+    +structure     0.390 -> 0.375   20.17 -> 16.93    11.980     23.58      0/8
+    +invented      0.390 -> 0.374   20.17 -> 16.92    11.970     23.90      0/8
+    +targetcrops   0.390 -> 0.372   20.17 -> 17.19    11.442     23.88      0/8
+    +residual      0.390 -> 0.433   20.17 -> 20.91     7.727     59.72      7/8
+
+At 80 steps the tanh U-Nets have not yet learned to reproduce their input (PSNR falls to 16-17 dB);
+the terms then mostly trade PIQE for fidelity; the identity-initialised residual generator is what
+makes them bite within a CPU budget. The shipped recipe (longer, plus the point-target term and the
+unpaired stage) is in the model card.
+
 Usage::
 
     python bench/fidelity_ablation.py --out runs/fidelity_ablation --steps 150          # CPU, small
