@@ -67,3 +67,38 @@ def test_export_command_writes_and_refuses_overwrite(tiny_checkpoint, tmp_path, 
     assert "already exists" in capsys.readouterr().err
     assert target.read_bytes() == before
     assert main(["export", "--onnx", str(target), "--model", str(tiny_checkpoint), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_onnx_parity_with_resize_upsampling(norm, tmp_path):
+    """The nearest x2 + 3x3 conv decoder exports (ONNX Resize) and matches torch at dynamic sizes;
+    with batch norm the torch engine folds it into the 3x3 convolution."""
+    import torch
+
+    from pocusiq.models import build_generator
+    from pocusiq.train.checkpoints import save_checkpoint
+    from pocusiq.train.config import ModelConfig, TrainConfig
+
+    torch.manual_seed(0)
+    config = TrainConfig(model=ModelConfig(ngf=4, depth=3, norm=norm, upsample="resize"))
+    generator = build_generator(config.model)
+    if norm == "batch":  # non-trivial running statistics, so folding them is tested
+        generator.train()
+        with torch.no_grad():
+            for _ in range(3):
+                generator(torch.rand(2, 1, 32, 32) * 2 - 1)
+    path = save_checkpoint(tmp_path / "resize.safetensors", generator=generator, config=config)
+    torch_enh = Enhancer.from_checkpoint(path, engine="torch")
+    onnx_enh = Enhancer.from_checkpoint(path, engine="onnx", onnx_threads=1)
+    assert onnx_enh.engine_name == "onnx" and onnx_enh.multiple == 8
+    rng = np.random.default_rng(0)
+    for shape in [(40, 56), (123, 77)]:
+        image = rng.random(shape, dtype=np.float32)
+        diff = np.max(np.abs(torch_enh(image) - onnx_enh(image)))
+        assert diff <= 1e-3, f"ONNX differs from torch by {diff} at {shape}"
+        reference = generator.eval()
+        with torch.no_grad():  # and the engine matches the plain module
+            from pocusiq.models.inference import enhance_batch
+
+            plain = enhance_batch(reference, torch.from_numpy(image)[None, None])[0, 0].numpy()
+        assert np.max(np.abs(torch_enh(image) - plain)) <= 1e-4

@@ -120,3 +120,81 @@ def test_networks_take_plain_arguments_and_the_builder_maps_configs():
     with pytest.raises(TypeError, match=r"build_discriminator\(config\)"):
         PatchGANDiscriminator(DiscriminatorConfig())
     assert isinstance(build_discriminator(DiscriminatorConfig(ndf=2, n_layers=2)), PatchGANDiscriminator)
+
+
+def _outputs(upsample: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random non-residual U-Net's output on a constant input and on that input + 5 % noise."""
+    torch.manual_seed(seed)
+    g = build_generator(ModelConfig(ngf=4, depth=3, dropout=0.0, upsample=upsample)).eval()
+    flat = torch.full((1, 1, 96, 96), 0.3)
+    noisy = flat + 0.05 * torch.randn(1, 1, 96, 96, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        return g(flat)[0, 0], g(noisy)[0, 0]
+
+
+def _to01(y: torch.Tensor):
+    y = y.numpy()
+    return (y - y.min()) / (y.max() - y.min() + 1e-12)  # checkerboard energy is gain-invariant anyway
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_resize_upsampling_adds_no_checkerboard_transpose_does(seed):
+    """Near-constant input: a random transpose-upsampled U-Net paints a period-2 pattern (checkerboard
+    energy, the spectral peak at Nyquist over the band below, in the hundreds); a resize one leaves
+    the spectrum smooth (<= ~1, as the input's). On an exactly constant input the resize output is
+    exactly flat away from the zero-padded borders; the transpose one is not."""
+    from pocusiq.metrics.fidelity import checkerboard_energy
+
+    t_flat, t_noisy = _outputs("transpose", seed)
+    r_flat, r_noisy = _outputs("resize", seed)
+    e_transpose, e_resize = checkerboard_energy(_to01(t_noisy)), checkerboard_energy(_to01(r_noisy))
+    assert e_transpose > 100.0, e_transpose
+    assert e_resize < 1.5, e_resize
+    inner = (slice(16, -16), slice(16, -16))
+    assert float(r_flat[inner].std()) <= 1e-6 * float(r_flat.abs().max())
+    assert float(t_flat[inner].std()) > 1e-2 * float(t_flat.abs().max())
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_resize_upsampling_shapes_range_and_builder(norm):
+    torch.manual_seed(0)
+    config = ModelConfig(ngf=4, depth=4, norm=norm, upsample="resize")
+    g = build_generator(config)
+    assert g.upsample == "resize" and g.model_config.upsample == "resize"
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in g.modules())
+    assert sum(isinstance(m, nn.Upsample) for m in g.modules()) == 4
+    for h, w in [(16, 16), (48, 80), (16, 112)]:  # non-square, multiples of 16
+        y = g(torch.rand(2, 1, h, w) * 2 - 1)
+        assert y.shape == (2, 1, h, w) and y.min() >= -1 and y.max() <= 1
+    with pytest.raises(ValueError, match="multiples of 16"):
+        g(torch.zeros(1, 1, 24, 16))
+    assert ModelConfig().upsample == "transpose"  # the pix2pix default, what old checkpoints used
+    with pytest.raises(ConfigError, match="model.upsample"):
+        build_generator(ModelConfig(ngf=4, depth=3, upsample="bilinear"))
+    with pytest.raises(ValueError, match="upsample"):
+        UNetGenerator(ngf=4, depth=3, upsample="pixelshuffle")
+
+
+def test_resize_generator_at_odd_sizes_through_the_inference_path():
+    """The shared inference path pads odd sizes to the multiple and crops back: same shape out."""
+    from pocusiq.models.inference import enhance_batch
+
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(ngf=4, depth=3, upsample="resize", residual=True)).eval()
+    rng = torch.Generator().manual_seed(1)
+    for h, w in [(37, 53), (9, 101), (1, 17)]:
+        images = torch.rand(2, 1, h, w, generator=rng)
+        out = enhance_batch(g, images)
+        assert out.shape == (2, 1, h, w)
+        assert abs(out - images).max() <= 1e-6  # residual start: the identity, at any size
+
+
+def test_resize_residual_generator_starts_as_exact_identity():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(ngf=4, depth=4, norm="batch", residual=True, upsample="resize"))
+    x = torch.rand(2, 1, 32, 48) * 2 - 1
+    for mode in (g.train, g.eval):
+        mode()
+        assert torch.equal(g(x), x)
+    last = [m for m in g.decoder[-1] if isinstance(m, nn.Conv2d)][-1]
+    assert last.kernel_size == (3, 3) and not last.weight.any() and not last.bias.any()

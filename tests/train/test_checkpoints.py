@@ -139,3 +139,38 @@ def test_refuses_invalid_metadata(tmp_path, make_config):
     save_file(good, str(path), metadata={**meta, "optimizers": '{"G": [1]}'})
     with pytest.raises(CheckpointError, match="m.safetensors: optimiser state is invalid"):
         load_checkpoint(path)
+
+
+def test_upsample_is_recorded_and_old_checkpoints_load_as_transpose(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    resize = TrainConfig(model=ModelConfig(ngf=4, depth=3, upsample="resize", residual=True))
+    g = build_generator(resize.model)
+    torch.nn.init.normal_([m for m in g.decoder[-1] if isinstance(m, torch.nn.Conv2d)][-1].weight, 0, 0.1)
+    path = save_checkpoint(tmp_path / "resize.safetensors", generator=g, config=resize)
+    model, model_config = load_generator(path)
+    assert model_config.upsample == "resize" and model.upsample == "resize"
+    x = torch.rand(1, 1, 24, 40) * 2 - 1
+    assert torch.equal(model(x), g.eval()(x)) and not torch.equal(model(x), x)
+
+    # a checkpoint written before the option existed: no "upsample" key in its config
+    transpose = TrainConfig(model=ModelConfig(ngf=4, depth=3))
+    old = save_checkpoint(tmp_path / "old.safetensors", generator=build_generator(transpose.model), config=transpose)
+    with safe_open(str(old), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    config = json.loads(metadata["config"])
+    del config["model"]["upsample"]
+    metadata["config"] = json.dumps(config)
+    save_file(tensors, str(old), metadata=metadata)
+    model, model_config = load_generator(old)
+    assert model_config.upsample == "transpose" and model.upsample == "transpose"
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in model.modules())
+    # the weights of one kind do not load into the other (different layers): a clear refusal
+    config["model"]["upsample"] = "resize"
+    metadata["config"] = json.dumps(config)
+    save_file(tensors, str(tmp_path / "mismatch.safetensors"), metadata=metadata)
+    with pytest.raises(CheckpointError):
+        load_generator(tmp_path / "mismatch.safetensors")

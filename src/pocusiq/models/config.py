@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 from pocusiq.config import check, setting
 
-__all__ = ["ModelConfig", "DiscriminatorConfig", "NORMS"]
+__all__ = ["ModelConfig", "DiscriminatorConfig", "NORMS", "UPSAMPLE_MODES"]
 
 NORMS = ("batch", "instance")
+UPSAMPLE_MODES = ("transpose", "resize")
+"""Generator decoder upsampling: 4x4 stride-2 transposed convolution (pix2pix) or nearest x2 + 3x3
+convolution (:mod:`pocusiq.models.unet`)."""
 
 
 @dataclass
@@ -39,6 +42,10 @@ class ModelConfig:
             detail to add (needs ``in_channels == out_channels``). Used by the shipped default
             models (``pocusiq/models/pretrained``): an identity start cannot erase a target
             before the losses have pulled it anywhere.
+        upsample: decoder upsampling, "transpose" (pix2pix 4x4 stride-2 transposed convolution;
+            the default, and what a checkpoint without this key was trained with) or "resize"
+            (nearest x2 + 3x3 convolution, Odena et al. 2016: no checkerboard pattern; see
+            :mod:`pocusiq.models.unet`).
     """
 
     in_channels: int = setting(1, ge=1)
@@ -50,6 +57,7 @@ class ModelConfig:
     dropout_blocks: int | None = setting(None, ge=0)
     init_std: float = setting(0.02, gt=0.0)
     residual: bool = False
+    upsample: str = setting("transpose", choices=UPSAMPLE_MODES)
 
     def resolved_dropout_blocks(self) -> int:
         n = max(0, self.depth - 5) if self.dropout_blocks is None else self.dropout_blocks

@@ -12,12 +12,23 @@ at ``depth = log2(size)`` (8 at 256^2) the bottleneck is 1x1, as in pix2pix.
 Architecture (pix2pix ``unet_256`` generalised to any depth): encoder level ``i`` is a 4x4
 stride-2 convolution to ``ngf * min(2**i, 8)`` channels, preceded by LeakyReLU(0.2) (except the
 first) and followed by the norm layer (except the first and the innermost); decoder level ``i``
-is ReLU, a 4x4 stride-2 transposed convolution, the norm layer, and dropout in the first
+is ReLU, a 4x4 stride-2 transposed convolution (or, with ``upsample="resize"``, nearest-neighbour
+x2 upsampling followed by a 3x3 convolution), the norm layer, and dropout in the first
 ``dropout_blocks`` decoder levels after the bottleneck (pix2pix: 3 at depth 8); its output is
 concatenated with the encoder's input at that level (skip connection). The outermost decoder
 ends with tanh. Written as explicit encoder/decoder lists (not pix2pix's recursive block) so the
 state-dict keys are flat and the forward is easy to export (ONNX). No library in the
 environment provides this network (torchvision/MONAI are not installed).
+
+Upsampling (``upsample``): "transpose" (pix2pix, the default; what every checkpoint without the key
+was trained with) or "resize" (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
+A 4x4 stride-2 transposed convolution gives the even and odd output pixels different kernels, so
+it paints a period-2 pattern wherever its input is flat: the shipped transpose-upsampled default
+models had checkerboard energy 126x (cpu) and 601x (realtime) the input's on the real handheld
+frames. Nearest-neighbour x2 upsampling has a zero at the output's Nyquist frequency and the 3x3
+convolution after it is shift-invariant, so a "resize" decoder adds no period-2 pattern of its own
+(a constant input gives a constant interior output). It costs ~2.25x the decoder's multiply-adds
+(9 vs 4 per output pixel and channel pair).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import functools
 import torch
 from torch import nn
 
+from pocusiq.models.config import UPSAMPLE_MODES
 from pocusiq.models.inference import from_model_range, to_model_range
 
 __all__ = [
@@ -34,6 +46,7 @@ __all__ = [
     "depth_for_size",
     "init_weights",
     "norm_layer",
+    "UPSAMPLE_MODES",
     "to_model_range",
     "from_model_range",
 ]
@@ -67,6 +80,13 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
+def _upsampling(mode: str, c_in: int, c_out: int, *, bias: bool) -> list[nn.Module]:
+    """The layers that double H and W and map ``c_in`` to ``c_out`` channels (see ``UPSAMPLE_MODES``)."""
+    if mode == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+
+
 class UNetGenerator(nn.Module):
     """pix2pix U-Net generator, built from plain arguments (a config goes through
     :func:`pocusiq.models.builder.build_generator`).
@@ -83,6 +103,9 @@ class UNetGenerator(nn.Module):
         init_std: std of the normal initialisation.
         residual: output ``clamp(x + last layer, -1, 1)`` instead of ``tanh(last layer)``, the last
             layer initialised to zero (a fresh network is the identity); needs in == out channels.
+        upsample: decoder upsampling, "transpose" (4x4 stride-2 transposed convolution, pix2pix) or
+            "resize" (nearest-neighbour x2 then a 3x3 convolution: no checkerboard; see the module
+            docstring).
 
     Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
     ``H`` and ``W`` multiples of :attr:`multiple` (``2 ** depth``).
@@ -99,6 +122,7 @@ class UNetGenerator(nn.Module):
         dropout_blocks: int | None = None,
         init_std: float = 0.02,
         residual: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         if not isinstance(in_channels, int):  # the old UNetGenerator(ModelConfig) call
@@ -115,7 +139,10 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"UNetGenerator dropout must be in [0, 1), got {dropout}")
         if residual and in_channels != out_channels:
             raise ValueError(f"UNetGenerator(residual=True) needs in_channels == out_channels, got {in_channels}, {out_channels}")
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"UNetGenerator upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
+        self.upsample = upsample
         self.residual = bool(residual)
         norm_cls = norm_layer(norm)
         use_bias = norm == "instance"  # batch norm has its own shift
@@ -141,17 +168,17 @@ class UNetGenerator(nn.Module):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             layers = [nn.ReLU(inplace=False)]
             if i == 0:
-                layers += [nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1, bias=True)]
+                layers += _upsampling(upsample, c_in, out_channels, bias=True)
                 if not residual:
                     layers.append(nn.Tanh())
             else:
-                layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm_cls(channels[i - 1])]
+                layers += [*_upsampling(upsample, c_in, channels[i - 1], bias=use_bias), norm_cls(channels[i - 1])]
                 if 1 <= j <= n_dropout and dropout > 0:
                     layers.append(nn.Dropout(dropout))
             self.decoder.append(nn.Sequential(*layers))
         init_weights(self, init_std)
         if residual:  # identity at initialisation: the last layer adds nothing yet
-            last = self.decoder[-1][1]
+            last = [m for m in self.decoder[-1] if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
