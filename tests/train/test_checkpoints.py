@@ -148,7 +148,7 @@ def test_upsample_is_recorded_and_old_checkpoints_load_as_transpose(tmp_path):
     torch.manual_seed(0)
     resize = TrainConfig(model=ModelConfig(ngf=4, depth=3, upsample="resize", residual=True))
     g = build_generator(resize.model)
-    torch.nn.init.normal_([m for m in g.decoder[-1] if isinstance(m, torch.nn.Conv2d)][-1].weight, 0, 0.1)
+    torch.nn.init.normal_([m for m in g.head if isinstance(m, torch.nn.Conv2d)][-1].weight, 0, 0.1)
     path = save_checkpoint(tmp_path / "resize.safetensors", generator=g, config=resize)
     model, model_config = load_generator(path)
     assert model_config.upsample == "resize" and model.upsample == "resize"

@@ -44,8 +44,8 @@ class ModelConfig:
             before the losses have pulled it anywhere.
         upsample: decoder upsampling, "transpose" (pix2pix 4x4 stride-2 transposed convolution;
             the default, and what a checkpoint without this key was trained with) or "resize"
-            (nearest x2 + 3x3 convolution, Odena et al. 2016: no checkerboard pattern; see
-            :mod:`pocusiq.models.unet`).
+            (nearest x2 + 3x3 convolution, Odena et al. 2016, and a full-resolution output head that
+            also sees the input: no checkerboard pattern; see :mod:`pocusiq.models.unet`).
     """
 
     in_channels: int = setting(1, ge=1)
