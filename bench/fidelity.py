@@ -59,13 +59,12 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def methods(args) -> dict:
+    from pocusiq import Enhancer
     from pocusiq.benchmark.baselines import BASELINES
 
     out = {name: BASELINES[name] for name in CLASSICAL}
     models = list(args.model)
     if args.default_model:
-        from pocusiq import Enhancer
-
         if not hasattr(Enhancer, "default"):
             print("--default-model: Enhancer.default() does not exist in this version; skipped")
         else:
@@ -75,8 +74,6 @@ def methods(args) -> dict:
         name, _, path = spec.partition("=")
         if not path:
             raise SystemExit(f"--model {spec!r}: expected NAME=CHECKPOINT")
-        from pocusiq import Enhancer
-
         enh = Enhancer.from_checkpoint(path)
         out[f"model:{name}"] = lambda img, e=enh: np.asarray(e(img))
     return out

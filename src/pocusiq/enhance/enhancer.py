@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
-from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS, FileResult, enhance_file
+from pocusiq.enhance.files import FileResult, enhance_file
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_tiled
 from pocusiq.imaging.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
 from pocusiq.imaging.region import ImagingRegion, RegionSpec, paste_inside, resolve_region
