@@ -46,16 +46,12 @@ CLASSICAL = ("identity", "unsharp", "clahe", "nlm", "median", "bilateral")
 def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
-    from pocusiq.metrics.targets import valid_pixels
+    from pocusiq.enhance.quality import region_grey
     from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
-    region = find_imaging_region(rgb)
-    crop = region.crop(rgb).astype(np.float64)
-    grey = np.floor(0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2] + 0.5).astype(np.uint8)
-    valid = valid_pixels(grey, saturation=crop.max(axis=2) - crop.min(axis=2)) & region.crop_mask()
-    return grey, valid
+    return region_grey(rgb, find_imaging_region(rgb))
 
 
 def methods(args) -> dict:
