@@ -4,7 +4,7 @@ Walks every ``src/pocusiq/**/*.py`` with :mod:`ast` (imports anywhere in a file 
 inside functions and ``if TYPE_CHECKING:`` blocks: a deferred import is still a dependency).
 Layers (TEAM.md, lowest first); a module may import its own area and lower layers only:
 
-0 errors, atomic, journal, config (+ config_file), the package root (version, lazy facade)
+0 errors, atomic, journal, config, the package root (version, lazy facade)
 1 imaging   2 metrics, models   3 simulate   4 data   5 acquire < pair   6 train
 7 enhance   8 benchmark   9 view   10 cli, __main__, and every CLI subcommand module
 (``<area>/command.py``, ``<area>/*_command.py``: argument parsing and wiring, registered in
@@ -23,8 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "pocusiq"
 
 LAYERS: dict[str, float] = {
-    # layer 0 in its own order: errors < atomic, config < journal, config_file (compatibility name)
-    "errors": 0, "atomic": 0.1, "config": 0.1, "journal": 0.2, "config_file": 0.2, "": 0,
+    # layer 0 in its own order: errors < atomic, config < journal
+    "errors": 0, "atomic": 0.1, "config": 0.1, "journal": 0.2, "": 0,
     "imaging": 1,
     "metrics": 2, "models": 2,
     "simulate": 3,
