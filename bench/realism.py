@@ -1,164 +1,301 @@
-"""Realism of simulated high-end images vs real high-end (cart scanner) carotid B-mode images.
+"""Realism of simulated pairs vs real images, both devices, at the same physical scale (issue 9).
 
-Compares default simulated pairs' ``high`` images (256x256) with the real carotid images in
-``../shared/data/real/carotid/images`` (709x749 RGB PNG; converted to grey with BT.601 luma
-and resized to 256x256 with Pillow's antialiased bilinear filter, as a paired dataset would)
-on:
+Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel):
 
-- grey-level histogram: mean, std, 5/50/95th percentiles, 1-D Wasserstein (earth mover's)
-  distance in grey levels and histogram intersection (1 = identical);
-- speckle size: FWHM (pixels) of the central peak of the normalised autocorrelation of
-  32x32 tissue tiles (mean grey > 15, plane removed), median over tiles, axially (rows) and
-  laterally (columns), and the ratio simulated / real;
-- speckle texture: median local std and local mean/std ratio in 9x9 windows of tissue.
+- simulated HIGH-END images vs the real cart-scanner carotid images
+  (``shared/data/real/carotid/images``; 709x749 px, spacing assumed 38.4 mm / 709 px = 0.0542
+  mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing);
+- simulated POCUS images vs the real handheld frames (``shared/data/real/pocus``), imaging
+  region only (``pocusiq.pair.roi.find_imaging_region``, box shrunk by 4 % against its border):
+  the six Butterfly iQ frames (0.0475 mm/pixel, measured from their depth ruler: ticks every
+  2 mm = 42.1 px) and the Interson frame (0.0588 mm/pixel, its README). The Clarius screenshot
+  has no depth ruler, so no spacing: it is left out.
 
-The real images carry no pixel spacing, so speckle size is compared in pixels at the common
-256x256 size (the size pairs are trained on). Everything printed is measured by this run.
+Real images are resampled to the simulator's spacing (Pillow, antialiased bilinear). Measured per
+device: grey histogram (intersection, Wasserstein), speckle size axial/lateral (autocorrelation
+FWHM, pixels at the common spacing, ratio sim/real), local std, dark fraction (< 10), and a
+LEARNED DOMAIN GAP: a small CNN trained to tell real from simulated 48x48 patches (trained with
+random +-3 grey-level offsets, so a scanner's black level alone does not decide); its held-out
+accuracy on balanced classes is the gap (50 % = cannot tell). Held out: the carotid images of two
+of the five acquisitions (file-name prefix before ``VAS_slice``, never split by frame), two of the
+Butterfly frames, and 30 % of the simulated pairs (by seed).
 
-Usage: ``.venv/bin/python bench/realism.py [--real DIR] [--pairs 40]``.
+Simulated sets: the default simulator (``pocusiq simulate`` defaults: device randomisation, the
+default phantom mix) and, with ``--anatomy DIR``, anatomy phantoms. Like with like: the real
+handheld frames are of QA phantoms, so the POCUS side is also reported for the ``resolution``
+(QA phantom) preset alone; the real high-end frames are of human tissue, so the high-end side is
+also reported for the tissue presets alone. Targets (issue 9): intersection >= 0.75, speckle
+ratios 0.8-1.25 on both axes, dark-fraction gap <= 0.15, classifier accuracy <= 75 %.
+
+Usage: ``python bench/realism.py [--pairs 60] [--anatomy ../shared/data/real/carotid/images]
+[--save-png DIR]``. Also prints the simulator's CPU ms per pair for each set.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage, stats
 
-from pocusiq.imaging.grey import read_grey_image
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+CAROTID_SPACING_MM = 38.4 / 709
+POCUS_SPACING_MM = {"butterfly-phantom": 0.0475, "interson-phantom.png": 0.0588}
+TARGETS = {"intersection": 0.75, "speckle": (0.8, 1.25), "dark_gap": 0.15, "classifier": 0.75}
+PATCH = 48
 
-DEFAULT_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "carotid" / "images"
+
+def _resample(grey: np.ndarray, src: float, dst: float) -> np.ndarray:
+    h, w = grey.shape
+    size = (max(1, round(w * src / dst)), max(1, round(h * src / dst)))
+    return np.asarray(Image.fromarray(grey).resize(size, Image.BILINEAR, reducing_gap=None))
 
 
-def load_real(folder: Path, size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(resized to size x size, native) greyscale uint8 images (BT.601 luma)."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".tif"})
-    if not files:
-        raise SystemExit(f"no images in {folder}")
-    resized, native = [], []
+def _readers():
+    """(read_grey_image, find_imaging_region): from the imaging layer, or their pre-imaging homes."""
+    try:
+        from pocusiq.imaging.grey import read_grey_image
+        from pocusiq.imaging.region import find_imaging_region
+    except ImportError:
+        from pocusiq.data.images import read_grey_image
+        from pocusiq.pair.roi import find_imaging_region
+    return read_grey_image, find_imaging_region
+
+
+def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
+    read_grey_image, _ = _readers()
+
+    folder = SHARED / "carotid" / "images"
+    images, groups = [], []
+    for path in sorted(folder.glob("*.png")):
+        grey = read_grey_image(path, convert=True)
+        images.append(_resample(grey.astype(np.uint8), CAROTID_SPACING_MM, spacing))
+        groups.append(re.split("VAS_slice", path.name)[0])
+    return images, groups
+
+
+def load_pocus(spacing: float) -> tuple[list[np.ndarray], list[str]]:
+    read_grey_image, find_imaging_region = _readers()
+
+    files = sorted((SHARED / "pocus" / "butterfly-phantom").glob("*.png")) + [SHARED / "pocus" / "interson-phantom.png"]
+    images, names = [], []
     for path in files:
-        grey = read_grey_image(path, convert=True)  # BT.601 luma for colour files
-        if grey.dtype != np.uint8:
-            grey = np.rint(grey / 257.0).astype(np.uint8)
-        native.append(grey)
-        resized.append(np.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR)))
-    return resized, native
+        if not path.is_file():
+            continue
+        src = POCUS_SPACING_MM["butterfly-phantom" if path.parent.name == "butterfly-phantom" else path.name]
+        grey = read_grey_image(path, convert=True).astype(np.uint8)
+        x, y, w, h = find_imaging_region(grey).box
+        dx, dy = int(0.04 * w), int(0.04 * h)
+        crop = grey[y + dy : y + h - dy, x + dx : x + w - dx]
+        images.append(_resample(crop, src, spacing))
+        names.append(path.name)
+    return images, names
 
 
-def _half_width(line: np.ndarray, centre: int) -> float:
-    """Width (samples) of the peak at ``centre`` where ``line`` stays above 0.5 (interpolated)."""
-    out = 0.0
-    for step in (1, -1):
-        k = centre
-        while 0 <= k + step < len(line) and line[k + step] > 0.5:
-            k += step
-        if not 0 <= k + step < len(line):
-            return float("nan")
-        a, b = line[k], line[k + step]
-        out += abs(k - centre) + (a - 0.5) / (a - b)
+def simulate(n: int, size: int, spacing: float, anatomy: str | None, legacy: bool = False) -> tuple[list, float]:
+    from pocusiq.simulate.pairs import simulate_pair
+
+    if legacy:  # the simulator before issue 9: simulate_pair(seed, size), 30 mm field
+        t0 = time.process_time()
+        pairs = [simulate_pair(s, size) for s in range(n)]
+        return pairs, 1000 * (time.process_time() - t0) / n
+
+    source = None
+    if anatomy:
+        from pocusiq.simulate.anatomy import AnatomySource
+
+        source = AnatomySource(anatomy)
+    simulate_pair(10_000, size, spacing_mm=spacing, randomise_device=True, anatomy=source)  # warm-up
+    t0 = time.process_time()
+    pairs = [simulate_pair(s, size, spacing_mm=spacing, randomise_device=True, anatomy=source) for s in range(n)]
+    return pairs, 1000 * (time.process_time() - t0) / n
+
+
+_STATS_CACHE: dict[int, dict] = {}
+
+
+def stats_of(images, masks=None) -> dict:
+    """Grey statistics of all images; speckle/local texture of every third (carotid: 69 of 207 frames)."""
+    from pocusiq.metrics.realism import dark_fraction, local_texture, speckle_fwhm
+
+    if masks is None and id(images) in _STATS_CACHE:
+        return _STATS_CACHE[id(images)]
+    key = id(images) if masks is None else None
+    masks = masks if masks is not None else [np.ones(i.shape, bool) for i in images]
+    step = 3 if len(images) > 100 else 1
+    fw = np.array([speckle_fwhm(i, m) for i, m in list(zip(images, masks))[::step]])
+    tx = np.array([local_texture(i, m) for i, m in list(zip(images, masks))[::step]])
+    vals = np.concatenate([i[m] for i, m in zip(images, masks)]).astype(float)
+    out = {"mean": vals.mean(), "p50": np.percentile(vals, 50), "p95": np.percentile(vals, 95),
+            "dark": dark_fraction(images, masks), "ax": np.nanmedian(fw[:, 0]), "lat": np.nanmedian(fw[:, 1]),
+            "lstd": np.nanmedian(tx[:, 0])}
+    if key is not None:
+        _STATS_CACHE[key] = out
     return out
 
 
-def speckle_fwhm(img: np.ndarray, tile: int = 32) -> tuple[float, float]:
-    """(axial, lateral) speckle size: median over tissue tiles of the autocorrelation FWHM (px).
-
-    Each ``tile`` x ``tile`` tile whose mean grey level is > 15 (tissue, not lumen/background)
-    has a fitted plane removed; the FWHM of its normalised autocorrelation peak is measured
-    along rows (axial) and columns (lateral). The median over tiles is robust to the tiles
-    that hold a bright interface rather than speckle.
-    """
-    x = img.astype(np.float64)
-    yy, xx = np.mgrid[0:tile, 0:tile]
-    design = np.stack([np.ones(tile * tile), yy.ravel(), xx.ravel()], axis=1)
-    ax, lat = [], []
-    for r in range(0, x.shape[0] - tile + 1, tile):
-        for c in range(0, x.shape[1] - tile + 1, tile):
-            t = x[r : r + tile, c : c + tile]
-            if t.mean() <= 15:
+def patches(images, masks, n_per, rng) -> np.ndarray:
+    out = []
+    for img, m in zip(images, masks):
+        h, w = img.shape
+        if h < PATCH or w < PATCH:
+            continue
+        got, tries = 0, 0
+        while got < n_per and tries < 20 * n_per:
+            tries += 1
+            r, c = int(rng.integers(0, h - PATCH + 1)), int(rng.integers(0, w - PATCH + 1))
+            if m is not None and not m[r : r + PATCH, c : c + PATCH].all():
                 continue
-            coef, *_ = np.linalg.lstsq(design, t.ravel(), rcond=None)
-            t = t - (design @ coef).reshape(tile, tile)
-            f = np.fft.fft2(t, s=(2 * tile, 2 * tile))
-            ac = np.fft.fftshift(np.fft.ifft2(np.abs(f) ** 2).real)
-            if ac[tile, tile] <= 0:
-                continue
-            ac /= ac[tile, tile]
-            ax.append(_half_width(ac[:, tile], tile))
-            lat.append(_half_width(ac[tile, :], tile))
-    if not ax:
-        return float("nan"), float("nan")
-    return float(np.nanmedian(ax)), float(np.nanmedian(lat))
+            out.append(img[r : r + PATCH, c : c + PATCH])
+            got += 1
+    return np.stack(out).astype(np.float32) / 255.0
 
 
-def texture(img: np.ndarray) -> tuple[float, float]:
-    """(median local std, median local mean/std) over 9x9 windows in tissue (local mean > 20)."""
-    x = img.astype(np.float64)
-    m = ndimage.uniform_filter(x, 9)
-    s = np.sqrt(np.maximum(ndimage.uniform_filter(x * x, 9) - m * m, 0.0))
-    sel = (m > 20) & (s > 0)
-    if not sel.any():
-        return float("nan"), float("nan")
-    return float(np.median(s[sel])), float(np.median(m[sel] / s[sel]))
+def classifier_accuracy(real_tr, sim_tr, real_te, sim_te, seed: int = 0, steps: int = 300) -> float:
+    """Held-out accuracy (balanced) of a small CNN telling real (1) from simulated (0) patches."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)  # one thread: on a shared, oversubscribed machine more threads only spin
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 1),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    rng = np.random.default_rng(seed)
+    xr, xs = torch.from_numpy(real_tr)[:, None], torch.from_numpy(sim_tr)[:, None]
+    for _ in range(steps):
+        ir, is_ = rng.integers(0, len(xr), 32), rng.integers(0, len(xs), 32)
+        x = torch.cat([xr[ir], xs[is_]])
+        if rng.random() < 0.5:
+            x = torch.flip(x, dims=[3])
+        # a random brightness offset of up to +-3 grey levels per patch: the gap measured is the
+        # look of the images, not the exact code value a scanner gives black (the carotid
+        # scanner shows black as grey 1, the simulator as 0, which alone separates dark patches)
+        x = x + torch.from_numpy(rng.uniform(-3.0, 3.0, (64, 1, 1, 1)).astype(np.float32)) / 255.0
+        y = torch.cat([torch.ones(32), torch.zeros(32)])
+        loss = nn.functional.binary_cross_entropy_with_logits(net(x)[:, 0], y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    n = min(len(real_te), len(sim_te))
+    with torch.no_grad():
+        pr = net(torch.from_numpy(real_te[:n])[:, None])[:, 0] > 0
+        ps = net(torch.from_numpy(sim_te[:n])[:, None])[:, 0] <= 0
+    return float((pr.float().mean() + ps.float().mean()) / 2)
 
 
-def summarise(name: str, images: list[np.ndarray]) -> dict[str, float]:
-    values = np.concatenate([i.ravel() for i in images]).astype(np.float64)
-    fw = np.array([speckle_fwhm(i) for i in images])
-    tx = np.array([texture(i) for i in images])
-    out = {
-        "mean": values.mean(),
-        "std": values.std(),
-        "p5": np.percentile(values, 5),
-        "p50": np.percentile(values, 50),
-        "p95": np.percentile(values, 95),
-        "dark": float(np.mean(values < 10)),
-        "fwhm_ax": float(np.nanmean(fw[:, 0])),
-        "fwhm_lat": float(np.nanmean(fw[:, 1])),
-        "local_std": float(np.nanmedian(tx[:, 0])),
-        "local_snr": float(np.nanmedian(tx[:, 1])),
-    }
-    print(f"[{name:9s}] n={len(images):3d} grey mean {out['mean']:6.1f} std {out['std']:5.1f} "
-          f"p5/p50/p95 {out['p5']:.0f}/{out['p50']:.0f}/{out['p95']:.0f} dark(<10) {out['dark']:.2f} | "
-          f"speckle FWHM axial {out['fwhm_ax']:.2f} px lateral {out['fwhm_lat']:.2f} px | "
-          f"local std {out['local_std']:.1f}, local mean/std {out['local_snr']:.2f}")
+def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_idx, rng) -> dict:
+    from pocusiq.metrics.realism import grey_wasserstein, histogram_intersection
+
+    r, s = stats_of(real, real_masks), stats_of(sim, sim_masks)
+    inter = histogram_intersection(real, sim, real_masks, sim_masks)
+    inter32 = histogram_intersection(real, sim, real_masks, sim_masks, bins=32)
+    wass = grey_wasserstein(real, sim, real_masks, sim_masks)
+    rm = real_masks or [None] * len(real)
+    per_real = 12 if len(real) > 50 else 60  # few, large handheld frames: more patches each
+    tr_r = patches([real[i] for i in real_train_idx], [rm[i] for i in real_train_idx], per_real, rng)
+    te_r = patches([real[i] for i in range(len(real)) if i not in real_train_idx],
+                   [rm[i] for i in range(len(real)) if i not in real_train_idx], per_real, rng)
+    tr_s = patches([sim[i] for i in sim_train_idx], [sim_masks[i] for i in sim_train_idx], 12, rng)
+    te_s = patches([sim[i] for i in range(len(sim)) if i not in sim_train_idx],
+                   [sim_masks[i] for i in range(len(sim)) if i not in sim_train_idx], 12, rng)
+    acc = classifier_accuracy(tr_r, tr_s, te_r, te_s)
+    out = {"intersection": inter, "intersection32": inter32, "wasserstein": wass, "ax": s["ax"] / r["ax"], "lat": s["lat"] / r["lat"],
+           "lstd": s["lstd"] / r["lstd"], "dark_gap": abs(s["dark"] - r["dark"]), "classifier": acc}
+    print(f"  [{label}] real: mean {r['mean']:.1f} p50 {r['p50']:.0f} p95 {r['p95']:.0f} dark {r['dark']:.2f} "
+          f"speckle {r['ax']:.2f}/{r['lat']:.2f} px, local std {r['lstd']:.1f} | sim: mean {s['mean']:.1f} "
+          f"p50 {s['p50']:.0f} p95 {s['p95']:.0f} dark {s['dark']:.2f} speckle {s['ax']:.2f}/{s['lat']:.2f} px, "
+          f"local std {s['lstd']:.1f}")
+    ok = lambda c: "MET" if c else "not met"  # noqa: E731
+    lo, hi = TARGETS["speckle"]
+    print(f"  [{label}] histogram intersection {inter:.3f} ({ok(inter >= TARGETS['intersection'])}), Wasserstein "
+          f"{wass:.1f} grey levels, intersection at 32 bins {inter32:.3f}; speckle ratio sim/real axial {out['ax']:.2f} ({ok(lo <= out['ax'] <= hi)}), "
+          f"lateral {out['lat']:.2f} ({ok(lo <= out['lat'] <= hi)}); local-std ratio {out['lstd']:.2f}; "
+          f"dark-fraction gap {out['dark_gap']:.2f} ({ok(out['dark_gap'] <= TARGETS['dark_gap'])}); "
+          f"classifier held-out accuracy {100 * acc:.0f} % ({ok(acc <= TARGETS['classifier'])}; "
+          f"{len(tr_r)}+{len(tr_s)} train, {len(te_r)}+{len(te_s)} test patches)")
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder of real high-end images")
-    parser.add_argument("--pairs", type=int, default=40, help="simulated pairs (seeds 0..N-1)")
+    parser.add_argument("--pairs", type=int, default=60, help="simulated pairs per set (seeds 0..N-1)")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--spacing", type=float, default=None, help="mm/pixel (default: the simulator's default)")
+    parser.add_argument("--anatomy", default=None, help="also evaluate --anatomy phantoms from this folder")
+    parser.add_argument("--save-png", type=Path, default=None, help="write example montages (sim vs real) here")
+    parser.add_argument("--legacy", action="store_true",
+                        help="measure a pre-issue-9 simulator (simulate_pair(seed, size), 30 mm field) at its own "
+                             "spacing: for before -> after figures, run with that version's package on PYTHONPATH")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if not args.real.is_dir():
-        raise SystemExit(f"real image folder not found: {args.real} (pass --real DIR)")
+    if args.legacy:
+        spacing = args.spacing or 30.0 / args.size
+    else:
+        from pocusiq.simulate.pairs import DEFAULT_SPACING_MM
 
-    from pocusiq.simulate.pairs import simulate_pair
-
-    real, native = load_real(args.real, args.size)
-    sims = [simulate_pair(s, args.size) for s in range(args.pairs)]
-    high = [p.high for p in sims]
-    low = [p.low for p in sims]
-    print(f"real: {len(real)} images from {args.real} (native {native[0].shape[1]}x{native[0].shape[0]}), "
-          f"resized to {args.size}x{args.size}; simulated: {args.pairs} default pairs")
-    r = summarise("real", real)
-    summarise("real-nat", native)
-    h = summarise("sim high", high)
-    summarise("sim low", low)
-    real_v = np.concatenate([i.ravel() for i in real]).astype(np.float64)
-    high_v = np.concatenate([i.ravel() for i in high]).astype(np.float64)
-    hist_r = np.bincount(real_v.astype(np.int64), minlength=256) / real_v.size
-    hist_h = np.bincount(high_v.astype(np.int64), minlength=256) / high_v.size
-    print(f"[compare ] grey histogram: Wasserstein distance {stats.wasserstein_distance(real_v, high_v):.1f} grey "
-          f"levels, intersection {np.minimum(hist_r, hist_h).sum():.3f}; mean diff {h['mean'] - r['mean']:+.1f}, "
-          f"std ratio {h['std'] / r['std']:.2f}")
-    print(f"[compare ] speckle size ratio sim/real: axial {h['fwhm_ax'] / r['fwhm_ax']:.2f}, "
-          f"lateral {h['fwhm_lat'] / r['fwhm_lat']:.2f}; local std ratio {h['local_std'] / r['local_std']:.2f}, "
-          f"local mean/std ratio {h['local_snr'] / r['local_snr']:.2f}")
+        spacing = args.spacing or DEFAULT_SPACING_MM
+    if not (SHARED / "carotid" / "images").is_dir():
+        raise SystemExit(f"real images not found under {SHARED}")
+    carotid, groups = load_carotid(spacing)
+    acq = sorted(set(groups))
+    test_acq = set(acq[1::2])
+    car_train = [i for i, g in enumerate(groups) if g not in test_acq]
+    pocus, names = load_pocus(spacing)
+    test_pocus = {"grey-right.png", "anechoic-6.7mm-1.3mm.png"}
+    poc_train = [i for i, n in enumerate(names) if n not in test_pocus]
+    print(f"scale {spacing:g} mm/pixel; real high-end: {len(carotid)} carotid frames, {len(acq)} acquisitions "
+          f"(held out: {len(test_acq)} acquisitions, {sum(g in test_acq for g in groups)} frames); real POCUS: "
+          f"{len(pocus)} handheld frames (held out: {sorted(test_pocus)}); load {os.getloadavg()[0]:.2f}")
+    sets = [("default", None)] + ([("anatomy", args.anatomy)] if args.anatomy else [])
+    verdict = {}
+    for name, anatomy in sets:
+        pairs, ms = simulate(args.pairs, args.size, spacing, anatomy, args.legacy)
+        n_train = int(0.7 * len(pairs))
+        print(f"[{name}] {len(pairs)} pairs of {args.size}x{args.size} at {spacing:g} mm/pixel "
+              f"({args.size * spacing:.1f} mm field); simulator CPU {ms:.0f} ms/pair")
+        rng = np.random.default_rng(0)
+        masks = [p.masks["sector"] for p in pairs]
+        high = [p.high for p in pairs]
+        low = [p.low for p in pairs]
+        verdict[(name, "high")] = compare(f"{name} high-end vs carotid", carotid, None, car_train, high, masks,
+                                          list(range(n_train)), rng)
+        verdict[(name, "low")] = compare(f"{name} POCUS vs handheld", pocus, None, poc_train, low, masks,
+                                         list(range(n_train)), rng)
+        if anatomy is None:
+            tissue = [i for i, p in enumerate(pairs) if p.phantom in ("soft_tissue", "random_tissue", "abdominal")]
+            qa = [i for i, p in enumerate(pairs) if p.phantom == "resolution"]
+            verdict[(name + ":tissue", "high")] = compare(
+                f"{name}, tissue presets ({len(tissue)}) high-end vs carotid", carotid, None, car_train,
+                [high[i] for i in tissue], [masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), rng)
+            verdict[(name + ":qa", "low")] = compare(
+                f"{name}, QA-phantom preset ({len(qa)}) POCUS vs handheld phantom frames", pocus, None, poc_train,
+                [low[i] for i in qa], [masks[i] for i in qa], list(range(int(0.7 * len(qa)))), rng)
+        if args.save_png:
+            args.save_png.mkdir(parents=True, exist_ok=True)
+            tiles = []
+            for k in range(4):
+                row = [low[k], high[k], carotid[7 + 40 * k][:256, :256], pocus[k % len(pocus)][:256, :256]]
+                row = [np.pad(t, ((0, 256 - t.shape[0]), (0, 256 - t.shape[1]))) for t in row]
+                tiles.append(np.concatenate(row, 1))
+            Image.fromarray(np.concatenate(tiles, 0)).save(args.save_png / f"realism_{name}.png")
+    print("summary (targets: intersection >= 0.75, speckle ratios 0.8-1.25, dark gap <= 0.15, classifier <= 75 %):")
+    lo, hi = TARGETS["speckle"]
+    for (name, dev), v in verdict.items():
+        met = [v["intersection"] >= 0.75, lo <= v["ax"] <= hi, lo <= v["lat"] <= hi, v["dark_gap"] <= 0.15,
+               v["classifier"] <= 0.75]
+        print(f"  {name:16s} {dev:4s}: {sum(met)}/5 met  (intersection {v['intersection']:.2f} [32 bins "
+              f"{v['intersection32']:.2f}], speckle "
+              f"{v['ax']:.2f}/{v['lat']:.2f}, dark gap {v['dark_gap']:.2f}, classifier {100 * v['classifier']:.0f} %)")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,15 @@ import time
 
 import numpy as np
 
+#: What ``pocusiq simulate`` does by default: DEFAULT_SPACING_MM, the POCUS profile drawn per
+#: pair from pocusiq.simulate.device_ranges, the default phantom mix.
+DEFAULT = {"randomise_device": True}
+
 
 def _one(seed: int) -> int:
     from pocusiq.simulate.pairs import simulate_pair
 
-    pair = simulate_pair(seed, 256)
+    pair = simulate_pair(seed, 256, **DEFAULT)
     return int(pair.low[0, 0])
 
 
@@ -39,10 +43,10 @@ def bench_speed(n: int, workers: int) -> None:
     from pocusiq.simulate.profiles import HIGH_END, POCUS
 
     for s in range(3):  # warm-up: imports, FFT plans, PSF caches
-        simulate_pair(10_000 + s, 256)
+        simulate_pair(10_000 + s, 256, **DEFAULT)
     t0, c0 = time.perf_counter(), time.process_time()
     for s in range(n):
-        simulate_pair(s, 256)
+        simulate_pair(s, 256, **DEFAULT)
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
     print(f"[speed] 1 process : {n / dt:6.1f} pairs/s wall ({1000 * dt / n:.1f} ms/pair, {n} pairs of 256x256); "
           f"CPU time {1000 * dc / n:.1f} ms/pair = {n / dc:.1f} pairs per CPU-second "
@@ -143,7 +147,7 @@ def bench_difficulty(n: int) -> None:
 
     ssim, psnr, by_preset = [], [], {}
     for s in range(n):
-        pair = simulate_pair(s, 256)
+        pair = simulate_pair(s, 256, **DEFAULT)
         v = structural_similarity(pair.low, pair.high, gaussian_weights=True, sigma=1.5,
                                   use_sample_covariance=False, data_range=255)
         p = peak_signal_noise_ratio(pair.high, pair.low, data_range=255)
@@ -162,7 +166,8 @@ def bench_difficulty(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-pairs", type=int, default=40, help="pairs per process for the speed test")
-    parser.add_argument("--workers", type=int, default=2, help="processes for the parallel speed test")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="processes for the parallel speed test (default: this machine's cores, as pocusiq simulate)")
     parser.add_argument("--pairs", type=int, default=50, help="pairs for the SSIM/PSNR difficulty figures")
     parser.add_argument("--skip", nargs="*", default=[], choices=["speed", "beam", "difficulty"])
     args = parser.parse_args()

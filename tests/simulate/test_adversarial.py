@@ -119,7 +119,7 @@ def test_failure_before_any_pair_leaves_no_header_only_dataset(tmp_path, monkeyp
         raise ValueError("simulator exploded")
 
     monkeypatch.setattr(simulated, "_simulate_one", broken)
-    assert main(["simulate", "--out", str(tmp_path / "new"), *BASE]) == 2
+    assert main(["simulate", "--out", str(tmp_path / "new"), *BASE, "--workers", "1"]) == 2  # in-process: the patched simulator is not picklable
     assert "simulator exploded" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
 

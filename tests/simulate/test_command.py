@@ -20,7 +20,7 @@ from pocusiq.data.validate import validate_dataset
 from pocusiq.errors import ConfigError
 
 N = 5
-ARGS = ["--n", str(N), "--size", "64", "--seed", "3", "--phantom", "random_tissue", "--no-progress"]
+ARGS = ["--n", str(N), "--size", "64", "--seed", "3", "--phantom", "random_tissue", "--no-progress", "--workers", "1"]
 CONFIG = SimulatedDatasetConfig(n=N, size=64, seed=3, phantom="random_tissue")
 
 
@@ -62,7 +62,8 @@ def test_writes_a_valid_split_by_specimen_dataset(reference):
         assert row.source == "sim" and (row.height, row.width) == (64, 64) and row.spacing_mm > 0
         assert row.specimen == f"sim-{pair_seed_for(3, index)}"
         assert row.params["request"]["pair_seed"] == pair_seed_for(3, index)
-        assert row.low_device == "sim:pocus" and row.high_device == "sim:high_end"
+        assert row.low_device == "sim:pocus~" and row.high_device == "sim:high_end"  # ~: randomised per pair
+        assert row.spacing_mm == pytest.approx(0.08)  # the default spacing reaches the manifest
     assert len({r.specimen for r in rows}) == N
     assert {r.split for r in rows} == {"train", "val", "test"}  # 5 specimens: 0.8/0.1/0.1 -> 3/1/1
 
@@ -153,7 +154,7 @@ def test_user_profiles_file(tmp_path):
     profiles.write_text("my_probe:\n  base: pocus\n  center_frequency_mhz: 5.0\n")
     out = tmp_path / "custom"
     args = ["--n", "1", "--size", "64", "--no-progress"]  # the default phantom mix
-    assert main(["simulate", "--out", str(out), *args, "--profiles", str(profiles), "--low-profile", "my_probe"]) == 0
+    assert main(["simulate", "--out", str(out), *args, "--profiles", str(profiles), "--low-profile", "my_probe", "--no-randomise-device"]) == 0
     [row] = read_manifest(out)
     assert row.low_device == "sim:my_probe" and row.params["simulator"]["low_profile"]["center_frequency_mhz"] == 5.0
     assert len(row.params["request"]["low_profile_sha"]) == 16

@@ -28,7 +28,8 @@ def test_same_seed_same_pair_other_seed_other_speckle():
 
 
 def test_pair_contract():
-    pair = simulate_pair(5, 96, phantom="resolution")
+    assert simulate_pair(5, 32).spacing_mm == pytest.approx(0.08)  # DEFAULT_SPACING_MM
+    pair = simulate_pair(5, 96, phantom="resolution", fov_mm=30.0)
     assert pair.low.shape == pair.high.shape == (96, 96)
     assert pair.low.dtype == pair.high.dtype == np.uint8
     assert set(pair.masks) == set(MASK_NAMES) | {"sector"}
@@ -55,7 +56,7 @@ def test_preset_drawn_from_seed_and_all_presets_run():
 
 
 def test_masks_are_aligned_with_the_images():
-    pair = simulate_pair(2, 128, phantom="resolution")
+    pair = simulate_pair(2, 128, phantom="resolution", fov_mm=30.0)
     cysts, wires = pair.masks["cysts"], pair.masks["wires"]
     assert cysts.sum() > 50 and wires.sum() > 10
     background = ~(cysts | wires | pair.masks["hyperechoic"])
@@ -68,7 +69,7 @@ def test_masks_are_aligned_with_the_images():
 
 
 def test_curvilinear_pair_has_a_black_outside_and_a_sector_mask():
-    pair = simulate_pair(4, 96, phantom="abdominal", low_profile=CURVED)
+    pair = simulate_pair(4, 96, phantom="abdominal", low_profile=CURVED, fov_mm=60.0)
     sector = pair.masks["sector"]
     assert 0.5 < sector.mean() < 1.0
     assert not sector[0, 0] and not sector[0, -1] and sector[-1, 48] and sector[2, 48]
@@ -143,7 +144,7 @@ def test_phantom_presets_and_masks():
     labels, n = ndimage.label(res.masks["cysts"])
     areas = sorted(np.bincount(labels.ravel())[1:])
     assert n >= 5 and areas[-1] > 10 * areas[0]
-    with pytest.raises(ValueError, match=r"unknown phantom preset 'x'; choose one of random_tissue"):
+    with pytest.raises(ValueError, match=r"unknown phantom preset 'x'; choose one of soft_tissue"):
         make_phantom("x", np.random.default_rng(0))
     with pytest.raises(TypeError, match=r"rng must be a numpy.random.Generator, got int"):
         make_phantom("resolution", 3)

@@ -85,6 +85,13 @@ class SimulatedDatasetConfig:
         profiles_path: YAML/JSON file of user-defined profiles
             (read by ``pocusiq.simulate.profiles.load_profiles``), or None for built-ins only.
         fractions: (train, val, test) shares of specimens.
+        spacing_mm: pixel spacing (mm/pixel) of every image; the field of view is
+            ``size * spacing_mm`` (default ``pocusiq.simulate.pairs.DEFAULT_SPACING_MM``, 0.08).
+        randomise_device: draw each pair's low-end profile from the documented ranges of
+            ``pocusiq.simulate.device_ranges`` (default True).
+        anatomy: folder of real B-mode images to build phantoms from
+            (``pocusiq.simulate.anatomy``), or None for the procedural phantoms.
+        anatomy_spacing_mm: pixel spacing (mm) of the images in ``anatomy``.
     """
 
     n: int
@@ -95,8 +102,16 @@ class SimulatedDatasetConfig:
     high_profile: str = "high_end"
     profiles_path: str | None = None
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    spacing_mm: float = 0.08
+    randomise_device: bool = True
+    anatomy: str | None = None
+    anatomy_spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spacing_mm, (int, float)) or isinstance(self.spacing_mm, bool) or not 0.005 <= self.spacing_mm <= 2.0:
+            raise ValueError(f"spacing_mm must be a number in [0.005, 2] mm/pixel, got {self.spacing_mm!r}")
+        if self.anatomy is not None and not Path(self.anatomy).is_dir():
+            raise ValueError(f"anatomy folder not found: {self.anatomy}")
         if not isinstance(self.n, int) or self.n < 1:
             raise ValueError(f"n must be a positive int, got {self.n!r}")
         if not isinstance(self.size, int) or self.size < 8:
@@ -177,13 +192,20 @@ def _resolve_profiles(config: SimulatedDatasetConfig) -> tuple[Any, Any, dict[st
     return chosen[0], chosen[1], extra
 
 
-def _simulate_one(task: tuple[int, int, int, str | None, Any, Any]) -> tuple[int, Any]:
+def _simulate_one(task: tuple[int, int, int, str | None, Any, Any, dict[str, Any]]) -> tuple[int, Any]:
     """Worker: simulate pair ``index`` (module level so that worker processes can import it)."""
     from pocusiq.simulate.pairs import simulate_pair
 
-    index, pair_seed, size, phantom, low_profile, high_profile = task
+    index, pair_seed, size, phantom, low_profile, high_profile, options = task
     try:
-        pair = simulate_pair(pair_seed, size, phantom=phantom, low_profile=low_profile, high_profile=high_profile)
+        anatomy = None
+        if options.get("anatomy"):
+            from pocusiq.simulate.anatomy import anatomy_source
+
+            anatomy = anatomy_source(options["anatomy"], options.get("anatomy_spacing_mm"))
+        pair = simulate_pair(pair_seed, size, phantom=phantom, low_profile=low_profile, high_profile=high_profile,
+                             spacing_mm=options["spacing_mm"], randomise_device=options["randomise_device"],
+                             anatomy=anatomy)
     except (ValueError, PocusiqError) as exc:  # name the pair, keep the type the CLI reports
         raise type(exc)(f"simulating pair {pair_id_for(index)} (pair seed {pair_seed}): {exc}") from exc
     return index, pair
@@ -208,6 +230,10 @@ def _parameters(config: SimulatedDatasetConfig, profile_request: dict[str, str])
         "low_profile": config.low_profile,
         "high_profile": config.high_profile,
         **profile_request,
+        "spacing_mm": config.spacing_mm,
+        "randomise_device": config.randomise_device,
+        "anatomy": config.anatomy,
+        "anatomy_spacing_mm": config.anatomy_spacing_mm,
         "fractions": [float(f) for f in config.fractions],
         "split_rule": "split_for_index/1",
     }
@@ -216,7 +242,8 @@ def _parameters(config: SimulatedDatasetConfig, profile_request: dict[str, str])
 #: CLI option of each parameter, for messages.
 _OPTIONS = {"n": "--n", "size": "--size", "seed": "--seed", "phantom": "--phantom", "low_profile": "--low-profile",
             "high_profile": "--high-profile", "low_profile_sha": "--profiles", "high_profile_sha": "--profiles",
-            "fractions": "--fractions"}
+            "fractions": "--fractions", "spacing_mm": "--spacing/--depth-mm",
+            "randomise_device": "--no-randomise-device", "anatomy": "--anatomy", "anatomy_spacing_mm": "--anatomy-spacing"}
 
 
 def _differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -367,6 +394,10 @@ def write_simulated_dataset(
             "phantom_preset": config.phantom,
             "low_profile": config.low_profile,
             "high_profile": config.high_profile,
+            "spacing_mm": config.spacing_mm,
+            "randomise_device": config.randomise_device,
+            "anatomy": config.anatomy,
+            "anatomy_spacing_mm": config.anatomy_spacing_mm,
             **profile_request,
         }
 
@@ -400,7 +431,7 @@ def write_simulated_dataset(
                     spacing_mm=float(pair.spacing_mm),
                     masks=dict(getattr(pair, "masks", None) or {}),
                     params=_jsonable(params),
-                    low_device=f"sim:{config.low_profile}",
+                    low_device=f"sim:{config.low_profile}" + ("~" if config.randomise_device else ""),
                     high_device=f"sim:{config.high_profile}",
                 )
                 summary.written.append(pid)
@@ -409,7 +440,14 @@ def write_simulated_dataset(
 
             bar = tqdm(total=config.n, desc="simulate", unit="pair", disable=not progress)
 
-            def tasks() -> Iterator[tuple[int, int, int, str | None, Any, Any]]:
+            options = {
+                "spacing_mm": config.spacing_mm,
+                "randomise_device": config.randomise_device,
+                "anatomy": None if config.anatomy is None else str(Path(config.anatomy).resolve()),
+                "anatomy_spacing_mm": config.anatomy_spacing_mm,
+            }
+
+            def tasks() -> Iterator[tuple[int, int, int, str | None, Any, Any, dict[str, Any]]]:
                 """Tasks of the pairs still missing, made lazily (memory independent of n)."""
                 for index in range(config.n):
                     pid = pair_id_for(index)
@@ -423,7 +461,7 @@ def write_simulated_dataset(
                         summary.skipped.append(pid)
                         bar.update(1)
                         continue
-                    yield (index, seed_of(index), config.size, config.phantom, low_profile, high_profile)
+                    yield (index, seed_of(index), config.size, config.phantom, low_profile, high_profile, options)
 
             try:
                 if workers == 1:

@@ -1,4 +1,5 @@
-"""``pocusiq enhance INPUT... --model CKPT --out DIR [--report]``: enhance images, DICOM files and videos.
+"""``pocusiq enhance INPUT... [--model CKPT] --out DIR [--report]``: enhance images, DICOM files and videos
+(without ``--model``: the generator shipped with pocusiq, :meth:`pocusiq.enhance.enhancer.Enhancer.default`).
 
 Thin layer over :func:`pocusiq.enhance.files.enhance_files`. Exit code 0 when every file was
 enhanced, 1 when some failed (each failure is printed with its file name), 2 on a usage or
@@ -16,8 +17,10 @@ from pocusiq.enhance.enhancer import ENGINES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="PNG/JPEG/TIFF images, DICOM files, MP4/AVI/MOV videos or folders (walked)")
-    parser.add_argument("--model", required=True, metavar="CKPT",
-                        help="generator checkpoint (.safetensors or a run folder) or an exported .onnx file")
+    parser.add_argument("--model", default="default", metavar="CKPT",
+                        help="generator checkpoint (.safetensors or a run folder), an exported .onnx file, or "
+                             "'default' / 'default:realtime' for the model shipped with pocusiq (default: the "
+                             "shipped cpu model; see pocusiq/models/pretrained/MODEL_CARD.md)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--engine", choices=ENGINES, default="auto",
                         help="inference engine (auto: ONNX Runtime when available on CPU)")
@@ -71,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    enhancer = Enhancer.from_checkpoint(args.model, device=args.device, engine=args.engine,
-                                        onnx_threads=max(args.threads, 0))
+    if args.model in ("default", "default:cpu", "default:realtime"):
+        kind = args.model.partition(":")[2] or "cpu"
+        enhancer = Enhancer.default(kind, device=args.device, engine=args.engine, onnx_threads=max(args.threads, 0))
+    else:
+        enhancer = Enhancer.from_checkpoint(args.model, device=args.device, engine=args.engine,
+                                            onnx_threads=max(args.threads, 0))
     if args.tile_size is not None:
         base = default_tiling(enhancer.multiple)
         try:

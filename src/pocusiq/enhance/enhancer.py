@@ -211,6 +211,19 @@ class Enhancer:
                    spacing_mm=checkpoint_spacing_mm(path))
 
     @classmethod
+    def default(cls, kind: str = "cpu", **kwargs: Any) -> Enhancer:
+        """The generator shipped with pocusiq: ``"cpu"`` (default) or ``"realtime"`` (smaller, for
+        live frames); see ``pocusiq/models/pretrained/MODEL_CARD.md``. Keyword arguments as
+        :meth:`from_checkpoint` (``device``, ``engine``, ``tiling``, ``onnx_threads``).
+
+        Raises:
+            ValueError: unknown ``kind``. CheckpointError: the model file is missing.
+        """
+        from pocusiq.models.pretrained import default_model_path
+
+        return cls.from_checkpoint(default_model_path(kind), **kwargs)
+
+    @classmethod
     def from_onnx(
         cls, path: str | os.PathLike[str], *, tiling: TilingConfig | None = None, threads: int = 0
     ) -> Enhancer:

@@ -29,6 +29,7 @@ def build_generator(config: ModelConfig | None = None) -> UNetGenerator:
         dropout=config.dropout,
         dropout_blocks=config.resolved_dropout_blocks(),
         init_std=config.init_std,
+        residual=config.residual,
     )
     generator.model_config = config  # what the checkpoint records (not part of the state dict)
     return generator

@@ -17,7 +17,9 @@ File layout (one safetensors file):
   the metadata as JSON;
 * tensors ``rng.<name>``: RNG states (uint8; e.g. ``torch``, ``cuda.0``, ``torch.rank1``);
 * metadata (all strings): ``format`` (``pocusiq.checkpoint/1``), ``config`` (the run config JSON),
-  ``state`` (JSON: step, epoch, best metric, ...), ``optimizers`` (JSON).
+  ``state`` (JSON: step, epoch, best metric, ...), ``optimizers`` (JSON), and ``spacing_mm``
+  (pixel spacing in mm/pixel of the images the model was trained on, e.g. ``"0.0586"``; absent
+  when unknown) so inference can resample an input to the scale the model learned.
 
 Loading never executes code: safetensors only parses a JSON header and raw tensor bytes.
 Missing, unreadable (permissions), truncated, corrupt or mismatched files, and weights that are
@@ -27,6 +29,7 @@ not finite (a diverged run), raise :class:`CheckpointError` naming the file and 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +78,8 @@ class Checkpoint:
         optimizers: name -> optimiser ``state_dict()`` ready for ``Optimizer.load_state_dict``.
         state: training state (JSON-able dict: ``step``, ``epoch``, ``best_ssim``, ...).
         rng: name -> RNG state tensor (uint8).
+        spacing_mm: pixel spacing (mm/pixel) of the images the model was trained on (metadata key
+            ``spacing_mm``), ``None`` if unknown.
     """
 
     path: Path
@@ -85,6 +90,7 @@ class Checkpoint:
     optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
+    spacing_mm: float | None = None
 
     def build_generator(self, map_location: str | torch.device = "cpu") -> nn.Module:
         """A :class:`UNetGenerator` with these weights, in eval mode, on ``map_location``."""
@@ -143,6 +149,7 @@ def save_checkpoint(
     state: Mapping[str, Any] | None = None,
     rng: Mapping[str, torch.Tensor] | None = None,
     write_config_json: bool = True,
+    spacing_mm: float | None = None,
 ) -> Path:
     """Write a checkpoint atomically as safetensors (and ``config.json`` beside it).
 
@@ -154,6 +161,8 @@ def save_checkpoint(
             or a mapping; it must hold the generator's ``model`` section.
         state: JSON-able training state (``step``, ``epoch``, ...).
         rng: name -> RNG state tensor (``torch.get_rng_state()``, ...).
+        spacing_mm: pixel spacing of the training images (mm/pixel), written as the metadata key
+            ``spacing_mm``; ``None``: unknown, not written.
     Returns the path written.
     """
     from safetensors.torch import save_file
@@ -185,6 +194,11 @@ def save_checkpoint(
         "optimizers": optim_json,
         "has_discriminator": "1" if discriminator is not None else "0",
     }
+    if spacing_mm is not None:
+        spacing = float(spacing_mm)
+        if not (math.isfinite(spacing) and spacing > 0):
+            raise ValueError(f"checkpoint {path}: spacing_mm must be positive and finite, got {spacing_mm!r}")
+        metadata["spacing_mm"] = repr(spacing)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     if write_config_json:
@@ -254,6 +268,15 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         optim_meta = json.loads(metadata.get("optimizers", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{p}: checkpoint metadata is invalid: {exc}") from exc
+    spacing_mm = None
+    if "spacing_mm" in metadata:
+        try:
+            spacing_mm = float(metadata["spacing_mm"])
+        except ValueError:
+            spacing_mm = math.nan
+        if not (math.isfinite(spacing_mm) and spacing_mm > 0):
+            raise CheckpointError(f"{p}: metadata spacing_mm={metadata['spacing_mm']!r} is not a positive number of mm "
+                                  f"per pixel")
     for key, value in (("state", state), ("optimizers", optim_meta)):
         if not isinstance(value, dict):
             raise CheckpointError(f"{p}: checkpoint metadata is invalid: {key} is not a JSON object")
@@ -282,6 +305,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         optimizers=optimizers,
         state=state,
         rng=rng,
+        spacing_mm=spacing_mm,
     )
 
 

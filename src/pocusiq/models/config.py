@@ -33,6 +33,12 @@ class ModelConfig:
         dropout_blocks: how many decoder levels after the bottleneck get dropout;
             ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8).
         init_std: std of the normal initialisation (pix2pix: 0.02).
+        residual: ``False`` (pix2pix): the output is ``tanh`` of the last layer. ``True``: the
+            output is ``clamp(input + last layer, -1, 1)`` with the last layer initialised to
+            zero, so a fresh generator is exactly the identity and training learns only the
+            detail to add (needs ``in_channels == out_channels``). Used by the shipped default
+            models (``pocusiq/models/pretrained``): an identity start cannot erase a target
+            before the losses have pulled it anywhere.
     """
 
     in_channels: int = setting(1, ge=1)
@@ -43,6 +49,7 @@ class ModelConfig:
     dropout: float = setting(0.5, ge=0.0, lt=1.0)
     dropout_blocks: int | None = setting(None, ge=0)
     init_std: float = setting(0.02, gt=0.0)
+    residual: bool = False
 
     def resolved_dropout_blocks(self) -> int:
         n = max(0, self.depth - 5) if self.dropout_blocks is None else self.dropout_blocks
@@ -55,6 +62,12 @@ class ModelConfig:
 
     def validate(self) -> None:
         check(self, "model.")
+
+    def check_consistency(self) -> None:
+        if self.residual and self.in_channels != self.out_channels:
+            from pocusiq.errors import ConfigError
+
+            raise ConfigError("model.residual needs model.in_channels == model.out_channels")
 
 
 @dataclass

@@ -81,6 +81,8 @@ class UNetGenerator(nn.Module):
         dropout_blocks: that count; ``None`` -> ``max(0, depth - 5)`` (pix2pix: 3 at depth 8),
             at most ``depth - 1``.
         init_std: std of the normal initialisation.
+        residual: output ``clamp(x + last layer, -1, 1)`` instead of ``tanh(last layer)``, the last
+            layer initialised to zero (a fresh network is the identity); needs in == out channels.
 
     Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
     ``H`` and ``W`` multiples of :attr:`multiple` (``2 ** depth``).
@@ -96,6 +98,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         dropout_blocks: int | None = None,
         init_std: float = 0.02,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(in_channels, int):  # the old UNetGenerator(ModelConfig) call
@@ -110,7 +113,10 @@ class UNetGenerator(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"UNetGenerator dropout must be in [0, 1), got {dropout}")
+        if residual and in_channels != out_channels:
+            raise ValueError(f"UNetGenerator(residual=True) needs in_channels == out_channels, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
+        self.residual = bool(residual)
         norm_cls = norm_layer(norm)
         use_bias = norm == "instance"  # batch norm has its own shift
         channels = [ngf * min(2**i, 8) for i in range(depth)]
@@ -135,13 +141,19 @@ class UNetGenerator(nn.Module):
             c_in = channels[i] if i == depth - 1 else 2 * channels[i]
             layers = [nn.ReLU(inplace=False)]
             if i == 0:
-                layers += [nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1, bias=True), nn.Tanh()]
+                layers += [nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1, bias=True)]
+                if not residual:
+                    layers.append(nn.Tanh())
             else:
                 layers += [nn.ConvTranspose2d(c_in, channels[i - 1], 4, 2, 1, bias=use_bias), norm_cls(channels[i - 1])]
                 if 1 <= j <= n_dropout and dropout > 0:
                     layers.append(nn.Dropout(dropout))
             self.decoder.append(nn.Sequential(*layers))
         init_weights(self, init_std)
+        if residual:  # identity at initialisation: the last layer adds nothing yet
+            last = self.decoder[-1][1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     @property
     def multiple(self) -> int:
@@ -160,6 +172,7 @@ class UNetGenerator(nn.Module):
                 f"UNetGenerator(depth={self.depth}) needs H and W that are multiples of {m}, "
                 f"got {h}x{w}; pad or crop the image"
             )
+        source = x
         skips = []
         for level in self.encoder:
             skips.append(x)
@@ -169,5 +182,7 @@ class UNetGenerator(nn.Module):
             i = len(self.decoder) - 1 - j
             if i > 0:
                 x = torch.cat([x, skips[i]], dim=1)
+        if self.residual:
+            return (source + x).clamp(-1.0, 1.0)
         return x
 

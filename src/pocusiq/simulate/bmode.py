@@ -306,10 +306,17 @@ def _gather(phantom: Phantom, region: ImagingRegion, grid: _Grid):
         if echo.any():
             # one scatterer stands for a d x d cell of tissue (amplitude ~ d: variance ~ area);
             # cells with zero echogenicity contribute zero, no need to select them
-            a = (amp[i0:i1, j0:j1] * (echo * np.float32(d))).ravel()
+            amp_w, off_z = amp[i0:i1, j0:j1], off[0, i0:i1, j0:j1]
+            if phantom.specular is not None:
+                # specular cells: mostly coherent scatterers at the cell centre's depth (a
+                # smooth interface with a little roughness: 80 % coherent, 20 % diffuse)
+                spec = phantom.specular[i0:i1, j0:j1]
+                amp_w = np.where(spec, np.complex64(0.8) + np.complex64(0.35) * amp_w, amp_w)
+                off_z = np.where(spec, np.float32(0.0), off_z)
+            a = (amp_w * (echo * np.float32(d))).ravel()
             zc = ((np.arange(i0, i1, dtype=np.float32) + np.float32(0.5)) * np.float32(d))[:, None]
             xc = ((np.arange(j0, j1, dtype=np.float32) + np.float32(0.5)) * np.float32(d))[None, :]
-            z = (off[0, i0:i1, j0:j1] + zc).ravel()
+            z = (off_z + zc).ravel()
             x = (off[1, i0:i1, j0:j1] + xc).ravel()
             parts.append((x, z, a))
     if phantom.wires_mm:
@@ -341,6 +348,55 @@ def _gather(phantom: Phantom, region: ImagingRegion, grid: _Grid):
     if ok.all():
         return flat, a, depth, lateral
     return flat[ok], a[ok], depth[ok], lateral[ok]
+
+
+def _transmission(phantom: Phantom, region: ImagingRegion, grid: _Grid) -> np.ndarray | None:
+    """(nz, nx) float32 round-trip amplitude transmission through the phantom's extra attenuation.
+
+    Integrates ``phantom.attenuation_db_mm`` along each beam (grid column) from the probe face
+    down to each grid cell (half of the cell's own attenuation counts), twice (down and back):
+    what is behind a strong reflector or under a poorly coupled probe edge lies in its shadow.
+    None if the phantom has no extra attenuation.
+    """
+    if phantom.attenuation_db_mm is None:
+        return None
+    depths = grid.row_depths()[:, None]
+    cols = grid.col_start + (np.arange(grid.nx) + 0.5)[None, :] * grid.dcol
+    if grid.polar:
+        u = (grid.radius + depths) * np.sin(cols)
+        v = (grid.radius + depths) * np.cos(cols) - grid.radius
+    else:
+        u, v = np.broadcast_to(cols, (grid.nz, grid.nx)), np.broadcast_to(depths, (grid.nz, grid.nx))
+    x, z = region.to_phantom(u, v)
+    d = phantom.spacing_mm
+    h, w = phantom.shape
+    i = np.floor(z / d).astype(np.int64)
+    j = np.floor(x / d).astype(np.int64)
+    inside = (i >= 0) & (i < h) & (j >= 0) & (j < w) & (depths >= 0)
+    att = np.where(inside, phantom.attenuation_db_mm[np.clip(i, 0, h - 1), np.clip(j, 0, w - 1)], 0.0)
+    one_way_db = (np.cumsum(att, axis=0) - 0.5 * att) * grid.dz
+    return (10.0 ** (-2.0 * one_way_db / 20.0)).astype(np.float32)
+
+
+def apply_display_filters(image: np.ndarray, profile: TransducerProfile, spacing: float) -> np.ndarray:
+    """The profile's post-processing of a log-compressed [0, 1] image (before quantisation).
+
+    In order: Gaussian smoothing (``display_smoothing_mm``), lateral smoothing
+    (``lateral_smoothing_mm``), edge-preserving speckle reduction (``speckle_reduction``, at the
+    axial speckle size), edge enhancement (``edge_enhance``, sigma 1.5 x the axial speckle size).
+    """
+    from pocusiq.simulate.display import edge_enhance, speckle_reduce
+
+    if profile.display_smoothing_mm > 0:
+        image = ndimage.gaussian_filter(image, profile.display_smoothing_mm / spacing, mode="nearest")
+    if profile.lateral_smoothing_mm > 0:
+        image = ndimage.gaussian_filter1d(image, profile.lateral_smoothing_mm / spacing, axis=1, mode="nearest")
+    speckle_px = max(profile.axial_fwhm_mm / spacing, 0.5)
+    if profile.speckle_reduction > 0:
+        image = speckle_reduce(image, profile.speckle_reduction, speckle_px)
+    if profile.edge_enhance > 0:
+        image = edge_enhance(image, profile.edge_enhance, 1.5 * speckle_px)
+    return image.astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,6 +467,7 @@ def simulate_bmode(
     noise_rms = 10.0 ** (profile.noise_db / 20.0)
     add_noise = noise and rng is not None and noise_rms > 0
 
+    transmission = _transmission(phantom, region, grid)
     n_angles = len(profile.compounding_angles_deg)
     if add_noise:
         # electronic noise, white before the receive (pulse) filter and not attenuated. One field
@@ -426,6 +483,8 @@ def simulate_bmode(
         field_ = _bin(flat, w, grid.nz, grid.nx)
         if polar:
             field_ *= row_norm
+        if transmission is not None:
+            field_ *= transmission
         iq = scipy.fft.ifft(scipy.fft.fft(field_, axis=1) * lateral_tf, axis=1)[:, cs]
         iq *= attenuation
         if add_noise:
@@ -450,8 +509,8 @@ def simulate_bmode(
         sector = np.ones((rows, cols), dtype=bool)
 
     image = log_compress(envelope, profile) if display else envelope.copy()
-    if display and profile.display_smoothing_mm > 0:
-        image = ndimage.gaussian_filter(image, profile.display_smoothing_mm / spacing, mode="nearest")
+    if display:
+        image = apply_display_filters(image, profile, spacing)
     if display and (profile.bit_depth < 8 or profile.jpeg_quality is not None):
         image = quantise(image, profile.bit_depth, profile.jpeg_quality)
     image[~sector] = 0.0

@@ -2,7 +2,9 @@
 
 Usage::
 
-    pocusiq simulate --out DIR --n N [--size 256] [--seed S] [--workers K] [--phantom PRESET]
+    pocusiq simulate --out DIR --n N [--size 256] [--spacing MM | --depth-mm MM] [--seed S]
+                     [--workers K] [--phantom PRESET] [--anatomy DIR [--anatomy-spacing MM]]
+                     [--no-randomise-device]
                      [--profiles FILE --low-profile NAME --high-profile NAME]
                      [--fractions 0.8 0.1 0.1] [--no-progress]
 
@@ -13,10 +15,12 @@ Re-running the same command after an interruption simulates only the pairs that 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from pocusiq.data.splits import DEFAULT_FRACTIONS
+from pocusiq.errors import PocusiqError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, required=True, help="number of pairs")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1; same output for any value)")
+    parser.add_argument("--spacing", type=float, default=None, metavar="MM",
+                        help="pixel spacing in mm/pixel (default 0.08: what handheld apps display, 0.05-0.15)")
+    parser.add_argument("--depth-mm", type=float, default=None, metavar="MM",
+                        help="image depth (= width) in mm instead of --spacing: spacing = depth / size")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: the machine's CPU cores; same output for any value)")
+    parser.add_argument("--anatomy", default=None, metavar="DIR",
+                        help="build phantoms from the real B-mode images in DIR (despeckled, log compression undone)")
+    parser.add_argument("--anatomy-spacing", type=float, default=None, metavar="MM",
+                        help="pixel spacing (mm) of the --anatomy images (default: their imaging region is 38 mm wide)")
+    parser.add_argument("--no-randomise-device", action="store_true",
+                        help="image every pair with the low profile as given (default: draw it per pair from "
+                             "pocusiq.simulate.device_ranges)")
     parser.add_argument("--phantom", default=None, help="simulator phantom preset (default: the simulator's mix)")
     parser.add_argument("--profiles", default=None, metavar="FILE", help="YAML/JSON file of user-defined transducer profiles")
     parser.add_argument("--low-profile", default="pocus", help="profile of the low-end images (default pocus)")
@@ -57,6 +73,15 @@ def run(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace, profiles_path: str | None) -> int:
     from pocusiq.data.simulated import SimulatedDatasetConfig, write_simulated_dataset
 
+    from pocusiq.simulate.pairs import DEFAULT_SPACING_MM
+
+    if args.spacing is not None and args.depth_mm is not None:
+        print("pocusiq simulate: error: give --spacing or --depth-mm, not both", file=sys.stderr)
+        return 2
+    spacing = DEFAULT_SPACING_MM if args.spacing is None else args.spacing
+    if args.depth_mm is not None:
+        spacing = args.depth_mm / args.size
+    workers = args.workers if args.workers is not None else max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     try:
         config = SimulatedDatasetConfig(
             n=args.n,
@@ -67,15 +92,20 @@ def _simulate(args: argparse.Namespace, profiles_path: str | None) -> int:
             high_profile=args.high_profile,
             profiles_path=profiles_path,
             fractions=tuple(args.fractions),
+            spacing_mm=float(spacing),
+            randomise_device=not args.no_randomise_device,
+            anatomy=args.anatomy,
+            anatomy_spacing_mm=args.anatomy_spacing,
         )
         summary = write_simulated_dataset(
-            args.out, config, workers=args.workers, progress=not args.no_progress
+            args.out, config, workers=workers, progress=not args.no_progress
         )
-    except ValueError as exc:
+    except (ValueError, PocusiqError) as exc:
         print(f"pocusiq simulate: error: {exc}", file=sys.stderr)
         return 2
     print(
         f"{summary.root}: {len(summary.written)} pairs simulated, "
-        f"{len(summary.skipped)} already complete ({config.n} requested)"
+        f"{len(summary.skipped)} already complete ({config.n} requested; {config.spacing_mm:g} mm/pixel, "
+        f"field of view {config.size * config.spacing_mm:g} mm)"
     )
     return 0

@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pocusiq.simulate.bmode import ImagingRegion, lateral_margin_mm, resample_masks, simulate_bmode, to_uint8
-from pocusiq.simulate.phantoms import PHANTOM_PRESETS, Phantom, make_phantom
-from pocusiq.simulate.profiles import TransducerProfile, get_profile
+from pocusiq.simulate.phantoms import DEFAULT_MIX, PHANTOM_PRESETS, Phantom, make_phantom
+from pocusiq.simulate.profiles import HIGH_END, TransducerProfile, get_profile
 
-#: Default field of view (mm) of a linear-geometry pair: a 30 x 30 mm square (0.117 mm/pixel at 256).
-DEFAULT_FOV_MM = 30.0
-#: Default field of view (mm) of a curvilinear pair (width x depth of the square output image).
-DEFAULT_SECTOR_FOV_MM = 60.0
+#: Default pixel spacing (mm/pixel) of simulated pairs. Handheld apps display their images at
+#: about 0.05-0.15 mm per screen pixel: measured here, the Butterfly iQ screenshots in
+#: ``shared/data/real/pocus/butterfly-phantom`` are 0.0475 mm/pixel (depth-ruler ticks every
+#: 2 mm = 42.1 pixels), the Interson one 0.0588 mm/pixel (its README); a 4-6 cm preset shown on
+#: a phone's ~500-pixel-high image area is 0.08-0.12 mm/pixel. 0.08 mm/pixel resolves the
+#: high-end speckle (axial FWHM ~0.2 mm = 2.5 pixels) and gives a 256-pixel image a 20 mm
+#: field of view, the depth of a superficial (vascular/MSK/nerve) preset.
+DEFAULT_SPACING_MM = 0.08
 
 
 @dataclass
@@ -68,7 +72,18 @@ def _extend_laterally(phantom: Phantom, pad: int) -> Phantom:
         name=phantom.name,
         scatter_seed=phantom.scatter_seed,
         wire_strength_mm=phantom.wire_strength_mm,
+        attenuation_db_mm=None if phantom.attenuation_db_mm is None else _pad_like(phantom.attenuation_db_mm, echo.shape),
+        specular=None if phantom.specular is None else _pad_like(phantom.specular, echo.shape),
     )
+
+
+def _pad_like(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Mirror-pad ``arr`` laterally to ``shape`` exactly as :func:`_extend_laterally` pads the echogenicity."""
+    out = arr
+    while out.shape[1] < shape[1]:
+        step = min((shape[1] - out.shape[1]) // 2, out.shape[1])
+        out = np.pad(out, ((0, 0), (step, step)), mode="symmetric")
+    return out
 
 
 def _resolve(profile: TransducerProfile | str) -> TransducerProfile:
@@ -87,6 +102,9 @@ def simulate_pair(
     low_profile: TransducerProfile | str = "pocus",
     high_profile: TransducerProfile | str = "high_end",
     fov_mm: float | None = None,
+    spacing_mm: float | None = None,
+    randomise_device: bool = False,
+    anatomy: object | None = None,
 ) -> SimulatedPair:
     """Simulate one aligned (POCUS, high-end) pair of ``size`` x ``size`` pixels.
 
@@ -97,8 +115,16 @@ def simulate_pair(
         phantom: a preset of :data:`~pocusiq.simulate.phantoms.PHANTOM_PRESETS`, or None to
             draw one from the seed.
         low_profile, high_profile: profiles or names (``"pocus"``, ``"high_end"``).
-        fov_mm: side of the square field of view (mm); default 30 mm (linear) or 60 mm if
-            either profile is curvilinear. Pixel spacing = ``fov_mm / size``.
+        fov_mm: side of the square field of view (mm); pixel spacing = ``fov_mm / size``.
+        spacing_mm: pixel spacing (mm/pixel) instead of ``fov_mm``; default (neither given)
+            :data:`DEFAULT_SPACING_MM`.
+        randomise_device: the default simulator's devices: draw the low-end profile from
+            :data:`pocusiq.simulate.device_ranges.POCUS_RANGES` (``low_profile`` supplies the
+            fields that are not randomised), and show the built-in ``"high_end"`` (if used
+            unchanged) with the calibrated display gain of
+            :func:`pocusiq.simulate.device_ranges.default_high_profile`.
+        anatomy: an :class:`pocusiq.simulate.anatomy.AnatomySource`: the phantom is built from
+            one of its real B-mode images instead of a preset.
 
     Returns:
         :class:`SimulatedPair`. If either profile is curvilinear, both images show the same
@@ -109,13 +135,30 @@ def simulate_pair(
     if not isinstance(size, (int, np.integer)) or size < 16:
         raise ValueError(f"size must be an integer >= 16, got {size!r}")
     low_p, high_p = _resolve(low_profile), _resolve(high_profile)
-    curved = "curvilinear" in (low_p.geometry, high_p.geometry)
-    fov = float(fov_mm if fov_mm is not None else (DEFAULT_SECTOR_FOV_MM if curved else DEFAULT_FOV_MM))
+    if fov_mm is not None and spacing_mm is not None:
+        raise ValueError("give fov_mm or spacing_mm, not both")
+    if spacing_mm is not None:
+        if not spacing_mm > 0:
+            raise ValueError(f"spacing_mm must be > 0, got {spacing_mm!r}")
+        fov = float(spacing_mm) * size
+    else:
+        fov = float(fov_mm if fov_mm is not None else DEFAULT_SPACING_MM * size)
     if not fov > 0:
         raise ValueError(f"fov_mm must be > 0, got {fov_mm!r}")
-    s_phantom, s_low, s_high = np.random.SeedSequence(int(seed)).spawn(3)
+    s_phantom, s_low, s_high, s_device = np.random.SeedSequence(int(seed)).spawn(4)
+    if randomise_device:
+        from pocusiq.simulate.device_ranges import default_high_profile, sample_profile
+
+        low_p = sample_profile(np.random.default_rng(s_device), depth_mm=fov, base=low_p)
+        if high_p == HIGH_END:  # the built-in, unchanged: shown as calibrated on real images
+            high_p = default_high_profile(high_p)
+    curved = "curvilinear" in (low_p.geometry, high_p.geometry)
     rng = np.random.default_rng(s_phantom)
-    preset = phantom if phantom is not None else str(PHANTOM_PRESETS[int(rng.integers(len(PHANTOM_PRESETS)))])
+    if phantom is not None and phantom not in PHANTOM_PRESETS:
+        raise ValueError(f"unknown phantom preset {phantom!r}; choose one of {', '.join(PHANTOM_PRESETS)}")
+    names = list(DEFAULT_MIX)
+    drawn = names[int(rng.choice(len(names), p=np.array([DEFAULT_MIX[k] for k in names])))]
+    preset = phantom if phantom is not None else drawn
     spacing = fov / size
     margin = max(lateral_margin_mm(low_p, fov), lateral_margin_mm(high_p, fov))
     if curved:
@@ -123,7 +166,11 @@ def simulate_pair(
         margin += 0.5 * fov
     # draw the phantom over the field of view (so its features are in view), then extend it by
     # mirroring so that beams near the image edges see tissue beyond them
-    tissue = make_phantom(preset, rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing)
+    if anatomy is not None:
+        tissue = anatomy.phantom(rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing)
+        preset = tissue.name
+    else:
+        tissue = make_phantom(preset, rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing, contact_shadows=True)
     tissue = _extend_laterally(tissue, int(np.ceil(margin / spacing)))
     region = ImagingRegion(x0_mm=tissue.width_mm / 2.0, z0_mm=0.0, width_mm=fov, depth_mm=fov, angle_deg=0.0)
     low = simulate_bmode(tissue, low_p, np.random.default_rng(s_low), region=region, spacing_mm=spacing)
@@ -141,6 +188,7 @@ def simulate_pair(
         "phantom": preset,
         "fov_mm": fov,
         "spacing_mm": spacing,
+        "randomise_device": bool(randomise_device),
         "low_profile": low_p.to_dict(),
         "high_profile": high_p.to_dict(),
     }

@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-#: Tissue presets (``simulate_pair`` draws among these at random).
-PHANTOM_PRESETS = ("random_tissue", "abdominal", "ex_vivo_slab", "resolution")
+#: Tissue presets (``simulate_pair`` draws among these at random, with :data:`DEFAULT_MIX`).
+PHANTOM_PRESETS = ("soft_tissue", "random_tissue", "abdominal", "ex_vivo_slab", "resolution")
 #: Every name :func:`make_phantom` accepts: the tissue presets and the calibration phantom's
 #: plain speckle background (never drawn at random).
 ALL_PHANTOM_PRESETS = PHANTOM_PRESETS + ("wire_phantom",)
+
+#: Probability of each preset when a pair draws its phantom (the default mix). Real handheld
+#: scans of people (``soft_tissue``) dominate; QA phantoms (``resolution``) teach targets.
+DEFAULT_MIX = {"soft_tissue": 0.55, "resolution": 0.2, "random_tissue": 0.1, "abdominal": 0.1, "ex_vivo_slab": 0.05}
 
 #: Mask names every phantom returns (all-False where the phantom has none of that kind).
 MASK_NAMES = ("cysts", "hyperechoic", "wires", "vessels")
@@ -65,6 +69,13 @@ class Phantom:
             default 10 mm puts a wire's peak ~36 dB above the high_end profile's speckle rms and
             ~27 dB above the pocus profile's (at 15 mm; bright nylon wires of QA phantoms).
         "cysts" also marks other anechoic ground truth such as the water bath of ``ex_vivo_slab``.
+        attenuation_db_mm: optional (H, W) float32 >= 0, extra one-way attenuation (dB per mm of
+            path) of each cell on top of the profile's tissue attenuation: strong reflectors and
+            bone (acoustic shadows behind them), poor probe contact (shadows under the probe
+            edges). None = none.
+        specular: optional (H, W) bool, cells whose scatterer is coherent (real, unit amplitude,
+            at the cell centre's depth): smooth specular interfaces (fascia, vessel walls,
+            capsules) that image as continuous bright lines rather than speckle. None = none.
     """
 
     echogenicity: np.ndarray
@@ -74,6 +85,8 @@ class Phantom:
     name: str = "custom"
     scatter_seed: int = 0
     wire_strength_mm: float = 10.0
+    attenuation_db_mm: np.ndarray | None = None
+    specular: np.ndarray | None = None
     _scatter_cache: tuple[np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -95,6 +108,16 @@ class Phantom:
                 )
         self.masks = masks
         self.wires_mm = [(float(z), float(x)) for z, x in self.wires_mm]
+        if self.attenuation_db_mm is not None:
+            att = np.asarray(self.attenuation_db_mm, dtype=np.float32)
+            if att.shape != echo.shape or not np.all(np.isfinite(att)) or att.min() < 0:
+                raise ValueError(f"phantom {self.name!r}: attenuation_db_mm must be finite, >= 0, shape {echo.shape}")
+            self.attenuation_db_mm = att
+        if self.specular is not None:
+            spec = np.asarray(self.specular, dtype=bool)
+            if spec.shape != echo.shape:
+                raise ValueError(f"phantom {self.name!r}: specular must have shape {echo.shape}, got {spec.shape}")
+            self.specular = spec if spec.any() else None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -164,6 +187,8 @@ class _Canvas:
         self.echo = np.ones((self.h, self.w), dtype=np.float32)
         self.masks = {name: np.zeros((self.h, self.w), dtype=bool) for name in MASK_NAMES}
         self.wires: list[tuple[float, float]] = []
+        self.att = np.zeros((self.h, self.w), dtype=np.float32)
+        self.spec = np.zeros((self.h, self.w), dtype=bool)
         self.z = ((np.arange(self.h, dtype=np.float32) + 0.5) * self.d)[:, None]
         self.x = ((np.arange(self.w, dtype=np.float32) + 0.5) * self.d)[None, :]
 
@@ -249,9 +274,9 @@ class _Canvas:
 
     def layered_tissue(self, rng: np.random.Generator, top_mm: float = 0.0) -> float:
         """Skin, subcutaneous fat (with septa) and muscle (striated) from ``top_mm``; returns muscle bottom."""
-        skin = top_mm + rng.uniform(1.0, 2.0)
-        fat = skin + rng.uniform(0.12, 0.25) * self.depth
-        muscle = fat + rng.uniform(0.15, 0.3) * self.depth
+        skin = top_mm + _between(rng, 1.0, 2.0)
+        fat = skin + _between(rng, 0.12, 0.25) * self.depth
+        muscle = fat + _between(rng, 0.15, 0.3) * self.depth
         undulate = 0.6 * self.smooth_field(rng, 50.0, 6.0)[0:1, :]
         z = self.z + np.zeros_like(self.x)
         zz = z + undulate  # wavy interfaces
@@ -274,7 +299,25 @@ class _Canvas:
         self.echo = np.where(fascia, 2.5, self.echo).astype(np.float32)
         return float(muscle)
 
+    def _specular_by_angle(self) -> None:
+        """Specular interfaces reflect back only near normal incidence: scale them by orientation.
+
+        The interface normal is the gradient of the (1 mm-smoothed) specular mask; a cell keeps
+        ``0.15 + 0.85 cos^4(theta)`` of its echogenicity (theta: normal vs the beam axis +z) and
+        cells seen at more than ~50 degrees stop being coherent (they scatter diffusely).
+        """
+        if not self.spec.any():
+            return
+        m = ndimage.gaussian_filter(self.spec.astype(np.float32), 1.0 / self.d)
+        gz, gx = np.gradient(m)
+        norm = np.sqrt(gz * gz + gx * gx) + 1e-12
+        cos2 = (gz / norm) ** 2
+        weight = np.where(self.spec, 0.15 + 0.85 * cos2 * cos2, 1.0).astype(np.float32)
+        self.echo = (self.echo * weight).astype(np.float32)
+        self.spec &= cos2 > 0.4
+
     def to_phantom(self, name: str, rng: np.random.Generator) -> Phantom:
+        self._specular_by_angle()
         return Phantom(
             echogenicity=np.clip(self.echo, 0.0, None).astype(np.float32),
             spacing_mm=self.d,
@@ -282,32 +325,148 @@ class _Canvas:
             wires_mm=self.wires,
             name=name,
             scatter_seed=int(rng.integers(0, 2**63 - 1)),
+            attenuation_db_mm=self.att if self.att.any() else None,
+            specular=self.spec if self.spec.any() else None,
         )
 
 
 # ---------------------------------------------------------------------------------------
 # presets
 # ---------------------------------------------------------------------------------------
+def _between(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Uniform in [lo, hi], or ``lo`` if the interval is empty (small fields of view)."""
+    return float(rng.uniform(lo, max(lo, hi)))
+
+
+def _soft_tissue(c: _Canvas, rng: np.random.Generator) -> None:
+    """Human soft tissue at real scale, as a handheld linear probe sees the neck/forearm/thigh.
+
+    Sizes are in mm, not fractions of the field of view, so a deeper field shows more layers:
+    a bright skin line (1.5-2.5 mm dermis), hypoechoic subcutaneous fat (2-9 mm, bright septa),
+    a bright specular fascia (0.25-0.6 mm, coherent scatterers), muscle (hypoechoic with
+    striations and perimysium strands) in one or two bellies separated by fascia, 0-2 vessels
+    (anechoic lumen, bright specular walls; transverse or longitudinal), sometimes a bone
+    surface (bright specular line, full acoustic shadow below) or a calcification (bright spot
+    with a shadow), reverberation of the first fascia at 2x and 3x its depth. Echogenicity
+    levels (fat 0.1-0.25, muscle 0.15-0.45, fascia 25-80 (specular: bright, smooth), relative to typical parenchyma 1) give
+    the mostly dark images with bright strands of real musculoskeletal/vascular scans.
+    """
+    D, W = c.depth, c.width
+    wavy = lambda amp, corr: amp * c.smooth_field(rng, 50.0, corr)[0:1, :]  # noqa: E731 (lateral profile)
+    tissue = np.exp(0.5 * c.smooth_field(rng, 1.2, 2.5))
+    skin = rng.uniform(1.5, 2.5)
+    fat = skin + rng.uniform(2.0, 9.0)
+    zz = c.z + wavy(0.4, 8.0)
+    c.echo = np.where(zz < skin, rng.uniform(1.0, 2.0) * tissue, 0.0).astype(np.float32)
+    c.echo[c.z[:, 0] < 0.3, :] *= 2.0  # epidermis/gel line
+    fat_m = (zz >= skin) & (zz < fat)
+    septa = c.strands(rng, 0.3, 3.0, 1.2)
+    c.echo = np.where(fat_m, rng.uniform(0.1, 0.25) * tissue + 2.5 * septa, c.echo).astype(np.float32)
+    # muscle bellies below the fat, separated by fascia
+    fascias = [fat]
+    z = fat
+    while z < D:
+        z += rng.uniform(5.0, 15.0)
+        fascias.append(z)
+    striation = np.exp(0.6 * c.smooth_field(rng, 0.3, 6.0))
+    perimysium = c.strands(rng, 0.25, 5.0, 1.4)
+    level = rng.uniform(0.15, 0.45)
+    tilt = rng.uniform(-0.08, 0.08)
+    for k in range(len(fascias) - 1):
+        top = fascias[k] + wavy(0.8, 10.0) + tilt * (c.x - W / 2)
+        bottom = fascias[k + 1] + wavy(0.8, 10.0) + tilt * (c.x - W / 2)
+        m = (c.z >= top) & (c.z < bottom)
+        lv = level * rng.uniform(0.7, 1.3)
+        c.echo = np.where(m, lv * tissue * striation + 3.0 * perimysium, c.echo).astype(np.float32)
+        thick = rng.uniform(0.25, 0.6)
+        band = np.abs(c.z - top) < thick / 2
+        c.echo = np.where(band, rng.uniform(25.0, 80.0), c.echo).astype(np.float32)
+        c.spec |= band
+        if k == 0:  # reverberation of the first strong interface at 2x and 3x its depth
+            for rep, gain in ((2, 0.25), (3, 0.08)):
+                rb = np.abs(c.z - rep * top) < thick / 2
+                c.echo = np.where(rb, c.echo + gain * 5.0, c.echo).astype(np.float32)
+    # bone surface: bright specular line, full shadow below
+    if rng.random() < 0.3 and D > fat + 6:
+        zb = _between(rng, fat + 5.0, D - 1.0) + wavy(1.5, 15.0) + rng.uniform(-0.1, 0.1) * (c.x - W / 2)
+        x0, x1 = sorted(rng.uniform(-0.3 * W, 1.3 * W, 2))
+        span = (c.x >= x0) & (c.x <= x1)
+        line = (np.abs(c.z - zb) < 0.4) & span
+        c.echo = np.where(line, 10.0, c.echo).astype(np.float32)
+        c.spec |= line
+        c.att = np.where(line, 40.0, c.att).astype(np.float32)
+        c.claim(line, "hyperechoic")
+    # vessels: anechoic lumen, bright specular walls
+    for _ in range(int(rng.choice([0, 1, 1, 2]))):
+        r = rng.uniform(1.5, 4.0)
+        if D < fat + 2 * r + 2:
+            break
+        zc = _between(rng, fat + r + 1.0, D - r - 0.5)
+        wall = rng.uniform(0.4, 0.8)
+        if rng.random() < 0.6:
+            xc = _between(rng, r, W - r)
+            outer, lumen = c.ellipse(zc, xc, r + wall, r + wall), c.ellipse(zc, xc, r, r * rng.uniform(1.0, 1.3))
+        else:
+            centre = zc + np.tan(np.radians(rng.uniform(-8, 8))) * (c.x - W / 2)
+            dist = np.abs(c.z - centre)
+            outer, lumen = dist <= r + wall, dist <= r
+        ring = outer & ~lumen
+        c.echo[ring] = rng.uniform(8.0, 25.0)
+        c.echo[lumen] = 0.0
+        c.spec |= ring
+        c.spec &= ~lumen
+        c.claim(outer, None)
+        c.claim(lumen, "vessels")
+    # calcification / foreign body: bright spot with a shadow
+    if rng.random() < 0.2:
+        r = rng.uniform(0.4, 1.2)
+        m = c.ellipse(_between(rng, fat, D - r), _between(rng, r, W - r), r, 1.5 * r)
+        c.echo[m] = 8.0
+        c.att[m] = 25.0
+        c.claim(m, "hyperechoic")
+    # an occasional hypoechoic lesion (lymph node / haematoma) or small cyst
+    if rng.random() < 0.3 and D > fat + 4:
+        r = rng.uniform(1.0, 3.0)
+        c.cyst(_between(rng, fat + r, D - r), _between(rng, r, W - r), r, level=float(rng.choice([0.0, 0.05])),
+               rz=r * rng.uniform(0.6, 1.0))
+
+
+def add_contact_shadows(c: _Canvas, rng: np.random.Generator, *, probability: float = 0.3) -> None:
+    """Poor probe contact at the image edges: attenuation in the top 0.5 mm under 0-12 % of the width.
+
+    Each side independently, with ``probability``: a band of extra attenuation 20-60 dB/mm
+    (10-30 dB one way) whose width is 2-12 % of the image, fading in over 1 mm: the dark
+    wedges under the probe edges of handheld scans with little gel.
+    """
+    top = c.z[:, 0] < 0.5
+    for side in (0, 1):
+        if rng.random() >= probability:
+            continue
+        width = rng.uniform(0.02, 0.12) * c.width
+        dist = c.x[0] if side == 0 else c.width - c.x[0]
+        fade = np.clip((width - dist) / 1.0, 0.0, 1.0).astype(np.float32)
+        c.att[top, :] = np.maximum(c.att[top, :], rng.uniform(20.0, 60.0) * fade[None, :])
+
 def _random_tissue(c: _Canvas, rng: np.random.Generator) -> None:
     bottom = c.layered_tissue(rng)
     deep_h = c.depth - bottom
     for _ in range(int(rng.integers(0, 3))):  # cysts in the deep tissue
-        r = rng.uniform(0.04, 0.12) * c.depth
+        r = _between(rng, 0.04, 0.12) * c.depth
         if deep_h > 2 * r + 1:
-            c.cyst(rng.uniform(bottom + r, c.depth - r), rng.uniform(r, c.width - r), r,
-                   level=float(rng.choice([0.0, 0.0, 0.3])), rz=r * rng.uniform(0.7, 1.0))
+            c.cyst(_between(rng, bottom + r, c.depth - r), _between(rng, r, c.width - r), r,
+                   level=float(rng.choice([0.0, 0.0, 0.3])), rz=r * _between(rng, 0.7, 1.0))
     for _ in range(int(rng.integers(0, 3))):
-        r = rng.uniform(0.03, 0.08) * c.depth
-        c.hyperechoic(rng.uniform(r, c.depth - r), rng.uniform(r, c.width - r), r, level=float(rng.uniform(2.0, 3.5)))
+        r = _between(rng, 0.03, 0.08) * c.depth
+        c.hyperechoic(_between(rng, r, c.depth - r), _between(rng, r, c.width - r), r, level=float(_between(rng, 2.0, 3.5)))
     if rng.random() < 0.5 and deep_h > 6:
-        r = rng.uniform(1.5, 3.5)
-        zc = rng.uniform(bottom + r + 1, max(bottom + r + 1.01, c.depth - r - 1))
+        r = _between(rng, 1.5, 3.5)
+        zc = _between(rng, bottom + r + 1, max(bottom + r + 1.01, c.depth - r - 1))
         if rng.random() < 0.5:
-            c.vessel_transverse(zc, rng.uniform(r + 1, c.width - r - 1), r)
+            c.vessel_transverse(zc, _between(rng, r + 1, c.width - r - 1), r)
         else:
-            c.vessel_longitudinal(zc, r, rng.uniform(-8, 8))
+            c.vessel_longitudinal(zc, r, _between(rng, -8, 8))
     for _ in range(int(rng.integers(0, 3))):
-        c.wire(rng.uniform(0.2, 0.95) * c.depth, rng.uniform(0.1, 0.9) * c.width)
+        c.wire(_between(rng, 0.2, 0.95) * c.depth, _between(rng, 0.1, 0.9) * c.width)
 
 
 def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
@@ -321,22 +480,22 @@ def _abdominal(c: _Canvas, rng: np.random.Generator) -> None:
     c.echo = np.where(capsule & np.ones_like(c.x, dtype=bool), 2.5, c.echo).astype(np.float32)
     room = c.depth - wall_bottom
     for _ in range(int(rng.integers(1, 4))):
-        r = rng.uniform(0.03, 0.08) * c.depth
+        r = _between(rng, 0.03, 0.08) * c.depth
         if room > 2 * r + 2:
-            c.vessel_transverse(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r + 1, c.width - r - 1), r,
-                                wall_mm=0.5, wall_level=float(rng.uniform(1.5, 3.0)))
+            c.vessel_transverse(_between(rng, wall_bottom + r + 1, c.depth - r - 1), _between(rng, r + 1, c.width - r - 1), r,
+                                wall_mm=0.5, wall_level=float(_between(rng, 1.5, 3.0)))
     if rng.random() < 0.6 and room > 8:
-        r = rng.uniform(0.05, 0.12) * c.depth
+        r = _between(rng, 0.05, 0.12) * c.depth
         if room > 2 * r + 2:
-            c.cyst(rng.uniform(wall_bottom + r + 1, c.depth - r - 1), rng.uniform(r, c.width - r), r, level=0.0)
+            c.cyst(_between(rng, wall_bottom + r + 1, c.depth - r - 1), _between(rng, r, c.width - r), r, level=0.0)
     if rng.random() < 0.5:
-        c.hyperechoic(rng.uniform(wall_bottom, c.depth), rng.uniform(0, c.width), rng.uniform(0.8, 2.0), level=2.5)
+        c.hyperechoic(_between(rng, wall_bottom, c.depth), _between(rng, 0, c.width), _between(rng, 0.8, 2.0), level=2.5)
 
 
 def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
     # a slab of meat in a water bath: water (anechoic) above, marbled muscle, container floor
-    top = rng.uniform(0.05, 0.15) * c.depth
-    bottom = rng.uniform(0.75, 0.9) * c.depth
+    top = _between(rng, 0.05, 0.15) * c.depth
+    bottom = _between(rng, 0.75, 0.9) * c.depth
     undulate = 0.5 * c.smooth_field(rng, 40.0, 8.0)[0:1, :]
     zz = c.z + undulate
     fibres = c.smooth_field(rng, 0.3, 5.0)
@@ -351,9 +510,9 @@ def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
     c.masks["hyperechoic"] |= floor & np.ones_like(c.x, dtype=bool)
     c.masks["cysts"] |= ~slab & ~surface & ~floor  # water: anechoic ground truth
     for _ in range(int(rng.integers(0, 3))):  # fat pockets
-        r = rng.uniform(0.5, 1.5)
-        zc = rng.uniform(top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
-        m = c.ellipse(zc, rng.uniform(r, c.width - r), r * 0.6, r * 1.5)
+        r = _between(rng, 0.5, 1.5)
+        zc = _between(rng, top + r + 0.5, max(top + r + 0.6, bottom - r - 0.5))
+        m = c.ellipse(zc, _between(rng, r, c.width - r), r * 0.6, r * 1.5)
         c.echo[m] = 2.2
         c.claim(m, "hyperechoic")
 
@@ -364,12 +523,12 @@ def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
     # and grey-scale targets; positions scale with the field of view, jittered by the seed.
     c.echo = np.exp(0.05 * c.smooth_field(rng, 3.0, 3.0)).astype(np.float32)
     D, W = c.depth, c.width
-    jx = rng.uniform(-0.04, 0.04) * W
+    jx = _between(rng, -0.04, 0.04) * W
     col_x = 0.5 * W + jx
     n_col = max(2, int(D // 5))
     for k in range(n_col):
         c.wire((k + 0.6) * D / n_col, col_x)
-    row_z = 0.45 * D + rng.uniform(-0.05, 0.05) * D
+    row_z = 0.45 * D + _between(rng, -0.05, 0.05) * D
     for k in range(-3, 4):
         if k:
             c.wire(row_z, col_x + k * W / 8)
@@ -409,6 +568,7 @@ def _wire_phantom(c: _Canvas, rng: np.random.Generator) -> None:
 
 
 _PRESETS = {
+    "soft_tissue": _soft_tissue,
     "random_tissue": _random_tissue,
     "abdominal": _abdominal,
     "ex_vivo_slab": _ex_vivo_slab,
@@ -424,12 +584,15 @@ def make_phantom(
     width_mm: float = 40.0,
     depth_mm: float = 30.0,
     spacing_mm: float = 0.1,
+    contact_shadows: bool = False,
 ) -> Phantom:
     """Draw a phantom of a named preset.
 
     Args:
         preset: one of :data:`ALL_PHANTOM_PRESETS`:
-            ``"random_tissue"`` (layered skin/fat/muscle with random cysts, hyperechoic
+            ``"soft_tissue"`` (real-scale skin/fat/muscle with specular fascia, vessels, bone
+            shadows, reverberation; see :func:`_soft_tissue`), ``"random_tissue"`` (layered
+            skin/fat/muscle with random cysts, hyperechoic
             inclusions, vessels and wires), ``"abdominal"`` (abdominal wall over liver-like
             parenchyma with vessels and a cyst), ``"ex_vivo_slab"`` (a marbled muscle slab in a
             water bath), ``"resolution"`` (multi-purpose QA phantom: wire columns/rows,
@@ -440,6 +603,7 @@ def make_phantom(
         width_mm, depth_mm: extent (mm).
         spacing_mm: cell size (mm); one scatterer per cell, so choose it at most the imaging
             pixel spacing.
+        contact_shadows: add :func:`add_contact_shadows` (after the preset, same ``rng``).
 
     Returns:
         The :class:`Phantom` with masks ``cysts``, ``hyperechoic``, ``wires``, ``vessels``.
@@ -453,6 +617,8 @@ def make_phantom(
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     canvas = _Canvas(depth_mm, width_mm, spacing_mm)
     _PRESETS[preset](canvas, rng)
+    if contact_shadows:
+        add_contact_shadows(canvas, rng)
     phantom = canvas.to_phantom(preset, rng)
     if preset == "wire_phantom":
         phantom.wire_strength_mm = WIRE_PHANTOM_STRENGTH_MM
@@ -480,6 +646,8 @@ def with_wires(phantom: Phantom, wires_mm: list[tuple[float, float]] | tuple[tup
         name=phantom.name,
         scatter_seed=phantom.scatter_seed,
         wire_strength_mm=phantom.wire_strength_mm,
+        attenuation_db_mm=phantom.attenuation_db_mm,
+        specular=phantom.specular,
     )
 
 

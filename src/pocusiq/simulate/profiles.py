@@ -84,6 +84,12 @@ class TransducerProfile:
         display_smoothing_mm: sigma (mm) of the Gaussian post-processing applied to the
             log-compressed image (speckle-reduction/persistence filters of the scanner and the
             interpolation of its display); 0 = none.
+        speckle_reduction: strength (0..1) of the app's edge-preserving speckle-reduction
+            filter (:func:`pocusiq.simulate.display.speckle_reduce`): 0 = off, 1 = full smoothing
+            of homogeneous regions with edges kept.
+        edge_enhance: amount (0..2) of the app's edge-enhancement (unsharp mask) filter; 0 = off.
+        lateral_smoothing_mm: sigma (mm) of extra lateral-only smoothing (scan-line interpolation
+            and lateral persistence of the display); 0 = none.
         bit_depth: bits per pixel of the displayed image (1..8).
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
@@ -111,6 +117,9 @@ class TransducerProfile:
     bit_depth: int = setting(8, ge=1, le=8)
     jpeg_quality: int | None = setting(None, ge=1, le=95)
     display_smoothing_mm: float = setting(0.0, ge=0.0, le=5.0)
+    speckle_reduction: float = setting(0.0, ge=0.0, le=1.0)
+    edge_enhance: float = setting(0.0, ge=0.0, le=2.0)
+    lateral_smoothing_mm: float = setting(0.0, ge=0.0, le=5.0)
     attenuation_db_cm_mhz: float = setting(0.5, ge=0.0)
     tgc_compensation: float = setting(0.9, ge=0.0, le=1.0)
     geometry: str = setting("linear", choices=GEOMETRIES)

@@ -7,6 +7,8 @@ Examples::
     pocusiq train data/real --config examples/train_paper.yaml --init-from runs/pretrain/best.safetensors
     pocusiq train data/sim --preset cpu --name sim-cpu --resume        # continue after a kill
     torchrun --nproc_per_node 4 -m pocusiq.cli train data/sim --preset paper   # DDP
+    pocusiq train --unpaired --pocus real/pocus --highend real/carotid/images \
+        --init-from runs/sim-cpu/best.safetensors --name adapt       # CUT adaptation, fidelity terms on
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps-this-run", type=int, default=None,
                         help="stop (saving last) after this many steps; finish later with --resume")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--unpaired", action="store_true",
+                        help="unpaired CUT adaptation on --pocus and --highend folders (no DATASET); the "
+                             "fidelity terms are on (see pocusiq.train.unpaired)")
+    parser.add_argument("--pocus", default=None, metavar="DIR", help="with --unpaired: real POCUS frames")
+    parser.add_argument("--highend", default=None, metavar="DIR", help="with --unpaired: real high-end images")
+    parser.add_argument("--holdout", default=None, metavar="GLOBS",
+                        help="with --unpaired: comma-separated POCUS file globs kept out of training")
 
 
 def build_config(args: argparse.Namespace):
@@ -50,6 +59,17 @@ def build_config(args: argparse.Namespace):
     pre = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.init_discriminator:
         pre.append("init_discriminator=true")
+    if getattr(args, "unpaired", False):
+        from pocusiq.train.unpaired import UNPAIRED_OVERRIDES
+
+        pre += list(UNPAIRED_OVERRIDES)
+        for key, value in (("pocus_dir", args.pocus), ("highend_dir", args.highend), ("holdout", args.holdout)):
+            if value is not None:
+                pre.append(f"unpaired.{key}={value}")
+    elif args.pocus or args.highend or args.holdout:
+        from pocusiq.errors import ConfigError
+
+        raise ConfigError("--pocus/--highend/--holdout need --unpaired")
     preset = args.preset if args.preset else (None if args.config else "cpu")
     return load_config(args.config, overrides=pre + overrides, preset=preset)
 
@@ -58,8 +78,14 @@ def run(args: argparse.Namespace) -> int:
     from pocusiq.train.trainer import train
 
     config = build_config(args)
-    result = train(config, resume=args.resume, max_steps_this_run=args.max_steps_this_run,
-                   progress=not args.no_progress)
+    if config.unpaired.enabled:
+        from pocusiq.train.unpaired import train_unpaired
+
+        result = train_unpaired(config, resume=args.resume, max_steps_this_run=args.max_steps_this_run,
+                                progress=not args.no_progress)
+    else:
+        result = train(config, resume=args.resume, max_steps_this_run=args.max_steps_this_run,
+                       progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:  # rank 0 reports for a torchrun job
         return 0
     print(f"run: {result.run_dir}  steps: {result.step}/{config.max_steps}  ({result.steps_this_run} this run, "

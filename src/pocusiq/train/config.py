@@ -40,6 +40,7 @@ __all__ = [
     "LossConfig",
     "OptimConfig",
     "DataConfig",
+    "UnpairedConfig",
     "TrainConfig",
     "load_config",
     "save_config",
@@ -65,12 +66,32 @@ class LossConfig:
     +2.7 and +2.9 dB); ``bench/ablation.py`` compares L1-only and L1 + SSIM in full. SSIM is
     computed on ``[0, 1]`` intensities (data range 1) with the 11x11 Gaussian window (sigma 1.5).
     ``gan_mode``: "vanilla" (BCE with logits, pix2pix) or "lsgan" (least squares).
+
+    Fidelity terms (:mod:`pocusiq.train.fidelity_losses`; output vs the INPUT, all off by default
+    so the paper recipe is unchanged): ``lambda_lowfreq`` x low-frequency consistency at
+    ``lowfreq_sigma_px``; ``lambda_structure`` x lost/unsupported edges at ``structure_sigma_px``
+    (sharpening up to ``structure_max_gain`` is free); ``lambda_points`` x darkening of the input's
+    bright outliers (> ``points_k`` local std above the background at ``points_sigma_px``: wires,
+    point scatterers); ``lambda_invented`` x blob-band energy
+    beyond the input's at ``invented_sigma_px`` (tolerance ``invented_margin``, model range).
+    Scales are in pixels of the training images; ``bench/fidelity_ablation.py`` measures each term.
     """
 
     gan_mode: str = setting("vanilla", choices=("vanilla", "lsgan"))
     lambda_gan: float = setting(1.0, ge=0.0)
     lambda_l1: float = setting(100.0, ge=0.0)
     lambda_ssim: float = setting(100.0, ge=0.0)
+    lambda_lowfreq: float = setting(0.0, ge=0.0)
+    lowfreq_sigma_px: float = setting(2.0, gt=0.0)
+    lambda_structure: float = setting(0.0, ge=0.0)
+    structure_sigma_px: float = setting(1.0, gt=0.0)
+    structure_max_gain: float = setting(2.0, ge=1.0)
+    lambda_points: float = setting(0.0, ge=0.0)
+    points_sigma_px: float = setting(4.0, gt=0.0)
+    points_k: float = setting(3.0, gt=0.0)
+    lambda_invented: float = setting(0.0, ge=0.0)
+    invented_sigma_px: float = setting(3.0, gt=0.0)
+    invented_margin: float = setting(0.05, ge=0.0)
 
     def validate(self) -> None:
         cfgkit.check(self, "loss.")
@@ -102,7 +123,9 @@ class OptimConfig:
 class DataConfig:
     """Data pipeline: dataset folder (project format, :class:`pocusiq.data.dataset.PairedDataset`),
     splits, random-crop size in pixels (``None``: whole images), horizontal flips, batch size.
-    Validation uses whole images, padded to the generator's multiple."""
+    Validation uses whole images, padded to the generator's multiple.
+    ``target_crop_fraction``: probability that a training crop holds a target of the simulated
+    ground-truth masks (:mod:`pocusiq.train.sampling`; 0 = uniform crops, the paper recipe)."""
 
     root: str = ""
     train_split: str = setting("train", choices=("train", "val", "test"))
@@ -112,9 +135,51 @@ class DataConfig:
     batch_size: int = setting(1, ge=1)
     num_workers: int = setting(0, ge=0)
     max_val_images: int | None = setting(None, ge=1)
+    target_crop_fraction: float = setting(0.0, ge=0.0, le=1.0)
 
     def validate(self) -> None:
         cfgkit.check(self, "data.")
+
+    def check_consistency(self) -> None:
+        _check(self.target_crop_fraction == 0 or self.crop is not None,
+               "data.target_crop_fraction needs data.crop (target-aware crops of whole images make no sense)")
+
+
+@dataclass
+class UnpairedConfig:
+    """Unpaired (CUT-style) adaptation, :mod:`pocusiq.train.unpaired`; off unless ``enabled``.
+
+    Attributes:
+        enabled: train on unpaired folders instead of a paired dataset.
+        pocus_dir / highend_dir: folders of real POCUS frames (cropped to their imaging region)
+            and of real high-end images (whole images).
+        holdout: comma-separated file-name globs of POCUS frames NOT used (kept for the fidelity test).
+        crops_per_epoch: crops per epoch (0: 8 per POCUS frame).
+        pocus_scale / highend_scale: resize factors applied when loading (e.g. to bring both
+            folders to the model's pixel spacing).
+        spacing_mm: pixel spacing of the POCUS crops after scaling (recorded in checkpoints).
+        lambda_nce: PatchNCE weight (CUT: 1; FastCUT: 10). nce_layers: encoder levels whose
+            features PatchNCE compares ("0,1,2"). nce_patches: sampled positions per level and
+            image (CUT: 256; 64 on the CPU presets). nce_temperature: InfoNCE temperature (CUT: 0.07).
+            nce_dim: projection-head width (CUT: 256).
+    """
+
+    enabled: bool = False
+    pocus_dir: str = ""
+    highend_dir: str = ""
+    holdout: str = ""
+    crops_per_epoch: int = setting(0, ge=0)
+    pocus_scale: float = setting(1.0, gt=0.0)
+    highend_scale: float = setting(1.0, gt=0.0)
+    spacing_mm: float | None = setting(None, gt=0.0)
+    lambda_nce: float = setting(1.0, ge=0.0)
+    nce_layers: str = "0,1,2"
+    nce_patches: int = setting(64, ge=2)
+    nce_temperature: float = setting(0.07, gt=0.0)
+    nce_dim: int = setting(128, ge=1)
+
+    def validate(self) -> None:
+        cfgkit.check(self, "unpaired.")
 
 
 @dataclass
@@ -151,17 +216,29 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    unpaired: UnpairedConfig = field(default_factory=UnpairedConfig)
 
     def validate(self) -> None:
         """Every field's checks and the rules between sections; ConfigError naming the key."""
         cfgkit.check(self)
 
     def check_consistency(self) -> None:
-        expected = self.model.in_channels + self.model.out_channels
-        _check(
-            self.discriminator.in_channels == expected,
-            f"discriminator.in_channels must be model.in_channels + model.out_channels = {expected}",
-        )
+        if self.unpaired.enabled:
+            # unpaired: D judges the candidate alone (there is no aligned condition image)
+            _check(self.discriminator.in_channels == self.model.out_channels,
+                   f"unpaired training: discriminator.in_channels must be model.out_channels = {self.model.out_channels}")
+            _check(self.loss.lambda_l1 == 0 and self.loss.lambda_ssim == 0,
+                   "unpaired training has no target image: set loss.lambda_l1=0 and loss.lambda_ssim=0")
+            _check(self.loss.lambda_lowfreq > 0,
+                   "unpaired training needs loss.lambda_lowfreq > 0: the fidelity terms are what ties the output "
+                   "to the input's content")
+            _check(not self.init_discriminator, "unpaired training cannot take a paired (conditional) discriminator")
+        else:
+            expected = self.model.in_channels + self.model.out_channels
+            _check(
+                self.discriminator.in_channels == expected,
+                f"discriminator.in_channels must be model.in_channels + model.out_channels = {expected}",
+            )
         if self.data.crop is not None:
             m = 2**self.model.depth
             _check(self.data.crop % m == 0, f"data.crop ({self.data.crop}) must be a multiple of 2**model.depth = {m}")

@@ -45,6 +45,8 @@ class DemoConfig:
         n_pairs: simulated pairs (split 80/10/10 by specimen).
         size: image side in pixels (>= 64; below the cpu preset's 128 crop, the crop and U-Net
             depth shrink to the largest power of two that fits; NIQE needs >= 192).
+        spacing_mm: pixel spacing of the simulated images (mm/pixel; 0.1: a 12.8 mm field at
+            128 px, inside the 0.05-0.15 mm/pixel handheld apps display).
         seed: dataset and training seed.
         steps: training steps (``max_steps``); ``None``: the cpu preset's.
         minutes: wall-clock budget of the whole demo.
@@ -56,6 +58,7 @@ class DemoConfig:
     out: str = "runs/demo"
     n_pairs: int = 240
     size: int = 128
+    spacing_mm: float = 0.1
     seed: int = 0
     steps: int | None = None
     minutes: float = 9.0
@@ -249,7 +252,7 @@ def run_demo(demo: DemoConfig) -> DemoResult:
     t0 = time.monotonic()
     workers = max(1, min(2, os.cpu_count() or 1))
     write_simulated_dataset(
-        data_dir, SimulatedDatasetConfig(n=demo.n_pairs, size=demo.size, seed=demo.seed),
+        data_dir, SimulatedDatasetConfig(n=demo.n_pairs, size=demo.size, seed=demo.seed, spacing_mm=demo.spacing_mm),
         workers=workers, progress=demo.progress,
     )
     timings["simulate_s"] = time.monotonic() - t0
@@ -300,8 +303,9 @@ def run_demo(demo: DemoConfig) -> DemoResult:
     report = out / "report.md"
     text = f"""# pocusiq demo report
 
-Simulated paired dataset: {demo.n_pairs} pairs of {demo.size}x{demo.size} pixels (POCUS-like low-end
-profile vs high-end profile, same phantom), split by specimen; seed {demo.seed}; data in `data/`.
+Simulated paired dataset: {demo.n_pairs} pairs of {demo.size}x{demo.size} pixels at {demo.spacing_mm:g} mm/pixel
+({demo.size * demo.spacing_mm:g} mm field of view; POCUS profile drawn per pair from the documented handheld
+ranges vs the high-end profile, same phantom), split by specimen; seed {demo.seed}; data in `data/`.
 
 Model: pix2pix cGAN, `cpu` preset (U-Net depth {config.model.depth}, ngf {config.model.ngf};
 PatchGAN {config.discriminator.n_layers} layers, ndf {config.discriminator.ndf}; {config.data.crop}x{config.data.crop}

@@ -4,6 +4,7 @@ Generator objective (images in the model's ``[-1, 1]`` range, see :mod:`pocusiq.
 
     L_G = lambda_gan * GAN(D(x, G(x)), real) + lambda_l1 * |G(x) - y|_1
           + lambda_ssim * (1 - SSIM(G(x), y))
+          + sum of the fidelity terms (output vs input x; :mod:`pocusiq.train.fidelity_losses`)
 
 Discriminator objective: ``0.5 * (GAN(D(x, y), real) + GAN(D(x, G(x)), fake))`` (pix2pix halves
 it to slow D relative to G). SSIM is :func:`pocusiq.metrics.ssim_torch` (11x11 Gaussian window,
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from pocusiq.metrics import ssim_torch
 from pocusiq.train.config import LossConfig
+from pocusiq.train.fidelity_losses import fidelity_losses
 
 __all__ = ["adversarial_loss", "l1_loss", "ssim_loss", "GeneratorLosses", "generator_loss", "discriminator_loss"]
 
@@ -46,20 +48,29 @@ def ssim_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 
 class GeneratorLosses(dict):
-    """The generator's loss terms: keys ``total``, ``gan``, ``l1``, ``ssim`` (the ``1 - SSIM`` term)."""
+    """The generator's loss terms: keys ``total``, ``gan``, ``l1``, ``ssim`` (the ``1 - SSIM`` term)
+    and one per fidelity term of :data:`pocusiq.train.fidelity_losses.FIDELITY_TERMS`."""
 
 
 def generator_loss(
-    fake_logits: torch.Tensor | None, fake: torch.Tensor, real: torch.Tensor, config: LossConfig
+    fake_logits: torch.Tensor | None, fake: torch.Tensor, real: torch.Tensor | None, config: LossConfig,
+    low: torch.Tensor | None = None,
 ) -> GeneratorLosses:
     """Total generator loss and its terms (unweighted) as tensors; ``fake_logits`` may be ``None``
-    when ``lambda_gan == 0`` (no discriminator pass needed)."""
+    when ``lambda_gan == 0`` (no discriminator pass needed). ``low`` (the generator's input, model
+    range) feeds the fidelity terms; ``real`` may be ``None`` (unpaired training: no L1/SSIM)."""
     zero = fake.new_zeros(())
     gan = adversarial_loss(fake_logits, True, config.gan_mode) if fake_logits is not None else zero
-    l1 = l1_loss(fake, real)
-    ssim_term = ssim_loss(fake, real) if config.lambda_ssim > 0 else zero
+    l1 = l1_loss(fake, real) if real is not None else zero
+    ssim_term = ssim_loss(fake, real) if (config.lambda_ssim > 0 and real is not None) else zero
     total = config.lambda_gan * gan + config.lambda_l1 * l1 + config.lambda_ssim * ssim_term
-    return GeneratorLosses(total=total, gan=gan, l1=l1, ssim=ssim_term)
+    out = GeneratorLosses(gan=gan, l1=l1, ssim=ssim_term)
+    for name, (weight, value) in fidelity_losses(fake, low, config).items():
+        if weight > 0:
+            total = total + weight * value
+        out[name] = value
+    out["total"] = total
+    return out
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, mode: str = "vanilla") -> torch.Tensor:

@@ -62,11 +62,12 @@ __all__ = ["Pix2PixTrainer", "TrainResult", "StopTraining", "learning_rate_facto
 # Settings a resumed run must share with its checkpoint (they change what the remaining steps
 # do); max_steps may change (to extend a run), and so may logging, workers and validation size.
 RESUME_MUST_MATCH = ("seed", "model", "discriminator", "loss", "optim", "data.train_split", "data.crop",
-                     "data.flip", "data.batch_size")
+                     "data.flip", "data.batch_size", "data.target_crop_fraction", "unpaired")
 
 TRAIN_LOG = "train_log.csv"
 VAL_LOG = "val_log.csv"
-TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_d", "seconds")
+TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_lowfreq",
+                     "loss_structure", "loss_points", "loss_invented", "loss_nce", "loss_d", "seconds")
 VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "psnr")
 
 
@@ -133,7 +134,7 @@ class Pix2PixTrainer:
 
     def train_step(self, low01: torch.Tensor, high01: torch.Tensor) -> dict[str, torch.Tensor]:
         """One D + G update on a batch ``(N, 1, H, W)`` in ``[0, 1]``; returns detached loss terms
-        (``loss_g``, ``loss_gan``, ``loss_l1``, ``loss_ssim`` (1 - SSIM), ``loss_d``)."""
+        (``loss_g``, ``loss_gan``, ``loss_l1``, ``loss_ssim`` (1 - SSIM), ``loss_<fidelity term>``, ``loss_d``)."""
         loss_cfg = self.config.loss
         low = to_model_range(low01.to(self.device, non_blocking=True))
         high = to_model_range(high01.to(self.device, non_blocking=True))
@@ -155,17 +156,14 @@ class Pix2PixTrainer:
             loss_d = fake.new_zeros(())
             fake_logits = None
         self.opt_g.zero_grad(set_to_none=True)
-        terms = generator_loss(fake_logits, fake, high, loss_cfg)
+        terms = generator_loss(fake_logits, fake, high, loss_cfg, low=low)
         terms["total"].backward()
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
-        return {
-            "loss_g": terms["total"].detach(),
-            "loss_gan": terms["gan"].detach(),
-            "loss_l1": terms["l1"].detach(),
-            "loss_ssim": terms["ssim"].detach(),
-            "loss_d": loss_d.detach(),
-        }
+        out = {"loss_g": terms["total"].detach()}
+        out.update({f"loss_{k}": v.detach() for k, v in terms.items() if k != "total"})
+        out["loss_d"] = loss_d.detach()
+        return out
 
     # --- RNG state -----------------------------------------------------------------
     def rng_states(self) -> dict[str, torch.Tensor]:
@@ -212,6 +210,12 @@ def _open_train_dataset(config: TrainConfig) -> Any:
 
     if not config.data.root:
         raise ConfigError("data.root is empty: give a paired dataset folder (pocusiq train DATASET)")
+    if config.data.target_crop_fraction > 0:
+        from pocusiq.train.sampling import TargetCropDataset
+
+        return TargetCropDataset(config.data.root, config.data.train_split, crop=config.data.crop,
+                                 target_fraction=config.data.target_crop_fraction, flip=config.data.flip,
+                                 seed=config.seed)
     return PairedDataset(
         config.data.root, config.data.train_split, crop=config.data.crop, flip=config.data.flip, seed=config.seed
     )
@@ -240,6 +244,28 @@ def _dataset_fingerprint(config: TrainConfig, train_dataset: Any | None) -> str 
         return None
     manifest = Path(config.data.root) / "manifest.csv"
     return sha256_file(manifest) if manifest.is_file() else None
+
+
+def dataset_spacing_mm(dataset: Any) -> float | None:
+    """Pixel spacing (mm/pixel) of a training set, recorded as the checkpoint's ``spacing_mm``.
+
+    A ``spacing_mm`` attribute wins; otherwise the manifest rows' ``spacing_mm`` (``dataset.rows``):
+    their median when known (a warning when they differ by more than 1 %), ``None`` when unknown.
+    """
+    import statistics
+
+    value = getattr(dataset, "spacing_mm", None)
+    if value is not None:
+        return float(value)
+    rows = getattr(dataset, "rows", None) or []
+    known = [float(r.spacing_mm) for r in rows if math.isfinite(float(getattr(r, "spacing_mm", math.nan)))]
+    if not known:
+        return None
+    median = statistics.median(known)
+    if max(known) > 1.01 * min(known):
+        warnings.warn(f"training pairs have different pixel spacings ({min(known):g}-{max(known):g} mm); "
+                      f"the checkpoint records their median {median:g} mm", stacklevel=2)
+    return median
 
 
 def _setting(config: TrainConfig, dotted: str) -> Any:
@@ -284,6 +310,7 @@ def train(
     val_dataset: Any | None = None,
     progress: bool = True,
     deadline: float | None = None,
+    trainer_factory: Callable[..., Pix2PixTrainer] | None = None,
 ) -> TrainResult:
     """Train the pix2pix cGAN described by ``config``; write ``<out_dir>/<name>/``.
 
@@ -305,6 +332,9 @@ def train(
         deadline: a ``time.monotonic()`` time; the first step ending after it stops the run
             (saving ``last``, validating), like ``max_steps_this_run``. Wall-clock dependent, so
             single-process only (ignored with several processes, where ranks could disagree).
+        trainer_factory: ``factory(config, device, ctx)`` building the trainer (default
+            :class:`Pix2PixTrainer`); :func:`pocusiq.train.unpaired.train_unpaired` passes its CUT
+            trainer, which reuses this loop's checkpoints, resume, DDP and logs.
 
     A fresh (not resumed) run in an existing run folder replaces that run: its
     ``best.safetensors`` is removed at the start, ``last.safetensors`` and the logs are rewritten.
@@ -325,7 +355,7 @@ def train(
     try:
         run = _Run(config, ctx, progress=progress, deadline=None if ctx.distributed else deadline)
         run.open_data(train_dataset, val_dataset)
-        run.build_trainer()
+        run.build_trainer(trainer_factory or Pix2PixTrainer)
         if resume:
             run.resume_from_last()
         else:
@@ -380,9 +410,10 @@ class _Run:
                 f"batch_size ({batch}) x processes ({ctx.world_size})"
             )
         self.loader_gen = torch.Generator().manual_seed(config.seed)
+        self.spacing_mm = dataset_spacing_mm(self.train_ds)
 
-    def build_trainer(self) -> None:
-        self.trainer = Pix2PixTrainer(self.config, self.ctx.device, self.ctx)
+    def build_trainer(self, factory: Callable[..., Pix2PixTrainer] = Pix2PixTrainer) -> None:
+        self.trainer = factory(self.config, self.ctx.device, self.ctx)
 
     def resume_from_last(self) -> None:
         if not self.last_path.is_file():
@@ -576,7 +607,7 @@ class _Run:
             self.diverged({"weights_non_finite": float("nan")})
         return save_checkpoint(path, generator=self.trainer.generator, discriminator=self.trainer.discriminator,
                                optimizers=self.trainer.optimizers, config=self.config, state=self.checkpoint_state(),
-                               rng=rng)
+                               rng=rng, spacing_mm=self.spacing_mm)
 
     def result(self) -> TrainResult:
         return TrainResult(

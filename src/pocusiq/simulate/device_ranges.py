@@ -1,0 +1,207 @@
+"""Device randomisation: the documented ranges a handheld (POCUS) profile is drawn from, in ONE place.
+
+A model trained on one simulated POCUS profile learns that profile; a user's probe is another.
+:func:`sample_profile` draws, per pair, a POCUS profile from :data:`POCUS_RANGES` (a plain table:
+field -> range, each with where it comes from), so training covers the family of handheld
+devices. Profiles themselves stay plain YAML (:mod:`pocusiq.simulate.profiles`); a drawn profile
+is an ordinary :class:`~pocusiq.simulate.profiles.TransducerProfile` recorded in the dataset
+manifest (``params.simulator.low_profile``).
+
+Where the numbers come from (approximate; vendors' public spec sheets and manuals, as commonly
+quoted; not re-checked against the documents offline):
+
+- centre frequency: handheld linear probes (Butterfly iQ "MSK/vascular" presets, Clarius L7
+  4-13 MHz, Interson SP-L01 7.5 MHz, Philips Lumify L12-4) image at about 4-8 MHz in practice;
+  curvilinear ones (Clarius C3 2-6 MHz, Interson GP-C01 3.5 MHz, Lumify C5-2) at 3-5.5 MHz;
+- fractional bandwidth: low-cost/CMUT front ends and the apps' filtering, 40-75 %;
+- aperture: 64-128 active channels (Interson 64-128 elements, Clarius 128-192 elements with
+  fewer channels, Butterfly 9000-element CMUT with a reduced beamformer), transmit F# 1.5-3 with
+  a single transmit focus the app places at 30-70 % of the depth, dynamic receive focusing in
+  70 % of devices (digital beamformers; receive F# 1.5-3), a fixed receive focus otherwise;
+- electronic noise -45..-30 dB; dynamic range 50-70 dB (the apps' "dynamic range" slider), the
+  gain tied to it so that typical tissue keeps the base profile's grey level, +-3 dB (the apps'
+  automatic gain); TGC restoring 60-100 % of the attenuation;
+- display: 5-8 bit grey levels, JPEG quality 40-90 or lossless (streamed/stored frames),
+  speckle reduction 0.2-0.8 and edge enhancement 0-1 (every handheld app smooths speckle; the
+  strength is a user/preset setting), 0-0.15 mm Gaussian and 0-0.15 mm lateral smoothing
+  (scan-line interpolation);
+- geometry: linear (75 %) or curvilinear (radius 20-60 mm, sector 50-75 degrees).
+
+Calibration: the F#, speckle-reduction, dynamic-range and gain ranges were narrowed so that the
+simulated POCUS images of the QA-phantom preset match the real Butterfly/Interson phantom frames
+at the same scale (``bench/realism.py``: grey histogram, speckle size, dark fraction) while the
+pairs stay about as hard as the paper's (``bench/simulate.py``).
+
+The high-end profile is not randomised (it is the target the model learns to produce), but the
+default simulator shows it :data:`HIGH_END_DISPLAY_OFFSET_DB` darker than the built-in
+``high_end`` profile (:func:`default_high_profile`): calibrated on the real carotid images at the
+same scale (``bench/realism.py``: they are 72 % near-black; at the built-in gain the simulated
+tissue was 40 %). The built-in profile keeps its gain for the simulated gantry (``acquire``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from pocusiq.simulate.profiles import POCUS, TransducerProfile
+
+#: field -> (low, high) uniform range, or ("choice", [values...]). ``tx_focus_fraction`` is the
+#: transmit focus as a fraction of the image depth; ``gain_offset_db`` is added to the gain that
+#: keeps unit-echogenicity tissue at the base profile's grey level at the drawn dynamic range.
+#: Keys ending in ``_linear`` / ``_curvilinear`` apply to that geometry only.
+POCUS_RANGES: dict[str, Any] = {
+    "curvilinear_probability": 0.25,
+    "center_frequency_mhz_linear": (4.0, 8.0),
+    "center_frequency_mhz_curvilinear": (3.0, 5.5),
+    "fractional_bandwidth": (0.4, 0.75),
+    "n_elements": (64, 128),
+    "pitch_mm_linear": (0.2, 0.3),
+    "pitch_mm_curvilinear": (0.3, 0.45),
+    "radius_mm_curvilinear": (20.0, 60.0),
+    "sector_angle_deg_curvilinear": (50.0, 75.0),
+    "f_number": (1.5, 3.0),
+    "tx_focus_fraction": (0.3, 0.7),
+    "dynamic_receive_probability": 0.7,
+    "rx_f_number": (1.5, 3.0),
+    "noise_db": (-45.0, -30.0),
+    "dynamic_range_db": (50.0, 70.0),
+    "gain_offset_db": (-3.0, 3.0),
+    "tgc_compensation": (0.6, 1.0),
+    "bit_depth": ("choice", [5, 6, 7, 8]),
+    "lossless_probability": 0.2,
+    "jpeg_quality": (40, 90),
+    "display_smoothing_mm": (0.0, 0.15),
+    "lateral_smoothing_mm": (0.0, 0.15),
+    "speckle_reduction": (0.2, 0.8),
+    "edge_enhance": (0.0, 1.0),
+}
+
+
+#: Display gain offset (dB) of the default simulator's high-end images relative to the built-in
+#: ``high_end`` profile (see the module docstring).
+HIGH_END_DISPLAY_OFFSET_DB = -6.0
+
+
+def default_high_profile(base: TransducerProfile) -> TransducerProfile:
+    """The high-end profile as the default simulator displays it: ``base`` with the calibrated gain offset."""
+    return dataclasses.replace(base, gain_db=base.gain_db + HIGH_END_DISPLAY_OFFSET_DB)
+
+
+def _gain_for(base: TransducerProfile, dynamic_range_db: float) -> float:
+    """Gain (dB) showing unit-echogenicity tissue at the grey level ``base`` shows it, at ``dynamic_range_db``."""
+    level = (base.gain_db + base.dynamic_range_db) / base.dynamic_range_db
+    return level * dynamic_range_db - dynamic_range_db
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def sample_profile(
+    rng: np.random.Generator,
+    *,
+    depth_mm: float,
+    base: TransducerProfile = POCUS,
+    ranges: Mapping[str, Any] = POCUS_RANGES,
+    allow_curvilinear: bool = True,
+) -> TransducerProfile:
+    """Draw one handheld profile from ``ranges`` (the same ``rng`` state gives the same profile).
+
+    Args:
+        rng: source of the draw.
+        depth_mm: image depth (mm); the transmit focus is drawn as a fraction of it.
+        base: profile supplying the fields that are not randomised (and the base gain).
+        ranges: the table (default :data:`POCUS_RANGES`).
+        allow_curvilinear: False keeps the geometry linear.
+
+    Returns:
+        A :class:`TransducerProfile` named ``base.name + "~"`` with every randomised field inside
+        its range (:func:`check_in_ranges`).
+    """
+    curved = allow_curvilinear and rng.random() < ranges["curvilinear_probability"]
+    geo = "curvilinear" if curved else "linear"
+    values: dict[str, Any] = {
+        "geometry": geo,
+        "center_frequency_mhz": _uniform(rng, ranges[f"center_frequency_mhz_{geo}"]),
+        "fractional_bandwidth": _uniform(rng, ranges["fractional_bandwidth"]),
+        "n_elements": int(rng.integers(ranges["n_elements"][0], ranges["n_elements"][1] + 1)),
+        "pitch_mm": _uniform(rng, ranges[f"pitch_mm_{geo}"]),
+        "f_number": _uniform(rng, ranges["f_number"]),
+        "tx_focus_mm": _uniform(rng, ranges["tx_focus_fraction"]) * depth_mm,
+        "noise_db": _uniform(rng, ranges["noise_db"]),
+        "dynamic_range_db": _uniform(rng, ranges["dynamic_range_db"]),
+        "gain_db": 0.0,  # set below, from the dynamic range
+
+        "tgc_compensation": _uniform(rng, ranges["tgc_compensation"]),
+        "bit_depth": int(rng.choice(ranges["bit_depth"][1])),
+        "jpeg_quality": None
+        if rng.random() < ranges["lossless_probability"]
+        else int(rng.integers(ranges["jpeg_quality"][0], ranges["jpeg_quality"][1] + 1)),
+        "display_smoothing_mm": _uniform(rng, ranges["display_smoothing_mm"]),
+        "lateral_smoothing_mm": _uniform(rng, ranges["lateral_smoothing_mm"]),
+        "speckle_reduction": _uniform(rng, ranges["speckle_reduction"]),
+        "edge_enhance": _uniform(rng, ranges["edge_enhance"]),
+        "dynamic_receive_focus": bool(rng.random() < ranges["dynamic_receive_probability"]),
+        "rx_f_number": _uniform(rng, ranges["rx_f_number"]),
+    }
+    # the gain keeps unit-echogenicity tissue at the base profile's grey level whatever the
+    # dynamic range (a wider range with the same gain would just brighten the image), then the offset
+    values["gain_db"] = _gain_for(base, values["dynamic_range_db"]) + _uniform(rng, ranges["gain_offset_db"])
+    if not values["dynamic_receive_focus"]:
+        values["rx_f_number"] = values["f_number"]  # fixed receive focus = the transmit one
+    if curved:
+        values["radius_mm"] = _uniform(rng, ranges["radius_mm_curvilinear"])
+        values["sector_angle_deg"] = _uniform(rng, ranges["sector_angle_deg_curvilinear"])
+    return dataclasses.replace(base, name=f"{base.name}~", description="drawn from pocusiq.simulate.device_ranges.POCUS_RANGES", **values)
+
+
+def check_in_ranges(profile: TransducerProfile, *, depth_mm: float, base: TransducerProfile = POCUS,
+                    ranges: Mapping[str, Any] = POCUS_RANGES) -> list[str]:
+    """Fields of ``profile`` outside ``ranges`` (empty list = all inside)."""
+    geo = profile.geometry
+    out: list[str] = []
+
+    def inside(name: str, value: float, key: str | None = None) -> None:
+        lo, hi = ranges[key or name]
+        if not lo - 1e-9 <= value <= hi + 1e-9:
+            out.append(f"{name}={value!r} outside [{lo}, {hi}]")
+
+    inside("center_frequency_mhz", profile.center_frequency_mhz, f"center_frequency_mhz_{geo}")
+    inside("fractional_bandwidth", profile.fractional_bandwidth)
+    inside("n_elements", profile.n_elements)
+    inside("pitch_mm", profile.pitch_mm, f"pitch_mm_{geo}")
+    inside("f_number", profile.f_number)
+    inside("rx_f_number", profile.rx_f_number)
+    inside("tx_focus_fraction", profile.tx_focus_mm / depth_mm)
+    inside("noise_db", profile.noise_db)
+    inside("dynamic_range_db", profile.dynamic_range_db)
+    inside("gain_offset_db", profile.gain_db - _gain_for(base, profile.dynamic_range_db))
+    inside("tgc_compensation", profile.tgc_compensation)
+    if profile.bit_depth not in ranges["bit_depth"][1]:
+        out.append(f"bit_depth={profile.bit_depth} not in {ranges['bit_depth'][1]}")
+    if profile.jpeg_quality is not None:
+        inside("jpeg_quality", profile.jpeg_quality)
+    for name in ("display_smoothing_mm", "lateral_smoothing_mm", "speckle_reduction", "edge_enhance"):
+        inside(name, getattr(profile, name))
+    if geo == "curvilinear":
+        inside("radius_mm", profile.radius_mm, "radius_mm_curvilinear")
+        inside("sector_angle_deg", profile.sector_angle_deg, "sector_angle_deg_curvilinear")
+    return out
+
+
+def ranges_table(ranges: Mapping[str, Any] = POCUS_RANGES) -> str:
+    """The ranges as Markdown table rows (for the README/docs)."""
+    rows = ["| parameter | range |", "|---|---|"]
+    for key, value in ranges.items():
+        if isinstance(value, tuple) and value[0] == "choice":
+            text = ", ".join(map(str, value[1]))
+        elif isinstance(value, tuple):
+            text = f"{value[0]} – {value[1]}"
+        else:
+            text = str(value)
+        rows.append(f"| `{key}` | {text} |")
+    return "\n".join(rows)
