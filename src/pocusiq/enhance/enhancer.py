@@ -54,21 +54,6 @@ def default_tiling(multiple: int) -> TilingConfig:
     return TilingConfig(multiple=multiple, tile_size=tile, overlap=max(256, multiple), batch_size=1)
 
 
-def multiple_from_config(config: Any) -> int:
-    """Size multiple a generator needs, read from its model config (``2**depth``)."""
-    for name in ("multiple", "size_multiple"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    for name in ("depth", "num_downs", "n_downs", "num_downsamplings"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value >= 0:
-            return 2**value
-    raise CheckpointError(
-        f"cannot tell the generator's size multiple from its config {config!r} (no depth/num_downs)"
-    )
-
-
 def resolve_engine(engine: str, device: str = "cpu") -> str:
     """``"auto"`` -> ``"onnx"`` when ONNX Runtime imports and the device is the CPU, else ``"torch"``."""
     if engine not in ENGINES:
@@ -201,7 +186,7 @@ class Enhancer:
             raise
         except Exception as exc:  # corrupt file, wrong format: name the file
             raise CheckpointError(f"{path}: cannot load generator checkpoint: {exc}") from exc
-        multiple = multiple_from_config(checkpoint.model_config)
+        multiple = checkpoint.model_config.multiple
         name = model_label(path)
         if engine == "onnx":
             from pocusiq.enhance.onnx_export import export_onnx_bytes
