@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
+from pocusiq.enhance.engines import ENGINES, Engine, OnnxEngine, TorchEngine
 from pocusiq.enhance.files import FileResult, enhance_file
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_tiled
 from pocusiq.imaging.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
@@ -33,7 +33,6 @@ from pocusiq.imaging.region import ImagingRegion, RegionSpec, paste_inside, reso
 from pocusiq.errors import CheckpointError
 from pocusiq.models.inference import enhance_batch
 
-ENGINES = ("torch", "onnx", "auto")
 
 Spacing = float | tuple[float, float] | None
 """A pixel size in mm per pixel: one number (square pixels) or ``(x, y)``; None = unknown."""
