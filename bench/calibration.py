@@ -61,7 +61,7 @@ def main() -> int:
     from pocusiq.acquire.plan import load_plan
     from pocusiq.acquire.session import read_session
     from pocusiq.atomic import atomic_write_text
-    from pocusiq.config_file import read_config_file
+    from pocusiq.config import read_config_file
     from pocusiq.pair.frames import PairingConfig
     from pocusiq.pair.session import pair_session
 

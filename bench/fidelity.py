@@ -46,26 +46,21 @@ CLASSICAL = ("identity", "unsharp", "clahe", "nlm", "median", "bilateral")
 def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
-    from pocusiq.metrics.targets import valid_pixels
+    from pocusiq.enhance.quality import region_grey
     from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
-    region = find_imaging_region(rgb)
-    crop = region.crop(rgb).astype(np.float64)
-    grey = np.floor(0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2] + 0.5).astype(np.uint8)
-    valid = valid_pixels(grey, saturation=crop.max(axis=2) - crop.min(axis=2)) & region.crop_mask()
-    return grey, valid
+    return region_grey(rgb, find_imaging_region(rgb))
 
 
 def methods(args) -> dict:
+    from pocusiq import Enhancer
     from pocusiq.benchmark.baselines import BASELINES
 
     out = {name: BASELINES[name] for name in CLASSICAL}
     models = list(args.model)
     if args.default_model:
-        from pocusiq import Enhancer
-
         if not hasattr(Enhancer, "default"):
             print("--default-model: Enhancer.default() does not exist in this version; skipped")
         else:
@@ -75,8 +70,6 @@ def methods(args) -> dict:
         name, _, path = spec.partition("=")
         if not path:
             raise SystemExit(f"--model {spec!r}: expected NAME=CHECKPOINT")
-        from pocusiq import Enhancer
-
         enh = Enhancer.from_checkpoint(path)
         out[f"model:{name}"] = lambda img, e=enh: np.asarray(e(img))
     return out

@@ -6,7 +6,7 @@ Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel
   (``shared/data/real/carotid/images``; 709x749 px, spacing assumed 38.4 mm / 709 px = 0.0542
   mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing);
 - simulated POCUS images vs the real handheld frames (``shared/data/real/pocus``), imaging
-  region only (``pocusiq.pair.roi.find_imaging_region``, box shrunk by 4 % against its border):
+  region only (``pocusiq.imaging.region.find_imaging_region``, box shrunk by 4 % against its border):
   the six Butterfly iQ frames (0.0475 mm/pixel, measured from their depth ruler: ticks every
   2 mm = 42.1 px) and the Interson frame (0.0588 mm/pixel, its README). The Clarius screenshot
   has no depth ruler, so no spacing: it is left out.
@@ -56,13 +56,10 @@ def _resample(grey: np.ndarray, src: float, dst: float) -> np.ndarray:
 
 
 def _readers():
-    """(read_grey_image, find_imaging_region): from the imaging layer, or their pre-imaging homes."""
-    try:
-        from pocusiq.imaging.grey import read_grey_image
-        from pocusiq.imaging.region import find_imaging_region
-    except ImportError:
-        from pocusiq.data.images import read_grey_image
-        from pocusiq.pair.roi import find_imaging_region
+    """(read_grey_image, find_imaging_region) from the imaging layer (imported when first needed)."""
+    from pocusiq.imaging.grey import read_grey_image
+    from pocusiq.imaging.region import find_imaging_region
+
     return read_grey_image, find_imaging_region
 
 

@@ -22,6 +22,22 @@ def shared_data() -> Path:
     return data
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pocusiq checkpoint of a random U-Net with ngf 4, depth 3 (multiple 8), seed 0 (enhance and view tests)."""
+    import torch
+
+    from pocusiq.models import build_generator
+    from pocusiq.train.checkpoints import save_checkpoint
+    from pocusiq.train.config import ModelConfig, TrainConfig
+
+    torch.manual_seed(0)
+    config = TrainConfig(model=ModelConfig(ngf=4, depth=3))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, generator=build_generator(config.model), config=config)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Run torch on one intra-op thread: the test models are tiny, and on a shared 2-core machine

@@ -4,7 +4,7 @@ Walks every ``src/pocusiq/**/*.py`` with :mod:`ast` (imports anywhere in a file 
 inside functions and ``if TYPE_CHECKING:`` blocks: a deferred import is still a dependency).
 Layers (TEAM.md, lowest first); a module may import its own area and lower layers only:
 
-0 errors, atomic, journal, config (+ config_file), the package root (version, lazy facade)
+0 errors, atomic, journal, config, the package root (version, lazy facade)
 1 imaging   2 metrics, models   3 simulate   4 data   5 acquire < pair   6 train
 7 enhance   8 benchmark   9 view   10 cli, __main__, and every CLI subcommand module
 (``<area>/command.py``, ``<area>/*_command.py``: argument parsing and wiring, registered in
@@ -23,8 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "pocusiq"
 
 LAYERS: dict[str, float] = {
-    # layer 0 in its own order: errors < atomic, config < journal, config_file (compatibility name)
-    "errors": 0, "atomic": 0.1, "config": 0.1, "journal": 0.2, "config_file": 0.2, "": 0,
+    # layer 0 in its own order: errors < atomic, config < journal
+    "errors": 0, "atomic": 0.1, "config": 0.1, "journal": 0.2, "": 0,
     "imaging": 1,
     "metrics": 2, "models": 2,
     "simulate": 3,
@@ -36,11 +36,6 @@ LAYERS: dict[str, float] = {
     "view": 9,
     "cli": 10, "__main__": 10.5,
 }
-
-# Edges allowed to break the rules for now (none: the imaging layer of branch `media` removed the
-# last ones). Nothing may be listed here without an engineer's note saying who removes it.
-KNOWN_PENDING_MEDIA: set[tuple[str, str]] = set()
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
@@ -154,10 +149,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def _without_pending(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {m: {d for d in deps if (m, d) not in KNOWN_PENDING_MEDIA} for m, deps in graph.items()}
-
-
 def test_the_walker_sees_known_imports():
     graph = import_graph()
     assert "pocusiq.models.checkpoints" in graph["pocusiq.enhance.enhancer"]
@@ -167,13 +158,13 @@ def test_the_walker_sees_known_imports():
 
 
 def test_no_import_cycle_between_files():
-    cycles = _cycles(_without_pending(import_graph()))
+    cycles = _cycles(import_graph())
     assert not cycles, "import cycles between files: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
 def test_no_import_from_a_lower_layer_to_a_higher_one():
     bad = []
-    for module, deps in _without_pending(import_graph()).items():
+    for module, deps in import_graph().items():
         for dep in deps:
             if _area(dep) != _area(module) and _layer(dep) >= _layer(module) and _area(dep) != "" and not _is_command(module):
                 bad.append(f"{module} (layer {_layer(module):g}) imports {dep} (layer {_layer(dep):g})")
@@ -183,7 +174,7 @@ def test_no_import_from_a_lower_layer_to_a_higher_one():
 @pytest.mark.parametrize("area", ["models", "metrics", "imaging", "errors"])
 def test_ground_floors_import_no_higher_area(area):
     allowed = {a for a, layer in LAYERS.items() if layer < LAYERS[area]} | {area}
-    bad = [f"{m} imports {d}" for m, deps in _without_pending(import_graph()).items() if _area(m) == area
+    bad = [f"{m} imports {d}" for m, deps in import_graph().items() if _area(m) == area
            for d in deps if _area(d) not in allowed]
     assert not bad, "\n".join(bad)
 
@@ -193,9 +184,3 @@ def test_package_root_imports_nothing_eagerly():
     # (Enhancer and metrics are resolved lazily by name).
     assert import_graph()["pocusiq"] == set()
 
-
-def test_pending_media_edges_are_still_real():
-    # an entry that no longer exists must be removed, so the list cannot hide a new edge
-    graph = import_graph()
-    stale = [edge for edge in KNOWN_PENDING_MEDIA if edge[1] not in graph.get(edge[0], set())]
-    assert not stale, f"remove from KNOWN_PENDING_MEDIA (branch media landed?): {stale}"

@@ -57,6 +57,22 @@ def test_out_under_a_file_is_refused_up_front(inputs, capsys, command, where):
     assert (inputs / "afile").read_text() == "x"
 
 
+def test_an_out_file_is_written_again_and_its_folder_checked(tmp_path, capsys):
+    # `view --out page.html` (and `calibrate --out cal.json`) name a file: a second run rewrites it
+    # (the folder check refused it as "is a file, not a folder"); a file in the way of its folder is refused.
+    from pocusiq.imaging.grey import write_grey_png as write
+
+    for side in ("a", "b"):
+        write(tmp_path / side / "x.png", np.full((16, 16), 100, np.uint8))
+    args = ["view", "--before", str(tmp_path / "a"), "--after", str(tmp_path / "b"), "--no-scores", "--out"]
+    assert main(args + [str(tmp_path / "page.html")]) == 0
+    assert main(args + [str(tmp_path / "page.html")]) == 0, capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(args + [str(tmp_path / "afile" / "page.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and str(tmp_path / "afile") in err and "not a folder" in err, err
+
+
 def test_other_os_errors_are_messages_not_tracebacks(tmp_path, capsys, monkeypatch):
     import pocusiq.data.simulated as simulated
 

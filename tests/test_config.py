@@ -90,9 +90,3 @@ def test_set_overrides_keep_strings_and_parse_the_rest():
     assert data == {"devices": [{"p": "x"}, {"p": "z"}], "settle_s": 0.5}
     with pytest.raises(ConfigError, match=r"no item 5 in a list of 2"):
         cfgkit.apply_overrides({"devices": [{}, {}]}, ["devices.5.p=z"])
-
-
-def test_compatibility_name_is_the_same_reader():
-    from pocusiq import config_file
-
-    assert config_file.read_config_file is read_config_file

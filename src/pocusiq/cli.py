@@ -3,7 +3,8 @@
 Each subcommand lives beside the code it drives, in a ``<area>/command.py`` module that
 exposes ``add_arguments(parser)`` and ``run(args) -> int``; this file only registers them
 and turns library errors (:class:`pocusiq.errors.PocusiqError`) and operating-system errors (disk
-full, no permission) into a message and exit code 2. A command's ``--out`` folder is checked
+full, no permission) into a message and exit code 2. A command's ``--out`` folder (the folder
+holding it, for a command module that sets ``OUT_IS_FILE = True``) is checked
 (:func:`pocusiq.atomic.check_output_folder`) before the command runs.
 Only the chosen subcommand's module is imported, so ``pocusiq --help`` does not import torch.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -100,9 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         out = getattr(args, "out", None)
-        if isinstance(out, str):  # every --out is a folder: refuse one we cannot use before any work
+        if isinstance(out, str):  # refuse an --out we cannot write before any work
             from pocusiq.atomic import check_output_folder
 
+            if getattr(module, "OUT_IS_FILE", False):  # e.g. a calibration file, an HTML page
+                out = os.path.dirname(out) or "."
             check_output_folder(out, "--out")
         return int(module.run(args) or 0)
     except PocusiqError as exc:

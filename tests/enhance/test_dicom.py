@@ -8,7 +8,7 @@ import pytest
 from pydicom.uid import JPEGLSLossless
 
 from pocusiq.imaging.dicom import read_dicom
-from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS
 from pocusiq.errors import ImageFileError
 
 from .dicom_factory import (

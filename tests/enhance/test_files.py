@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pocusiq.cli import main
-from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS
 from pocusiq.enhance.files import README_NAME, collect_inputs
 from pocusiq.errors import ImageFileError
 

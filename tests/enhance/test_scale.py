@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pocusiq.enhance.enhancer import Enhancer, checkpoint_spacing_mm
+from pocusiq.enhance.enhancer import Enhancer
+from pocusiq.models.checkpoints import load_checkpoint
 from pocusiq.enhance.tiling import TilingConfig
 from pocusiq.errors import CheckpointError
 
@@ -61,7 +62,7 @@ def test_checkpoint_spacing_metadata(tmp_path, tiny_checkpoint):
     with safe_open(str(tiny_checkpoint), framework="pt") as handle:
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         metadata = dict(handle.metadata())
-    assert checkpoint_spacing_mm(tiny_checkpoint) is None
+    assert load_checkpoint(tiny_checkpoint).spacing_mm is None
     assert Enhancer.from_checkpoint(tiny_checkpoint).spacing_mm is None
     with_spacing = tmp_path / "s.safetensors"
     save_file(tensors, str(with_spacing), metadata={**metadata, "spacing_mm": "0.0588"})

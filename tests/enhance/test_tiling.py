@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from pocusiq.enhance.enhancer import Enhancer
+from pocusiq.models.inference import pad_to_multiple
 from pocusiq.enhance.tiling import (
     TilingConfig,
     edge_ramp,
     needs_tiling,
-    pad_to_multiple,
     run_tiled,
     tile_starts,
 )
@@ -131,7 +131,6 @@ def test_tiling_config_errors(kwargs, message):
 def _whole_image_run_tiled(network, image, config):
     """The former implementation (whole-image float64 accumulator and weights): the reference."""
     from pocusiq.enhance.tiling import edge_ramp, tile_starts
-    from pocusiq.models.inference import pad_to_multiple
 
     padded, (height, width) = pad_to_multiple(image.astype(np.float32), config.multiple)
     ph, pw = padded.shape

@@ -1,7 +1,7 @@
 """The real handheld phantom frames of ``shared/data/real/pocus`` as (grey crop, valid mask) pairs.
 
-Imaging region found with :func:`pocusiq.imaging.region.find_imaging_region`; grey = BT.601 luma,
-rounded; valid = :func:`pocusiq.metrics.targets.valid_pixels` (UI buttons and black margin out).
+Imaging region found with :func:`pocusiq.imaging.region.find_imaging_region`; grey and valid pixels
+(UI buttons and black margin out) from :func:`pocusiq.enhance.quality.region_grey`, as ``enhance --report`` scores them.
 """
 
 from __future__ import annotations
@@ -28,16 +28,12 @@ def load_frame(pocus_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """``(grey uint8 (h, w), valid bool (h, w))`` of the imaging region of one frame."""
     from PIL import Image
 
-    from pocusiq.metrics.targets import valid_pixels
+    from pocusiq.enhance.quality import region_grey
     from pocusiq.imaging.region import find_imaging_region
 
     with Image.open(pocus_dir / name) as im:
         rgb = np.asarray(im.convert("RGB"))
-    region = find_imaging_region(rgb)
-    crop = region.crop(rgb).astype(np.float64)
-    grey = np.floor(0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2] + 0.5).astype(np.uint8)
-    saturation = crop.max(axis=2) - crop.min(axis=2)
-    valid = valid_pixels(grey, saturation=saturation) & region.crop_mask()
+    grey, valid = region_grey(rgb, find_imaging_region(rgb))
     grey.setflags(write=False)
     valid.setflags(write=False)
     return grey, valid

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from pocusiq.metrics import psnr, ssim
-from pocusiq.train.evaluation import enhance_batch, evaluate_generator, pad_to_multiple
+from pocusiq.models.inference import enhance_batch, pad_to_multiple
+from pocusiq.train.evaluation import evaluate_generator
 
 
 class Identity(nn.Module):

@@ -1,5 +1,5 @@
 """Fixtures for the view tests: a known enhancer (v -> 1 - v), enhance output folders made in the test,
-and a tiny random-weight generator checkpoint for the served app."""
+(the tiny random-weight checkpoint for the served app is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -50,25 +50,6 @@ def write_clip(path: Path, count: int, height: int = 48, width: int = 64, rate: 
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(path, frames(), rate=rate, note="test clip")
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pocusiq checkpoint of a random U-Net with ngf 4, depth 3 (multiple 8), as in tests/enhance."""
-    import torch
-
-    import pocusiq.models
-    from pocusiq.train.checkpoints import save_checkpoint
-    from pocusiq.train.config import ModelConfig, TrainConfig
-
-    torch.manual_seed(0)
-    config = TrainConfig(model=ModelConfig(ngf=4, depth=3))
-    build = getattr(pocusiq.models, "build_generator", None)  # the models builder (branch arch)
-    if build is None:
-        from pocusiq.models.unet import UNetGenerator as build
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, generator=build(config.model), config=config)
     return path
 
 

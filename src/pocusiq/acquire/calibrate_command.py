@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 
 
+OUT_IS_FILE = True  # --out is the calibration file; the cli checks the folder holding it
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", default=None, help="calibration plan (YAML): an acquisition plan with a calibration section")
     parser.add_argument("--out", required=True, metavar="CAL", help="calibration file to write (JSON)")

@@ -54,7 +54,7 @@ from pocusiq.benchmark.protocol import (
     load_protocol,
 )
 from pocusiq.benchmark.regions import select_target_masks, target_regions
-from pocusiq.benchmark.results import EXAMPLES_DIR, BenchmarkResult, example_image_path
+from pocusiq.benchmark.results import BenchmarkResult, example_image_path
 from pocusiq.errors import ConfigError, DatasetError
 from pocusiq.metrics import FIDELITY, FULL_REFERENCE, METRICS, NO_REFERENCE, REGION
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pocusiq.enhance.enhancer import ENGINES
+from pocusiq.enhance.engines import ENGINES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,10 @@ import numpy as np
 
 from pocusiq.errors import CheckpointError
 
+ENGINES = ("torch", "onnx", "auto")
+"""Engine names of ``--engine`` and :func:`pocusiq.enhance.enhancer.resolve_engine` (here, not in the
+enhancer, so that the commands' ``--help`` imports no torch)."""
+
 
 class Engine(Protocol):
     """A generator behind a NumPy interface: ``(N, 1, H, W)`` float32 in [-1, 1] -> same shape."""

@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.enhance.engines import Engine, OnnxEngine, TorchEngine
-from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS, FileResult, enhance_file
+from pocusiq.enhance.engines import ENGINES, Engine, OnnxEngine, TorchEngine
+from pocusiq.enhance.files import FileResult, enhance_file
 from pocusiq.enhance.tiling import TilingConfig, needs_tiling, run_tiled
 from pocusiq.imaging.intensity import default_max_value, from_unit, is_grey, luma, replace_luma, to_unit
 from pocusiq.imaging.region import ImagingRegion, RegionSpec, paste_inside, resolve_region
 from pocusiq.errors import CheckpointError
 from pocusiq.models.inference import enhance_batch
 
-ENGINES = ("torch", "onnx", "auto")
 
 Spacing = float | tuple[float, float] | None
 """A pixel size in mm per pixel: one number (square pixels) or ``(x, y)``; None = unknown."""
@@ -52,21 +51,6 @@ def default_tiling(multiple: int) -> TilingConfig:
     """
     tile = max(2048, 2 * multiple)
     return TilingConfig(multiple=multiple, tile_size=tile, overlap=max(256, multiple), batch_size=1)
-
-
-def multiple_from_config(config: Any) -> int:
-    """Size multiple a generator needs, read from its model config (``2**depth``)."""
-    for name in ("multiple", "size_multiple"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    for name in ("depth", "num_downs", "n_downs", "num_downsamplings"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value >= 0:
-            return 2**value
-    raise CheckpointError(
-        f"cannot tell the generator's size multiple from its config {config!r} (no depth/num_downs)"
-    )
 
 
 def resolve_engine(engine: str, device: str = "cpu") -> str:
@@ -172,8 +156,9 @@ class Enhancer:
         """Load a trained generator checkpoint (its config may sit beside it).
 
         Args:
-            path: checkpoint written by ``pocusiq train`` (loaded by
-                :func:`pocusiq.models.checkpoints.load_generator`), or an ``.onnx`` file from ``pocusiq export``.
+            path: checkpoint written by ``pocusiq train`` or its run folder (loaded by
+                :func:`pocusiq.models.checkpoints.load_checkpoint`, which also reads the ``spacing_mm``
+                metadata), or an ``.onnx`` file from ``pocusiq export``.
             device: torch device ("cpu", "cuda"); ONNX runs on the CPU provider.
             engine: "torch", "onnx" (exported in memory and run by ONNX Runtime) or "auto"
                 (onnx when available on CPU).
@@ -183,32 +168,33 @@ class Enhancer:
         Raises:
             CheckpointError: the file is missing or cannot be loaded.
         """
+        from pocusiq.models.checkpoints import load_checkpoint, resolve_checkpoint_path
+
         path = Path(path)
         if path.is_dir():
-            path = _resolve_run_folder(path)
+            path = resolve_checkpoint_path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: checkpoint not found")
         if path.suffix.lower() == ".onnx":
             return cls.from_onnx(path, tiling=tiling, threads=onnx_threads)
         engine = resolve_engine(engine, device)
-        from pocusiq.models.checkpoints import load_generator
-
         try:
-            module, config = load_generator(path, map_location="cpu")
+            checkpoint = load_checkpoint(path, map_location="cpu")
+            module = checkpoint.build_generator("cpu")
         except CheckpointError:
             raise
         except Exception as exc:  # corrupt file, wrong format: name the file
             raise CheckpointError(f"{path}: cannot load generator checkpoint: {exc}") from exc
-        multiple = multiple_from_config(config)
+        multiple = checkpoint.model_config.multiple
         name = model_label(path)
         if engine == "onnx":
             from pocusiq.enhance.onnx_export import export_onnx_bytes
 
             data = export_onnx_bytes(module, multiple=multiple, model_name=name)
             return cls(OnnxEngine(data, intra_op_threads=onnx_threads), multiple=multiple, tiling=tiling,
-                       model_name=name, spacing_mm=checkpoint_spacing_mm(path))
+                       model_name=name, spacing_mm=checkpoint.spacing_mm)
         return cls(module, multiple=multiple, tiling=tiling, device=device, model_name=name,
-                   spacing_mm=checkpoint_spacing_mm(path))
+                   spacing_mm=checkpoint.spacing_mm)
 
     @classmethod
     def default(cls, kind: str = "cpu", **kwargs: Any) -> Enhancer:
@@ -474,30 +460,6 @@ class Enhancer:
         return enhance_file(self, path, out, roi=roi, overwrite=overwrite, side_by_side=side_by_side)
 
 
-def checkpoint_spacing_mm(path: str | os.PathLike[str]) -> float | None:
-    """The ``spacing_mm`` metadata of a safetensors checkpoint (mm/pixel of its training images), or None.
-
-    Raises:
-        CheckpointError: the value is present but not a positive finite number.
-    """
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            value = (handle.metadata() or {}).get("spacing_mm")
-    except Exception:  # not a safetensors file (load_generator reported it already)
-        return None
-    if value in (None, ""):
-        return None
-    try:
-        spacing = float(value)
-    except ValueError:
-        spacing = float("nan")
-    if not (math.isfinite(spacing) and spacing > 0):
-        raise CheckpointError(f"{path}: metadata spacing_mm={value!r} is not a positive number of mm per pixel")
-    return spacing
-
-
 def model_label(path: str | os.PathLike[str]) -> str:
     """``"<file name> (sha256 <first 12 hex>)"``: how outputs name the model that made them."""
     from pocusiq.atomic import sha256_file
@@ -511,11 +473,3 @@ def _is_torch_module(obj: Any) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, torch.nn.Module)
-
-
-def _resolve_run_folder(folder: Path) -> Path:
-    """A run folder's ``best.safetensors`` (else ``last.safetensors``)."""
-    for name in ("best.safetensors", "last.safetensors"):
-        if (folder / name).is_file():
-            return folder / name
-    raise CheckpointError(f"{folder}: run folder holds neither best.safetensors nor last.safetensors")

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pocusiq.atomic import atomic_write_bytes, check_output_folder
     from pocusiq.enhance import onnx_export
-    from pocusiq.enhance.enhancer import model_label, multiple_from_config
+    from pocusiq.enhance.enhancer import model_label
     from pocusiq.errors import CheckpointError, ConfigError
     from pocusiq.models.checkpoints import load_generator, resolve_checkpoint_path
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{target}: already exists (pass --overwrite to replace it)")
     checkpoint = resolve_checkpoint_path(args.model)
     module, config = load_generator(checkpoint, map_location="cpu")
-    multiple = multiple_from_config(config)
+    multiple = config.multiple
     name = model_label(checkpoint)
     data = onnx_export.export_onnx_bytes(module, multiple=multiple, model_name=name)
     size = args.check_size or max(2 * multiple, 64)

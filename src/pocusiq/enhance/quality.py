@@ -29,7 +29,7 @@ from pocusiq.atomic import atomic_write_text
 from pocusiq.imaging.intensity import luma, to_unit
 from pocusiq.imaging.region import ImagingRegion
 
-__all__ = ["grey_uint8", "score_still", "write_quality_report", "QUALITY_JSON", "QUALITY_MD"]
+__all__ = ["grey_uint8", "region_grey", "score_still", "write_quality_report", "QUALITY_JSON", "QUALITY_MD"]
 
 QUALITY_JSON = "quality.json"
 QUALITY_MD = "quality.md"
@@ -48,6 +48,24 @@ def grey_uint8(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return np.rint(to_unit(pixels) * 255.0).astype(np.uint8), None
 
 
+def region_grey(pixels: np.ndarray, region: ImagingRegion | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(grey uint8 (h, w), valid bool (h, w))`` of a decoded still's
+    imaging region: :func:`grey_uint8` cropped to the region's bounding box (the whole image when
+    ``region`` is None), and the pixels where targets may lie (:func:`pocusiq.metrics.targets.valid_pixels`:
+    not black margin, not coloured UI, inside the region)."""
+    from pocusiq.metrics.targets import valid_pixels
+
+    grey, saturation = grey_uint8(pixels)
+    inside = np.ones(grey.shape, bool)
+    if region is not None:
+        x, y, w, h = region.box
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        grey = grey[rows, cols]
+        saturation = None if saturation is None else saturation[rows, cols]
+        inside = region.crop_mask()
+    return grey, valid_pixels(grey, saturation=saturation) & inside
+
+
 def score_still(original: np.ndarray, enhanced: np.ndarray, region: ImagingRegion | None) -> tuple[dict[str, float], str]:
     """NIQE/PIQE before and after, and the fidelity report, inside ``region``.
 
@@ -55,18 +73,12 @@ def score_still(original: np.ndarray, enhanced: np.ndarray, region: ImagingRegio
         ``({metric: value}, failures in words)``.
     """
     from pocusiq.metrics import fidelity_report, niqe, piqe
-    from pocusiq.metrics.targets import valid_pixels
 
-    before, saturation = grey_uint8(original)
+    before, valid = region_grey(original, region)
     after, _ = grey_uint8(enhanced)
-    inside = np.ones(before.shape, bool)
     if region is not None:
         x, y, w, h = region.box
-        rows, cols = slice(y, y + h), slice(x, x + w)
-        before, after = before[rows, cols], after[rows, cols]
-        saturation = None if saturation is None else saturation[rows, cols]
-        inside = region.crop_mask()
-    valid = valid_pixels(before, saturation=saturation) & inside
+        after = after[y : y + h, x : x + w]
     def scored(metric, image: np.ndarray) -> float:
         try:
             return float(metric(image))

@@ -32,8 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pocusiq.models.inference import pad_to_multiple  # noqa: F401  (re-exported for callers and tests)
-
 NetworkFn = Callable[[np.ndarray], np.ndarray]
 """Maps a float32 batch ``(N, 1, h, w)`` (h, w multiples of the network multiple) to the same shape."""
 

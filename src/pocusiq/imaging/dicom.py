@@ -40,10 +40,8 @@ import numpy as np
 
 from pocusiq.atomic import atomic_path, scratch_path
 from pocusiq.errors import ImageFileError, RegionNotFoundError
-from pocusiq.imaging.formats import FORMATS, has_dicom_marker
 from pocusiq.imaging.region import ImagingRegion
 
-DICOM_SUFFIXES = {suffix for suffix, kind in FORMATS.items() if kind == "dicom"}
 SUPPORTED_PHOTOMETRIC = {"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422"}
 
 
@@ -186,11 +184,6 @@ def ultrasound_region_box(
         except (AttributeError, TypeError, ValueError):
             spacing = None
     return (x0, y0, x1 - x0 + 1, y1 - y0 + 1), spacing
-
-
-def is_dicom_file(path: str | os.PathLike[str]) -> bool:
-    """True for a ``.dcm``-like suffix or a file with the ``DICM`` marker at byte 128."""
-    return Path(path).suffix.lower() in DICOM_SUFFIXES or has_dicom_marker(path)
 
 
 def read_dicom(path: str | os.PathLike[str]) -> DicomImage:

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from pocusiq.metrics import psnr, ssim
-from pocusiq.models.inference import enhance_batch, pad_to_multiple
+from pocusiq.models.inference import enhance_batch
 
-__all__ = ["EvaluationResult", "enhance_batch", "evaluate_generator", "pad_to_multiple"]
+__all__ = ["EvaluationResult", "evaluate_generator"]
 
 
 @dataclass

@@ -209,7 +209,7 @@ def process_upload(state: ServeState, job_id: str, folder: Path, name: str, roi:
 
 def serve_page(settings: ServeSettings, model_name: str, max_mb: float) -> str:
     """The app's single page."""
-    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+    from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS
 
     esc = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     return f"""<!DOCTYPE html>

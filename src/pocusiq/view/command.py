@@ -15,6 +15,9 @@ from pocusiq.view.frames import DEFAULT_CINE_MAX_SIDE, DEFAULT_MAX_CINE_FRAMES
 PAGE_NAME = "pocusiq-view.html"
 
 
+OUT_IS_FILE = True  # --out is the page; the cli checks the folder holding it
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", nargs="?", metavar="DIR",
                         help="a 'pocusiq enhance --out' folder (inputs found through its README-pocusiq.txt, "

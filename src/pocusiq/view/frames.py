@@ -25,10 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from pocusiq.imaging.dicom import read_dicom
-from pocusiq.imaging.still import read_image
+from pocusiq.imaging import open_frames
 from pocusiq.imaging.intensity import default_max_value
-from pocusiq.imaging.video import probe_video, read_frames
 from pocusiq.errors import ImageFileError
 
 DEFAULT_MAX_CINE_FRAMES = 240
@@ -102,28 +100,20 @@ def _left_half(frame: np.ndarray) -> np.ndarray:
 
 
 def _open(path: Path, kind: str, left_half: bool) -> tuple[Iterator[np.ndarray], Fraction | None, float]:
-    """``(frames, rate, max_value)`` of a file; video frames are decoded lazily."""
+    """``(frames, rate, max_value)`` of a file (:func:`pocusiq.imaging.open_frames`); frames are
+    decoded lazily."""
+    if kind not in ("image", "dicom", "video"):
+        raise ImageFileError(f"{path}: unsupported file type {path.suffix or '(no suffix)'}")
     crop = _left_half if left_half else (lambda f: f)
-    if kind == "image":
-        pixels = read_image(path).pixels
+    source = open_frames(path)
+    if source.kind == "image":
+        pixels = source.handle.pixels
         if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha: show the grey
             pixels = pixels[..., 0]
         return iter([crop(pixels)]), None, default_max_value(pixels.dtype)
-    if kind == "dicom":
-        dicom = read_dicom(path)
-        rate = None
-        frame_time = getattr(dicom.dataset, "FrameTime", None)
-        try:
-            if frame_time and float(frame_time) > 0:
-                rate = Fraction(1000.0 / float(frame_time)).limit_denominator(1001)
-        except (TypeError, ValueError):
-            rate = None
-        max_value = 255.0 if dicom.is_colour else float(dicom.max_value)
-        return (crop(f) for f in dicom.iter_frames()), rate, max_value
-    if kind == "video":
-        info = probe_video(path)
-        return (crop(f) for f in read_frames(path)), info.rate, 255.0
-    raise ImageFileError(f"{path}: unsupported file type {path.suffix or '(no suffix)'}")
+    # colour DICOM and video frames are 8-bit
+    max_value = 255.0 if source.max_value is None else float(source.max_value)
+    return (crop(f) for f in source.frames()), source.rate, max_value
 
 
 def read_for_view(path: str | os.PathLike[str], kind: str, *, left_half: bool = False,

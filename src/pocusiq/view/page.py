@@ -224,7 +224,7 @@ def build_page(pairs: list[Pair], options: PageOptions | None = None, skipped: l
                source: str = "") -> str:
     """The whole page (HTML text) for ``pairs``."""
     from pocusiq import __version__
-    from pocusiq.enhance.enhancer import NOT_FOR_DIAGNOSIS
+    from pocusiq.enhance.files import NOT_FOR_DIAGNOSIS
 
     options = options or PageOptions()
     reports = [load_report(path) for path in options.reports]
@@ -233,7 +233,7 @@ def build_page(pairs: list[Pair], options: PageOptions | None = None, skipped: l
     head = [f"<h1>{esc(options.title)}</h1>",
             f'<p class="note">{esc(source)} &middot; {len(pairs)} comparison(s) &middot; pocusiq {esc(__version__)} '
             f'&middot; {esc(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))}</p>',
-            f'<p class="note">Drag across an image (or use the range under it): before is left of the line, '
+            '<p class="note">Drag across an image (or use the range under it): before is left of the line, '
             "after is right of it. Cine loops start side by side, both driven by one player; the button under "
             "each viewer switches between side by side and wipe.</p>",
             f'<div class="warn">{esc(NOT_FOR_DIAGNOSIS)}<br>{esc(NIQE_CAVEAT)}</div>']

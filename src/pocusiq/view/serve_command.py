@@ -19,7 +19,7 @@ LOOPBACK_NAMES = ("localhost",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pocusiq.enhance.enhancer import ENGINES
+    from pocusiq.enhance.engines import ENGINES
     from pocusiq.view.app import DEFAULT_MAX_JOBS, DEFAULT_MAX_UPLOAD_MB
 
     parser.add_argument("--model", metavar="CKPT",
