@@ -97,7 +97,16 @@ def setup_distributed(device_name: str = "auto") -> DistributedContext:
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, device, owns, True)
 
 
-def teardown_distributed(ctx: DistributedContext) -> None:
-    """Destroy the process group if :func:`setup_distributed` created it."""
+def teardown_distributed(ctx: DistributedContext, *, completed: bool = False) -> None:
+    """Destroy the process group if :func:`setup_distributed` created it.
+
+    ``completed``: every rank finished normally, so wait at a barrier first. Without it a rank
+    that finishes early tears gloo down while rank 0 still writes its last checkpoint, and the
+    early rank could abort at exit ("terminate called without an active exception", seen once
+    in the 2-process test on a loaded machine). After an error no barrier is entered (the
+    other ranks may never reach it).
+    """
     if ctx.owns_group and dist.is_initialized():
+        if completed:
+            dist.barrier()
         dist.destroy_process_group()

@@ -352,6 +352,7 @@ def train(
     """
     config.validate()
     ctx = setup_distributed(config.device)
+    completed = False
     try:
         run = _Run(config, ctx, progress=progress, deadline=None if ctx.distributed else deadline)
         run.open_data(train_dataset, val_dataset)
@@ -366,9 +367,11 @@ def train(
             run.loop(callback)
         finally:
             run.close_logs()
-        return run.result()
+        result = run.result()
+        completed = True
+        return result
     finally:
-        teardown_distributed(ctx)
+        teardown_distributed(ctx, completed=completed)
 
 
 class _Run:
