@@ -2,7 +2,7 @@
 
 ``python bench/train_default_model.py --out runs/default`` (or :func:`train_default_models`) runs,
 for each size (``cpu``: U-Net ngf 16, depth 6, instance norm; ``realtime``: ngf 8, depth 5, batch
-norm -- the live-inference size of :mod:`pocusiq.enhance.realtime`), both residual (output =
+norm -- the ``realtime`` preset's live-inference size), both residual (output =
 input + learned detail, identity at initialisation):
 
 1. **simulate** ``n_pairs`` pocusiq pairs at ``size`` px over the default 30 mm field of view

@@ -6,7 +6,8 @@
 
 Both map a greyscale B-mode image to an enhanced one of the same size (output = input + learned
 detail). They are trained by ``python bench/train_default_model.py --install`` (recipe:
-:mod:`pocusiq.train.default_recipe`) on pocusiq-simulated pairs only; the model card gives the
+:mod:`pocusiq.train.default_recipe`) on pocusiq-simulated pairs, then adapted unpaired to real handheld frames toward the real
+carotid images (``../shared/data/real``, licences in the card); the model card gives the
 data, budget, every metric and the licences. Use them through
 :meth:`pocusiq.enhance.enhancer.Enhancer.default` or ``pocusiq enhance FILE --out DIR``.
 Machine-enhanced images are not for diagnosis.
