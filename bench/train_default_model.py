@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--supervised-steps", type=int, default=500)
     p.add_argument("--fidelity-steps", type=int, default=150)
-    p.add_argument("--adapt-steps", type=int, default=100)
+    p.add_argument("--adapt-steps", type=int, default=0, help="unpaired CUT stage on the real frames (off: it lowered fidelity, see the model card)")
     p.add_argument("--pocus", default=str(shared / "pocus"), help="real POCUS frames (adapt stage)")
     p.add_argument("--highend", default=str(shared / "carotid" / "images"), help="real high-end images (adapt stage)")
     p.add_argument("--holdout", default=HOLDOUT)

@@ -78,7 +78,7 @@ class DefaultRecipe:
     crop: int = 128
     supervised_steps: int = 500
     fidelity_steps: int = 150
-    adapt_steps: int = 100
+    adapt_steps: int = 0
     pocus_dir: str = ""
     highend_dir: str = ""
     holdout: str = HOLDOUT
