@@ -18,6 +18,7 @@ for the 256x256 pairs simulated on the fly); shapes are drawn with NumPy only.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -76,6 +77,10 @@ class Phantom:
         specular: optional (H, W) bool, cells whose scatterer is coherent (real, unit amplitude,
             at the cell centre's depth): smooth specular interfaces (fascia, vessel walls,
             capsules) that image as continuous bright lines rather than speckle. None = none.
+        scatter_mix: None, or ``(correlation, seed)``: the scatterer amplitudes are
+            ``correlation * a + sqrt(1 - correlation^2) * b`` with ``a`` the field of
+            ``scatter_seed`` and ``b`` an independent field of ``seed`` (same positions): the
+            tissue as a system with another elevation slice sees it (:meth:`seen_in_slice`).
     """
 
     echogenicity: np.ndarray
@@ -87,6 +92,7 @@ class Phantom:
     wire_strength_mm: float = 10.0
     attenuation_db_mm: np.ndarray | None = None
     specular: np.ndarray | None = None
+    scatter_mix: tuple[float, int] | None = None
     _scatter_cache: tuple[np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -149,8 +155,31 @@ class Phantom:
             amp = rng.standard_normal((2, h, w), dtype=np.float32) * np.float32(math.sqrt(0.5))
             amplitude = (amp[0] + 1j * amp[1]).astype(np.complex64)
             offset = (rng.random((2, h, w), dtype=np.float32) - np.float32(0.5)) * np.float32(self.spacing_mm)
+            if self.scatter_mix is not None:
+                rho, seed = self.scatter_mix
+                other = np.random.Generator(np.random.PCG64(seed)).standard_normal((2, h, w), dtype=np.float32)
+                other *= np.float32(math.sqrt(0.5))
+                amplitude *= np.float32(rho)
+                amplitude += np.float32(math.sqrt(max(0.0, 1.0 - rho * rho))) * (other[0] + 1j * other[1])
             self._scatter_cache = (amplitude, offset)
         return self._scatter_cache
+
+    def seen_in_slice(self, correlation: float, seed: int) -> Phantom:
+        """This phantom as a system whose elevation slice differs sees it (a shallow copy).
+
+        Layout, masks, wires, specular interfaces and attenuation are the same; the diffuse
+        scatterers keep their positions but their amplitudes correlate with this phantom's by
+        ``correlation`` (0..1; see
+        :func:`pocusiq.simulate.profiles.elevation_speckle_correlation`), the rest drawn from
+        ``seed``. ``correlation >= 1`` returns ``self``.
+        """
+        if not 0.0 <= correlation <= 1.0 + 1e-12:
+            raise ValueError(f"correlation must be in [0, 1], got {correlation!r}")
+        if correlation >= 1.0:
+            return self
+        if self.scatter_mix is not None:
+            raise ValueError(f"phantom {self.name!r} already has a mixed scatterer field")
+        return dataclasses.replace(self, scatter_mix=(float(correlation), int(seed)))
 
 
 # ---------------------------------------------------------------------------------------
