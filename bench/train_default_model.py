@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holdout", default=HOLDOUT)
     p.add_argument("--sizes", default="cpu,realtime")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--upsample", default="resize", choices=["resize", "transpose"])
+    p.add_argument("--skip-sharpen", type=float, default=1.0)
     p.add_argument("--install", action="store_true", help="copy the exported models into src/pocusiq/models/pretrained/")
     args = p.parse_args(argv)
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     recipe = DefaultRecipe(out=str(args.out), seed=args.seed, n_pairs=args.n_pairs, size=args.size, crop=args.crop,
                            supervised_steps=args.supervised_steps, fidelity_steps=args.fidelity_steps,
-                           adapt_steps=args.adapt_steps,
+                           adapt_steps=args.adapt_steps, upsample=args.upsample, skip_sharpen=args.skip_sharpen,
                            pocus_dir=args.pocus, highend_dir=args.highend, holdout=args.holdout,
                            sizes=tuple(s for s in args.sizes.split(",") if s))
     t0 = time.perf_counter()

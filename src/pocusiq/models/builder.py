@@ -31,6 +31,7 @@ def build_generator(config: ModelConfig | None = None) -> UNetGenerator:
         init_std=config.init_std,
         residual=config.residual,
         upsample=config.upsample,
+        skip_sharpen=config.skip_sharpen,
     )
     generator.model_config = config  # what the checkpoint records (not part of the state dict)
     return generator

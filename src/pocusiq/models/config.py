@@ -46,6 +46,9 @@ class ModelConfig:
             the default, and what a checkpoint without this key was trained with) or "resize"
             (nearest x2 + 3x3 convolution, Odena et al. 2016, and a full-resolution output head that
             also sees the input: no checkerboard pattern; see :mod:`pocusiq.models.unet`).
+        skip_sharpen: residual models only: the skip path is an unsharp mask of the input,
+            ``x + skip_sharpen * (x - G_1px * x)``, instead of ``x`` (0, the default: identity), so
+            a fresh generator is exactly that unsharp mask and training learns a correction to it.
     """
 
     in_channels: int = setting(1, ge=1)
@@ -58,6 +61,7 @@ class ModelConfig:
     init_std: float = setting(0.02, gt=0.0)
     residual: bool = False
     upsample: str = setting("transpose", choices=UPSAMPLE_MODES)
+    skip_sharpen: float = setting(0.0, ge=0.0, le=4.0)
 
     def resolved_dropout_blocks(self) -> int:
         n = max(0, self.depth - 5) if self.dropout_blocks is None else self.dropout_blocks
@@ -76,6 +80,10 @@ class ModelConfig:
             from pocusiq.errors import ConfigError
 
             raise ConfigError("model.residual needs model.in_channels == model.out_channels")
+        if self.skip_sharpen and not self.residual:
+            from pocusiq.errors import ConfigError
+
+            raise ConfigError("model.skip_sharpen needs model.residual: true (it sharpens the residual skip path)")
 
 
 @dataclass

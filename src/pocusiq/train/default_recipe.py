@@ -83,6 +83,8 @@ class DefaultRecipe:
     highend_dir: str = ""
     holdout: str = HOLDOUT
     sizes: tuple[str, ...] = ("cpu", "realtime")
+    upsample: str = "resize"
+    skip_sharpen: float = 1.0
     workers: int = 2
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -98,9 +100,14 @@ def _loss(paired: bool) -> LossConfig:
     )
 
 
+def _model(recipe: DefaultRecipe, size_name: str) -> ModelConfig:
+    return ModelConfig(residual=True, upsample=recipe.upsample, skip_sharpen=recipe.skip_sharpen,
+                       **MODEL_SIZES[size_name])
+
+
 def supervised_config(recipe: DefaultRecipe, size_name: str, data_root: str) -> TrainConfig:
     """Stage 2: residual generator on the simulated pairs, fidelity terms and target-aware crops."""
-    model = ModelConfig(residual=True, **MODEL_SIZES[size_name])
+    model = _model(recipe, size_name)
     batch = 4  # batch norm (realtime) works at 4 crops of 128^2; 8 cost 1.5x per step on 2 busy cores
     return TrainConfig(
         name=f"{size_name}-supervised", out_dir=str(Path(recipe.out) / "runs"), preset=None, seed=recipe.seed,
@@ -132,7 +139,7 @@ def adapt_config(recipe: DefaultRecipe, size_name: str, init_from: str, spacing_
     """Stage 3: unpaired CUT adaptation from the supervised generator, fidelity terms on."""
     from pocusiq.train.config import UnpairedConfig
 
-    model = ModelConfig(residual=True, **MODEL_SIZES[size_name])
+    model = _model(recipe, size_name)
     batch = 4
     loss = _loss(paired=False)
     loss.lambda_points, loss.lambda_structure, loss.structure_max_gain = 300.0, 300.0, 1.5  # as stage 3
