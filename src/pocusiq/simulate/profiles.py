@@ -18,6 +18,9 @@ display mapping:
 - display: log compression to ``dynamic_range_db`` with ``gain_db``, optional Gaussian
   post-processing ``display_smoothing_mm`` (speckle reduction), quantisation to ``bit_depth``
   bits, optional JPEG round trip at ``jpeg_quality`` (what a handheld app streams/stores).
+- elevation slice: ``elevation_fwhm_mm``; the 2-D model images one slab, so it only sets how much
+  the speckle of two systems imaging the same tissue correlates
+  (:func:`elevation_speckle_correlation`, used for the two images of a simulated pair).
 
 The default gains (and the high-end's light smoothing) were calibrated so that default
 256x256 pairs are as hard as the paper's real pairs (SSIM ~0.29, PSNR ~19-20 dB between the
