@@ -67,7 +67,7 @@ def test_residual_network_is_the_identity_at_initialisation():
     net.train()  # batch statistics do not matter either: the head is zero
     assert torch.equal(net(x), x)
     head = net.head.weight
-    assert torch.count_nonzero(head) == 0 and head.shape[0] == 16  # factor 4: 16 phases, all equal
+    assert torch.count_nonzero(head) == 0 and head.shape[0] == 2  # coarse detail and gain, both zero
 
 
 def test_non_residual_output_is_tanh_and_not_identity():
@@ -169,30 +169,35 @@ def test_enhancer_runs_the_lean_network_on_a_whole_frame():
     assert np.mean(out != image) > 0.5  # the network changed the frame
 
 
-def test_no_period_factor_pattern_whatever_the_head_learns(monkeypatch):
-    """On a flat input the features are flat away from the borders; random (trained-like) head
-    weights give each of the 16 sub-pixel phases its own value, and the zero-order hold must turn
-    that into a constant. Without the hold the same network paints a period-4 grid."""
+def test_no_grid_whatever_the_head_learns():
+    """With arbitrary (trained-like) weights: a flat input gives a flat output away from the borders
+    (no sub-pixel phase pattern at all), and on a smooth speckle image the fidelity verdict's
+    checkerboard ratio (output over input) stays below its 1.5 limit (1.21 here; a depth-to-space
+    head paints a period-4 grid instead: 2660x on the real frames, see the module docstring)."""
+    from scipy.ndimage import gaussian_filter
+
     from pocusiq.metrics.fidelity import checkerboard_energy
 
     net = _trained_like(build_generator(_lean(ngf=8, depth=3, factor=4)))
-    x = torch.full((1, 1, 128, 128), -0.2)
-    with torch.no_grad():
-        inner = net(x)[0, 0, 48:80, 48:80].numpy()
-        monkeypatch.setattr(net, "hold", lambda d: d)
-        unheld = net(x)[0, 0, 48:80, 48:80].numpy()
-    assert np.ptp(unheld) > 1e-3  # the phases differ: a grid without the hold
-    assert np.ptp(inner) < 1e-5
-    # a smooth "speckle" (little power near Nyquist, as the real upsampled screenshots): the fidelity
-    # verdict's checkerboard ratio (output over input) must stay near 1 with the hold
-    from scipy.ndimage import gaussian_filter
-
+    with torch.no_grad():  # a trained model's size of change: gain within about +-0.15, coarse detail ~0.06
+        net.head.weight.mul_(0.25)
+        net.head.bias.mul_(0.25)
+        flat = net(torch.full((1, 1, 128, 128), -0.2))[0, 0, 40:88, 40:88].numpy()
+    assert np.ptp(flat) < 1e-5 and abs(float(flat.mean()) + 0.2) > 1e-3  # changed, but uniformly
     speckle = gaussian_filter(np.random.default_rng(0).standard_normal((128, 128)), 1.0).astype(np.float32)
     speckle *= np.float32(0.3 / np.abs(speckle).max())
     with torch.no_grad():
-        unheld_out = net(torch.from_numpy(speckle)[None, None])[0, 0].numpy()
-        monkeypatch.undo()
         out = net(torch.from_numpy(speckle)[None, None])[0, 0].numpy()
-    base = checkerboard_energy(speckle[8:-8, 8:-8])
-    held, unheld = checkerboard_energy(out[8:-8, 8:-8]) / base, checkerboard_energy(unheld_out[8:-8, 8:-8]) / base
-    assert unheld > 10 and held < 1.5, (held, unheld)  # a Nyquist peak without the hold, none with it
+    assert np.abs(out).max() < 1 and np.abs(out - speckle).max() > 0.01  # no clamping, a real change
+    ratio = checkerboard_energy(out[8:-8, 8:-8]) / checkerboard_energy(speckle[8:-8, 8:-8])
+    assert ratio < 1.5, ratio
+
+
+def test_high_pass_is_the_same_in_torch_and_in_the_onnx_graph():
+    """Eager mode sums shifted slices, the export uses AveragePool: the same x - mean3x3(x)."""
+    net = build_generator(_lean())
+    x = torch.rand(2, 1, 20, 28)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    expected = x - torch.nn.functional.avg_pool2d(padded, 3, stride=1)
+    assert torch.allclose(net.high_pass(x), expected, atol=1e-6)
+    assert net.high_pass(torch.full((1, 1, 8, 8), 0.3)).abs().max() < 1e-6  # zero on flat regions, borders too

@@ -20,7 +20,7 @@ ARCHS = ("unet", "lean")
 """Generator networks: "unet" (pix2pix U-Net, :mod:`pocusiq.models.unet`) or "lean" (the lean residual
 U-Net for live CPU inference, :mod:`pocusiq.models.lean_unet`)."""
 SPACE_TO_DEPTH_FACTORS = (2, 4)
-"""``factor`` of the lean network: its stem stride and head's depth-to-space factor."""
+"""``factor`` of the lean network: its stem stride and its head's upsampling factor."""
 UPSAMPLE_MODES = ("transpose", "resize")
 """Generator decoder upsampling: 4x4 stride-2 transposed convolution (pix2pix) or nearest x2 + 3x3
 convolution (:mod:`pocusiq.models.unet`)."""
@@ -33,8 +33,8 @@ class ModelConfig:
     Attributes:
         arch: "unet" (pix2pix U-Net; the default, and what a checkpoint without this key was
             trained with) or "lean" (:class:`pocusiq.models.lean_unet.LeanUNetGenerator`: stride-
-            ``factor`` stem, adding decoder, depth-to-space head; 2.8x / 3.4x cheaper than the
-            realtime U-Net on 2 CPU cores with ONNX Runtime / torch). The lean network uses ``ngf``,
+            ``factor`` stem, adding decoder, bilinear head with the input's high-pass; 2.2x / 2.9x cheaper than the
+            realtime U-Net in CPU time per 1280x960 frame, ONNX Runtime / torch). The lean network uses ``ngf``,
             ``depth``, ``factor``, ``norm``, ``init_std``, ``residual``; it has no dropout (``dropout``
             must be 0) and no ``upsample`` choice.
         in_channels / out_channels: image channels (1: greyscale).
@@ -43,7 +43,7 @@ class ModelConfig:
         depth: number of stride-2 levels (``num_downs``); ``log2(size)`` gives the pix2pix 1x1
             bottleneck (8 at 256^2). Image sides must be multiples of :attr:`multiple`
             (``2 ** depth``; lean: ``factor * 2 ** (depth - 1)``).
-        factor: lean network only: stride of its stem (kernel ``2 * factor``) and depth-to-space
+        factor: lean network only: stride of its stem (kernel ``2 * factor``) and upsampling
             factor of its head, 2 or 4 (default 4: nothing runs at half resolution either).
         norm: "batch" or "instance".
         dropout: dropout probability in the first decoder levels (pix2pix: 0.5).
@@ -98,7 +98,7 @@ class ModelConfig:
             raise ConfigError(f"model.dropout is {self.dropout}, but model.arch 'lean' has no dropout; set model.dropout: 0")
         if self.arch == "lean" and self.upsample != "transpose":
             raise ConfigError(f"model.upsample {self.upsample!r} applies to model.arch 'unet' only; the lean network "
-                              "upsamples with nearest x2 (decoder) and depth-to-space (head)")
+                              "upsamples with nearest x2 (decoder) and bilinearly (head)")
 
 
 @dataclass

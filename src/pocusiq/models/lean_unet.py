@@ -20,18 +20,21 @@ Architecture (a U-Net whose decoder adds instead of concatenating, as a feature 
   channels by a 1x1 convolution at the *coarse* resolution and upsampled by nearest x2. The sum sits
   right after a convolution, so ONNX Runtime fuses it (and the ReLU) into that convolution; a
   concatenating decoder costs a Concat and wider convolutions per level (measured below).
-* **head**: a 3x3 convolution from ``ngf`` to ``out_channels * f * f`` channels, ``PixelShuffle(f)``
-  (depth-to-space, ONNX ``DepthToSpace``) back to full resolution, then a zero-order hold: an
-  ``f x f`` moving average (:meth:`LeanUNetGenerator.hold`). ``residual=True``: output
+* **head**: a 3x3 convolution from ``ngf`` to two maps per output channel at ``1 / f`` resolution, a
+  *coarse detail* ``d`` and a *gain* ``g``, each upsampled bilinearly (x ``f``) to full resolution;
+  the output adds ``d + g * high_pass(input)``, where ``high_pass(x) = x - mean3x3(x)`` is the unsharp
+  mask's finest high-pass of the input itself (fixed, edge-padded). ``residual=True``: output
   ``clamp(input + detail, -1, 1)`` with the head initialised to zero, so a fresh network is exactly
   the identity (as the residual U-Nets); ``residual=False``: ``tanh(detail)``.
-  Why the hold: the ``f * f`` sub-pixel phases of a depth-to-space head have their own weights; a
-  zero (or ICNR) initialisation makes them equal only at the start. Trained by the default recipe
-  without the hold, the phases drifted apart: checkerboard energy 2660x the input's on the real
-  handheld frames (``bench/fidelity.py``; the transposed-convolution realtime U-Net: 601x). The
-  moving average over exactly one of each phase turns any pattern that repeats with the period
-  ``f`` into a constant, by construction; it low-passes the *added detail* only (first zero at
-  ``1 / f`` cycles/pixel), not the input, and the real frames' speckle is 5-8 px axially.
+  Why: nothing in the head has sub-pixel phases, so no period-2 (checkerboard) or period-``f`` grid
+  can be learned: bilinear upsampling is shift-invariant filtering of the zero-stuffed map (its
+  kernel, a triangle, has zeros at every multiple of ``1 / f`` cycles/pixel) and the high-pass is a
+  fixed convolution of the input. Measured with the default recipe on the real handheld frames
+  (``bench/fidelity.py``): a ``PixelShuffle(f)`` head (zero-initialised, so ICNR at the start) drifted
+  to checkerboard energy 2660x the input's (the transposed-convolution realtime U-Net: 601x); the
+  same with a ``f x f`` zero-order hold after it had 1.07x but changed NIQE/PIQE by under 1 % (no
+  detail finer than ``1 / f`` cycles/pixel can pass the hold). The input's high-pass, modulated by
+  the learned gain, brings back the finest detail without phases.
 
 Why this shape, measured on this 2-core AMD EPYC (AVX2, no AVX-512), ONNX Runtime 1.32 / torch 2.13,
 BatchNorm folded, one 1280x960 frame, 1 thread, best of 12-15 calls of process CPU time, all variants
@@ -44,10 +47,12 @@ interleaved in one run (load average 4-6, shared machine), as frames/s of CPU ti
   full-resolution Transpose, the Adds and the 3x3 convolutions at half resolution stay costly); the
   same with a concatenating decoder: ONNX 12.4.
 * a prototype of this network with ``factor 2`` (ngf 8, 4x4 stride-2 stem, depth 4, no hold): ONNX 25.0.
-* this network with ``factor 4``, ngf 16, depth 4 (the ``realtime`` preset: 160 k params, 1.08 G
-  multiply-adds, receptive field ~100 px): ONNX 41.2, torch 26.0 with the hold (2.4x / 3.0x the
-  pix2pix realtime U-Net), 44.6 / 28.4 without it. Without the hold, ngf 8 was 5.3x cheaper than the
-  U-Net, ngf 24 1.05x; depth 3 1.2x cheaper than depth 4, with a receptive field of ~50 px.
+* this network with ``factor 4``, ngf 16, depth 4 (the ``realtime`` preset: 158 k params, 0.93 G
+  multiply-adds, receptive field ~100 px): ONNX 38.1, torch 26.5 (2.2x / 2.9x the pix2pix realtime
+  U-Net in the same run). ONNX Runtime runs the bilinear upsampling on the split 1-channel maps
+  (3.8 ms for both); on the 2-channel map it chose its blocked layout (8 channels a block): 25 ms.
+  With a ``PixelShuffle`` head instead (no hold, no high-pass): ngf 8 5.3x cheaper than the U-Net,
+  ngf 24 1.05x; depth 3 1.2x cheaper than depth 4, with a receptive field of ~50 px.
 
 No library in the environment provides this network (torchvision/MONAI are not installed).
 """
@@ -100,8 +105,8 @@ class LeanUNetGenerator(nn.Module):
             )
         if factor not in SPACE_TO_DEPTH_FACTORS:
             raise ValueError(f"LeanUNetGenerator factor must be one of {SPACE_TO_DEPTH_FACTORS}, got {factor}")
-        if residual and in_channels != out_channels:
-            raise ValueError(f"LeanUNetGenerator(residual=True) needs in_channels == out_channels, got {in_channels}, {out_channels}")
+        if in_channels != out_channels:  # the input's fine detail is added per channel
+            raise ValueError(f"LeanUNetGenerator needs in_channels == out_channels, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.depth, self.factor, self.residual = depth, factor, bool(residual)
         norm_cls = norm_layer(norm)
@@ -118,8 +123,8 @@ class LeanUNetGenerator(nn.Module):
         # lateral[i] and top_down[i] make decoder level i (i = depth - 2 .. 0) from encoder level i and level i + 1.
         self.lateral = nn.ModuleList(nn.Sequential(*conv_norm(channels[i], channels[i], 3, 1, 1)) for i in range(depth - 1))
         self.top_down = nn.ModuleList(nn.Conv2d(channels[i + 1], channels[i], 1, bias=False) for i in range(depth - 1))
-        self.head = nn.Conv2d(channels[0], out_channels * factor * factor, 3, 1, 1, bias=True)
-        self.to_full = nn.PixelShuffle(factor)
+        # 2 maps per output channel at 1/factor resolution: the coarse detail and the gain of the input's high-pass
+        self.head = nn.Conv2d(channels[0], 2 * out_channels, 3, 1, 1, bias=True)
         init_weights(self, init_std)
         if residual:  # identity at initialisation: the head adds nothing yet (and all phases are equal)
             nn.init.zeros_(self.head.weight)
@@ -129,22 +134,6 @@ class LeanUNetGenerator(nn.Module):
     def multiple(self) -> int:
         """``H`` and ``W`` must be multiples of this (``factor * 2 ** (depth - 1)``)."""
         return self.factor * 2 ** (self.depth - 1)
-
-    def hold(self, detail: torch.Tensor) -> torch.Tensor:
-        """The zero-order hold after depth-to-space: a ``factor x factor`` moving average (zero-padded,
-        ``factor // 2 - 1`` before and ``factor // 2`` after; two separable passes). Every window holds
-        each of the ``factor**2`` sub-pixel phases once, so a phase pattern repeated over a flat region
-        averages to a constant: no period-``factor`` (incl. period-2 checkerboard) pattern can leave the
-        head, whatever the weights learn (Sugawara et al. 2019, "Checkerboard artifacts free
-        convolutional neural networks")."""
-        f = self.factor
-        h, w = detail.shape[-2:]
-        padded = F.pad(detail, (f // 2 - 1, f // 2, f // 2 - 1, f // 2))
-        if torch.onnx.is_in_onnx_export():  # ONNX Runtime: AveragePool (1280x960: ~1.8 ms; shifted slices ~3 ms more)
-            return F.avg_pool2d(F.avg_pool2d(padded, (f, 1), stride=1), (1, f), stride=1)
-        # torch: sums of shifted slices (1280x960 at 1 thread: 2.3 ms; avg_pool2d 18.8 ms), the same average
-        rows = sum(padded[..., k : k + h, :] for k in range(f))
-        return sum(rows[..., k : k + w] for k in range(f)) * (1.0 / (f * f))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -164,7 +153,23 @@ class LeanUNetGenerator(nn.Module):
         t = features[-1]
         for i in range(self.depth - 2, -1, -1):
             t = F.relu(self.lateral[i](features[i]) + F.interpolate(self.top_down[i](t), scale_factor=2.0, mode="nearest"))
-        detail = self.hold(self.to_full(self.head(t)))
+        c = self.out_channels
+        coarse, gain = (F.interpolate(m, scale_factor=float(self.factor), mode="bilinear", align_corners=False)
+                        for m in self.head(t).split(c, dim=1))
+        detail = coarse + gain * self.high_pass(source)
         if self.residual:
             return (source + detail).clamp(-1.0, 1.0)
         return torch.tanh(detail)
+
+    def high_pass(self, x: torch.Tensor) -> torch.Tensor:
+        """The input's finest detail, ``x - mean3x3(x)`` (edge-padded; the unsharp mask's high-pass at
+        the smallest scale): fixed and shift-invariant, so it adds no phase pattern; the network only
+        learns where and how much of it to add (the gain map)."""
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        if torch.onnx.is_in_onnx_export():  # ONNX Runtime: one AveragePool (a 1-channel Conv is laid out in
+            return x - F.avg_pool2d(padded, 3, stride=1)  # 16-channel blocks: 20 ms at 1280x960)
+        # torch: separable sums of shifted slices (avg_pool2d and 1-channel conv2d are 10x slower in eager mode)
+        rows = padded[..., 0:h, :] + padded[..., 1 : h + 1, :] + padded[..., 2 : h + 2, :]
+        box = rows[..., 0:w] + rows[..., 1 : w + 1] + rows[..., 2 : w + 2]
+        return x - box * (1.0 / 9.0)
