@@ -9,8 +9,11 @@ so each row adds one thing to the row above):
 * ``+structure``: + 100 x structure (lost / unsupported edges);
 * ``+invented``: + 300 x invented blobs (sigma 6 px);
 * ``+targetcrops``: half the crops hold a simulated target;
-* ``+residual``: output = input + learned detail, identity at start (= the shipped recipe's
-  supervised stage, :mod:`pocusiq.train.default_recipe`).
+* ``+residual``: output = input + learned detail, identity at start;
+* ``+checkerboard``: + 10 x checkerboard (the output's Nyquist energy beyond the input's);
+* ``+resize``: nearest x2 + 3x3 convolution decoder instead of transposed convolutions;
+* ``+sharpskip``: the residual skip path is the unsharp mask (a fresh network IS the bar) -- the
+  shipped recipe's supervised stage (:mod:`pocusiq.train.default_recipe`).
 
 Measured per variant: SSIM / PSNR on the simulated test split (input -> enhanced); NIQE / PIQE on
 the real handheld frames of ``../shared/data/real/pocus`` (imaging region only, the frames are
@@ -55,12 +58,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-VARIANTS = ("paper", "+lowfreq", "+structure", "+invented", "+targetcrops", "+residual")
+VARIANTS = ("paper", "+lowfreq", "+structure", "+invented", "+targetcrops", "+residual", "+checkerboard",
+            "+resize", "+sharpskip")
 
 
 def variant_config(variant: str, out: Path, data_root: Path, steps: int, seed: int, crop: int):
     from pocusiq.train.config import DataConfig, DiscriminatorConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
-    from pocusiq.train.default_recipe import LOWFREQ_SIGMA_PX, MODEL_SIZES
+    from pocusiq.train.default_recipe import CHECKERBOARD_WEIGHT, LOWFREQ_SIGMA_PX, MODEL_SIZES
 
     upto = VARIANTS.index(variant)
     on = lambda name: VARIANTS.index(name) <= upto  # noqa: E731 - cumulative variants
@@ -69,11 +73,13 @@ def variant_config(variant: str, out: Path, data_root: Path, steps: int, seed: i
         lambda_lowfreq=300.0 if on("+lowfreq") else 0.0, lowfreq_sigma_px=LOWFREQ_SIGMA_PX,
         lambda_structure=100.0 if on("+structure") else 0.0, structure_sigma_px=1.0, structure_max_gain=2.5,
         lambda_invented=300.0 if on("+invented") else 0.0, invented_sigma_px=6.0, invented_margin=0.02,
+        lambda_checkerboard=CHECKERBOARD_WEIGHT if on("+checkerboard") else 0.0,
     )
     return TrainConfig(
         name=variant.replace("+", "plus_"), out_dir=str(out / "runs"), seed=seed, max_steps=steps,
         checkpoint_every=max(1, steps // 2), val_every=steps, log_every=10, device="cpu",
-        model=ModelConfig(residual=on("+residual"), **MODEL_SIZES["cpu"]),
+        model=ModelConfig(residual=on("+residual"), upsample="resize" if on("+resize") else "transpose",
+                          skip_sharpen=1.0 if on("+sharpskip") else 0.0, **MODEL_SIZES["cpu"]),
         discriminator=DiscriminatorConfig(ndf=16, n_layers=3, norm="instance"), loss=loss,
         optim=OptimConfig(lr=2e-4, beta1=0.5, decay_start=0.5),
         data=DataConfig(root=str(data_root), crop=crop, flip=True, batch_size=4, max_val_images=4,

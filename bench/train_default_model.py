@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--supervised-steps", type=int, default=500)
     p.add_argument("--fidelity-steps", type=int, default=150)
-    p.add_argument("--adapt-steps", type=int, default=100)
+    p.add_argument("--adapt-steps", type=int, default=0, help="unpaired CUT stage on the real frames (off: it lowered fidelity, see the model card)")
     p.add_argument("--pocus", default=str(shared / "pocus"), help="real POCUS frames (adapt stage)")
     p.add_argument("--highend", default=str(shared / "carotid" / "images"), help="real high-end images (adapt stage)")
     p.add_argument("--holdout", default=HOLDOUT)
     p.add_argument("--sizes", default="cpu,realtime")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--upsample", default="resize", choices=["resize", "transpose"])
+    p.add_argument("--skip-sharpen", type=float, default=1.0)
     p.add_argument("--install", action="store_true", help="copy the exported models into src/pocusiq/models/pretrained/")
     args = p.parse_args(argv)
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     recipe = DefaultRecipe(out=str(args.out), seed=args.seed, n_pairs=args.n_pairs, size=args.size, crop=args.crop,
                            supervised_steps=args.supervised_steps, fidelity_steps=args.fidelity_steps,
-                           adapt_steps=args.adapt_steps,
+                           adapt_steps=args.adapt_steps, upsample=args.upsample, skip_sharpen=args.skip_sharpen,
                            pocus_dir=args.pocus, highend_dir=args.highend, holdout=args.holdout,
                            sizes=tuple(s for s in args.sizes.split(",") if s))
     t0 = time.perf_counter()

@@ -69,10 +69,11 @@ def test_export_command_writes_and_refuses_overwrite(tiny_checkpoint, tmp_path, 
     assert main(["export", "--onnx", str(target), "--model", str(tiny_checkpoint), "--overwrite"]) == 0
 
 
-@pytest.mark.parametrize("norm", ["instance", "batch"])
-def test_onnx_parity_with_resize_upsampling(norm, tmp_path):
+@pytest.mark.parametrize("norm,skip_sharpen", [("instance", 0.0), ("batch", 0.0), ("batch", 1.0)])
+def test_onnx_parity_with_resize_upsampling(norm, skip_sharpen, tmp_path):
     """The nearest x2 + 3x3 conv decoder exports (ONNX Resize) and matches torch at dynamic sizes;
-    with batch norm the torch engine folds it into the 3x3 convolution."""
+    with batch norm the torch engine folds it into the 3x3 convolution; the unsharp-mask skip path
+    (mirror padding, separable Gaussian) exports too."""
     import torch
 
     from pocusiq.models import build_generator
@@ -80,8 +81,13 @@ def test_onnx_parity_with_resize_upsampling(norm, tmp_path):
     from pocusiq.train.config import ModelConfig, TrainConfig
 
     torch.manual_seed(0)
-    config = TrainConfig(model=ModelConfig(ngf=4, depth=3, norm=norm, upsample="resize"))
+    config = TrainConfig(model=ModelConfig(ngf=4, depth=3, norm=norm, upsample="resize",
+                                           residual=skip_sharpen > 0, skip_sharpen=skip_sharpen))
     generator = build_generator(config.model)
+    if skip_sharpen:  # a trained-looking head, not the zero one of a fresh residual model
+        with torch.no_grad():
+            for p in generator.head.parameters():
+                p.normal_(0, 0.05)
     if norm == "batch":  # non-trivial running statistics, so folding them is tested
         generator.train()
         with torch.no_grad():

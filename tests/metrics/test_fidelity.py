@@ -94,6 +94,7 @@ def test_checkerboard_detected(image, targets):
     out = _u8(image.astype(float) + 8.0 * (-1.0) ** (yy + xx))
     rep = F.fidelity_report(image, out, targets=targets)
     assert rep.checkerboard_ratio > 10 and F.checkerboard_energy(out) > 10
+    assert not rep.keeps_every_target and any("checkerboard" in f for f in rep.failures)
     assert F.checkerboard_energy(image) < 3
     assert F.checkerboard_energy(_u8(ndimage.median_filter(image, 5))) < 3  # smoothing is no checkerboard
 

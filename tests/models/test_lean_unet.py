@@ -90,8 +90,8 @@ def test_residual_needs_equal_channels_and_plain_arguments_are_checked():
 def test_config_checks_name_the_key():
     with pytest.raises(ConfigError, match="model.dropout"):
         build_generator(_lean(dropout=0.5))
-    with pytest.raises(ConfigError, match="model.upsample"):
-        build_generator(_lean(upsample="resize"))
+    with pytest.raises(ConfigError, match="model.skip_sharpen"):
+        build_generator(_lean(residual=False, skip_sharpen=1.0))
     with pytest.raises(ConfigError, match="model.factor"):
         build_generator(_lean(factor=3))
     with pytest.raises(ConfigError, match="model.arch"):
@@ -201,3 +201,28 @@ def test_high_pass_is_the_same_in_torch_and_in_the_onnx_graph():
     expected = x - torch.nn.functional.avg_pool2d(padded, 3, stride=1)
     assert torch.allclose(net.high_pass(x), expected, atol=1e-6)
     assert net.high_pass(torch.full((1, 1, 8, 8), 0.3)).abs().max() < 1e-6  # zero on flat regions, borders too
+
+
+def test_sharpened_skip_is_the_unsharp_mask_at_initialisation():
+    """skip_sharpen 1: a fresh lean network is the unsharp mask (amount 1, sigma 1 px) of the
+    benchmark baseline, up to its binomial blur standing in for the 9-tap Gaussian; the ONNX graph
+    (AveragePools) equals torch (shifted slices)."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    from scipy.ndimage import gaussian_filter
+
+    from pocusiq.benchmark.baselines import unsharp
+    from pocusiq.enhance.engines import OnnxEngine
+    from pocusiq.enhance.onnx_export import export_onnx_bytes
+
+    rng = np.random.default_rng(2)
+    image = np.clip(gaussian_filter(rng.random((96, 128)), 1.5) * 255 * 3 - 250, 0, 255).astype(np.uint8)
+    net = build_generator(_lean(skip_sharpen=1.0)).eval()
+    x = torch.from_numpy(image.astype(np.float32) / 255 * 2 - 1)[None, None]
+    with torch.no_grad():
+        out = net(x)[0, 0].numpy()
+    ours = np.rint(np.clip((out + 1) / 2, 0, 1) * 255)
+    reference = unsharp(image).astype(float)
+    assert np.max(np.abs(ours - image)) > 10  # it sharpens
+    assert np.mean(np.abs(ours - reference)) < 1.0 and np.max(np.abs(ours - reference)) <= 8
+    onnx_out = OnnxEngine(export_onnx_bytes(net, multiple=net.multiple))(x.numpy())
+    assert np.max(np.abs(onnx_out - out[None, None])) < 1e-5

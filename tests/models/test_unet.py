@@ -222,3 +222,28 @@ def test_resize_head_reaches_the_finest_scale_only_through_the_input_branch():
     # measured 0.022 vs 0.0012 (the latter: the encoder's aliasing of the pattern, smooth, seen
     # through the finite window)
     assert with_branch > 0.005 and without_branch < with_branch / 10, (with_branch, without_branch)
+
+
+def test_skip_sharpen_starts_as_the_unsharp_mask_baseline():
+    """A fresh residual generator with ``skip_sharpen=1`` is the benchmark's unsharp mask (amount 1,
+    sigma 1 px, skimage's mirror edges) to the grey level, borders included; the Gaussian is derived
+    from the argument (not in the state dict); the option needs ``residual``."""
+    import numpy as np
+
+    from pocusiq.benchmark.baselines import unsharp
+
+    rng = np.random.default_rng(0)
+    image = (20 + 200 * rng.random((64, 96))).astype(np.uint8)
+    plain = build_generator(ModelConfig(ngf=4, depth=3, norm="batch", residual=True, upsample="resize"))
+    sharp = build_generator(ModelConfig(ngf=4, depth=3, norm="batch", residual=True, upsample="resize",
+                                        skip_sharpen=1.0)).eval()
+    assert sharp.state_dict().keys() == plain.state_dict().keys()
+    with torch.no_grad():
+        out = from_model_range(sharp(to_model_range(torch.from_numpy(image / 255.0).float()[None, None])))
+    got = np.clip(np.rint(out[0, 0].numpy() * 255), 0, 255)
+    assert np.array_equal(got, unsharp(image).astype(float))
+    assert not np.array_equal(got, image.astype(float))
+    with pytest.raises(ConfigError, match="skip_sharpen"):
+        ModelConfig(skip_sharpen=1.0).check_consistency()
+    with pytest.raises(ValueError, match="residual"):
+        UNetGenerator(ngf=4, depth=3, skip_sharpen=1.0)

@@ -174,3 +174,29 @@ def test_upsample_is_recorded_and_old_checkpoints_load_as_transpose(tmp_path):
     save_file(tensors, str(tmp_path / "mismatch.safetensors"), metadata=metadata)
     with pytest.raises(CheckpointError):
         load_generator(tmp_path / "mismatch.safetensors")
+
+
+def test_float16_export_halves_the_file_and_keeps_the_output(tmp_path, make_config):
+    """A shipped model stored in float16 loads into the float32 network (load casts) and gives the
+    same image within float16's precision; training checkpoints refuse it (resume must be exact)."""
+    config = make_config(tmp_path)
+    g, d, og, _ = _trained(config)
+    g.eval()
+    full = save_checkpoint(tmp_path / "f32.safetensors", generator=g, config=config, write_config_json=False)
+    half = save_checkpoint(tmp_path / "f16.safetensors", generator=g, config=config, write_config_json=False,
+                           weights_dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, _ = load_generator(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        diff = (loaded(x) - g(x)).abs().max().item()
+    assert 0 < diff < 1e-2  # rounded (not bit-identical), within 1 grey level of 255 in [-1, 1]
+    with pytest.raises(ValueError, match="generator-only"):
+        save_checkpoint(tmp_path / "x.safetensors", generator=g, optimizers={"G": og}, config=config,
+                        weights_dtype=torch.float16)
+    big = build_generator(config.model)
+    with torch.no_grad():
+        next(big.parameters()).fill_(1e6)  # beyond float16's 65504
+    with pytest.raises(ValueError, match="do not fit"):
+        save_checkpoint(tmp_path / "y.safetensors", generator=big, config=config, weights_dtype=torch.float16)

@@ -107,7 +107,7 @@ def test_generator_loss_adds_weighted_fidelity_terms_and_backpropagates():
     # paper recipe: weights 0 -> the fidelity terms are not computed and add nothing
     plain = generator_loss(None, fake, real, LossConfig(lambda_gan=0, lambda_ssim=0), low=low)
     assert float(plain["lowfreq"]) == 0.0 and float(plain["total"]) == pytest.approx(100 * float(plain["l1"]))
-    assert set(fidelity_losses(fake, low, cfg)) == {"lowfreq", "structure", "points", "invented"}
+    assert set(fidelity_losses(fake, low, cfg)) == {"lowfreq", "structure", "points", "invented", "checkerboard"}
 
 
 @pytest.mark.parametrize("key,value", [("lambda_lowfreq", -1.0), ("lowfreq_sigma_px", 0.0), ("structure_max_gain", 0.5)])
@@ -132,3 +132,30 @@ def test_points_term_catches_a_dimmed_wire_not_despeckled_background():
     smoothed[~disc(96, 50, 50, 3)] = 0.3  # background despeckled, the wire untouched
     assert float(point_targets_kept(x, x)) == 0.0
     assert float(point_targets_kept(as_model(dimmed), x)) > 4 * float(point_targets_kept(as_model(smoothed), x))
+
+
+def test_checkerboard_term_catches_a_faint_pixel_grid_not_sharpening():
+    """The training twin of the checkerboard metric: a grid of 1 % of the speckle's range costs, an
+    unsharp mask (which raises speckle at and below Nyquist alike) and a gain do not; the gradient
+    pushes the grid out."""
+    from pocusiq.metrics.fidelity import checkerboard_energy
+    from pocusiq.train.fidelity_losses import checkerboard_added
+
+    base = speckle(128, seed=2)
+    yy, xx = np.mgrid[:128, :128]
+    grid = base + 0.01 * np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    stripes = base + 0.01 * np.where(yy % 2 == 0, 1.0, -1.0)
+    sharpened = base + 1.0 * (base - ndimage.gaussian_filter(base, 1.0))
+    x = as_model(base)
+    assert float(checkerboard_added(x, x)) == 0.0
+    assert float(checkerboard_added(as_model(0.5 * base + 0.2), x)) == pytest.approx(0.0, abs=1e-4)
+    assert float(checkerboard_added(as_model(sharpened), x)) < 0.05
+    for planted in (grid, stripes):
+        assert float(checkerboard_added(as_model(planted), x)) > 1.0
+    # the metric agrees on which outputs have a grid
+    assert checkerboard_energy(grid) > 10 * checkerboard_energy(base)
+    assert checkerboard_energy(sharpened) < 1.5 * checkerboard_energy(base)
+    fake = as_model(grid).requires_grad_(True)
+    checkerboard_added(fake, x).backward()
+    step = fake.detach() - 0.02 * fake.grad / fake.grad.abs().max()  # one small step down the gradient
+    assert float(checkerboard_added(step, x)) < float(checkerboard_added(as_model(grid), x))

@@ -35,6 +35,7 @@ def build_generator(config: ModelConfig | None = None) -> nn.Module:
             norm=config.norm,
             init_std=config.init_std,
             residual=config.residual,
+            skip_sharpen=config.skip_sharpen,
         )
         generator.model_config = config  # what the checkpoint records (not part of the state dict)
         return generator
@@ -49,6 +50,7 @@ def build_generator(config: ModelConfig | None = None) -> nn.Module:
         init_std=config.init_std,
         residual=config.residual,
         upsample=config.upsample,
+        skip_sharpen=config.skip_sharpen,
     )
     generator.model_config = config  # what the checkpoint records (not part of the state dict)
     return generator

@@ -150,6 +150,7 @@ def save_checkpoint(
     rng: Mapping[str, torch.Tensor] | None = None,
     write_config_json: bool = True,
     spacing_mm: float | None = None,
+    weights_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write a checkpoint atomically as safetensors (and ``config.json`` beside it).
 
@@ -163,12 +164,23 @@ def save_checkpoint(
         rng: name -> RNG state tensor (``torch.get_rng_state()``, ...).
         spacing_mm: pixel spacing of the training images (mm/pixel), written as the metadata key
             ``spacing_mm``; ``None``: unknown, not written.
+        weights_dtype: store the generator's floating-point tensors in this dtype (e.g.
+            ``torch.float16`` for a shipped model: half the file; loading casts them back to the
+            model's float32, see :func:`load_module_state`); ``None``: as they are. Only for
+            exports without optimiser state (a training checkpoint must resume exactly).
     Returns the path written.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
     tensors = _state_tensors("generator", generator)
+    if weights_dtype is not None:
+        if optimizers or discriminator is not None:
+            raise ValueError(f"checkpoint {path}: weights_dtype is for generator-only exports (no optimiser/discriminator)")
+        tensors = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        overflow = non_finite_tensors(tensors)
+        if overflow:
+            raise ValueError(f"checkpoint {path}: weights {overflow[:5]} do not fit in {weights_dtype}")
     if discriminator is not None:
         tensors.update(_state_tensors("discriminator", discriminator))
     optim_meta: dict[str, Any] = {}

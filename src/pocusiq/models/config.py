@@ -35,8 +35,9 @@ class ModelConfig:
             trained with) or "lean" (:class:`pocusiq.models.lean_unet.LeanUNetGenerator`: stride-
             ``factor`` stem, adding decoder, bilinear head with the input's high-pass; 2.2x / 2.9x cheaper than the
             realtime U-Net in CPU time per 1280x960 frame, ONNX Runtime / torch). The lean network uses ``ngf``,
-            ``depth``, ``factor``, ``norm``, ``init_std``, ``residual``; it has no dropout (``dropout``
-            must be 0) and no ``upsample`` choice.
+            ``depth``, ``factor``, ``norm``, ``init_std``, ``residual``, ``skip_sharpen``; it has no
+            dropout (``dropout`` must be 0), and ``upsample`` does not apply (it has no transposed
+            convolutions: nearest x2 in the decoder, bilinear in the head, whatever ``upsample`` says).
         in_channels / out_channels: image channels (1: greyscale).
         ngf: channels of the first encoder level (pix2pix: 64); deeper levels have
             ``ngf * min(2**i, 8)``.
@@ -60,6 +61,9 @@ class ModelConfig:
             the default, and what a checkpoint without this key was trained with) or "resize"
             (nearest x2 + 3x3 convolution, Odena et al. 2016, and a full-resolution output head that
             also sees the input: no checkerboard pattern; see :mod:`pocusiq.models.unet`).
+        skip_sharpen: residual models only: the skip path is an unsharp mask of the input,
+            ``x + skip_sharpen * (x - G_1px * x)``, instead of ``x`` (0, the default: identity), so
+            a fresh generator is exactly that unsharp mask and training learns a correction to it.
     """
 
     in_channels: int = setting(1, ge=1)
@@ -72,6 +76,7 @@ class ModelConfig:
     init_std: float = setting(0.02, gt=0.0)
     residual: bool = False
     upsample: str = setting("transpose", choices=UPSAMPLE_MODES)
+    skip_sharpen: float = setting(0.0, ge=0.0, le=4.0)
     arch: str = setting("unet", choices=ARCHS)
     factor: int = setting(4, choices=SPACE_TO_DEPTH_FACTORS)
 
@@ -96,9 +101,8 @@ class ModelConfig:
             raise ConfigError("model.residual needs model.in_channels == model.out_channels")
         if self.arch == "lean" and self.dropout > 0:
             raise ConfigError(f"model.dropout is {self.dropout}, but model.arch 'lean' has no dropout; set model.dropout: 0")
-        if self.arch == "lean" and self.upsample != "transpose":
-            raise ConfigError(f"model.upsample {self.upsample!r} applies to model.arch 'unet' only; the lean network "
-                              "upsamples with nearest x2 (decoder) and bilinearly (head)")
+        if self.skip_sharpen and not self.residual:
+            raise ConfigError("model.skip_sharpen needs model.residual: true (it sharpens the residual skip path)")
 
 
 @dataclass

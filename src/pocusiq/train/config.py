@@ -73,7 +73,9 @@ class LossConfig:
     (sharpening up to ``structure_max_gain`` is free); ``lambda_points`` x darkening of the input's
     bright outliers (> ``points_k`` local std above the background at ``points_sigma_px``: wires,
     point scatterers); ``lambda_invented`` x blob-band energy
-    beyond the input's at ``invented_sigma_px`` (tolerance ``invented_margin``, model range).
+    beyond the input's at ``invented_sigma_px`` (tolerance ``invented_margin``, model range);
+    ``lambda_checkerboard`` x the rise of the output's Nyquist energy (pixel grids) over the
+    input's, in log units beyond a factor ``checkerboard_tolerance``.
     Scales are in pixels of the training images; ``bench/fidelity_ablation.py`` measures each term.
     """
 
@@ -92,6 +94,8 @@ class LossConfig:
     lambda_invented: float = setting(0.0, ge=0.0)
     invented_sigma_px: float = setting(3.0, gt=0.0)
     invented_margin: float = setting(0.05, ge=0.0)
+    lambda_checkerboard: float = setting(0.0, ge=0.0)
+    checkerboard_tolerance: float = setting(1.2, ge=1.0)
 
     def validate(self) -> None:
         cfgkit.check(self, "loss.")

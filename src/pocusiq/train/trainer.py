@@ -51,6 +51,7 @@ from pocusiq.models.inference import to_model_range
 from pocusiq.models.checkpoints import non_finite_tensors
 from pocusiq.train.checkpoints import Checkpoint, load_checkpoint, load_module_state, save_checkpoint
 from pocusiq.train.config import TrainConfig
+from pocusiq.train.fidelity_losses import FIDELITY_TERMS
 from pocusiq.train.distributed import DistributedContext, setup_distributed, teardown_distributed
 from pocusiq.train.evaluation import evaluate_generator
 from pocusiq.train.losses import discriminator_loss, generator_loss
@@ -66,8 +67,8 @@ RESUME_MUST_MATCH = ("seed", "model", "discriminator", "loss", "optim", "data.tr
 
 TRAIN_LOG = "train_log.csv"
 VAL_LOG = "val_log.csv"
-TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim", "loss_lowfreq",
-                     "loss_structure", "loss_points", "loss_invented", "loss_nce", "loss_d", "seconds")
+TRAIN_LOG_COLUMNS = ("step", "epoch", "lr", "loss_g", "loss_gan", "loss_l1", "loss_ssim",
+                     *(f"loss_{term.name}" for term in FIDELITY_TERMS), "loss_nce", "loss_d", "seconds")
 VAL_LOG_COLUMNS = ("step", "epoch", "n", "ssim_input", "ssim", "psnr_input", "psnr")
 
 
