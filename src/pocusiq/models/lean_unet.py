@@ -20,21 +20,27 @@ Architecture (a U-Net whose decoder adds instead of concatenating, as a feature 
   channels by a 1x1 convolution at the *coarse* resolution and upsampled by nearest x2. The sum sits
   right after a convolution, so ONNX Runtime fuses it (and the ReLU) into that convolution; a
   concatenating decoder costs a Concat and wider convolutions per level (measured below).
-* **head**: a 3x3 convolution from ``ngf`` to two maps per output channel at ``1 / f`` resolution, a
-  *coarse detail* ``d`` and a *gain* ``g``, each upsampled bilinearly (x ``f``) to full resolution;
-  the output adds ``d + g * high_pass(input)``, where ``high_pass(x) = x - mean3x3(x)`` is the unsharp
-  mask's finest high-pass of the input itself (fixed, edge-padded). ``residual=True``: output
-  ``clamp(input + detail, -1, 1)`` with the head initialised to zero, so a fresh network is exactly
-  the identity (as the residual U-Nets); ``residual=False``: ``tanh(detail)``.
-  Why: nothing in the head has sub-pixel phases, so no period-2 (checkerboard) or period-``f`` grid
-  can be learned: bilinear upsampling is shift-invariant filtering of the zero-stuffed map (its
-  kernel, a triangle, has zeros at every multiple of ``1 / f`` cycles/pixel) and the high-pass is a
-  fixed convolution of the input. Measured with the default recipe on the real handheld frames
-  (``bench/fidelity.py``): a ``PixelShuffle(f)`` head (zero-initialised, so ICNR at the start) drifted
-  to checkerboard energy 2660x the input's (the transposed-convolution realtime U-Net: 601x); the
-  same with a ``f x f`` zero-order hold after it had 1.07x but changed NIQE/PIQE by under 1 % (no
-  detail finer than ``1 / f`` cycles/pixel can pass the hold). The input's high-pass, modulated by
-  the learned gain, brings back the finest detail without phases.
+* **head**: a 3x3 convolution from ``ngf`` to one map per output channel at ``1 / f`` resolution, the
+  *coarse detail*, upsampled bilinearly (x ``f``) to full resolution. ``residual=True``: output
+  ``clamp(skip(input) + detail, -1, 1)`` with the head initialised to zero, where the skip path is
+  the input itself (``skip_sharpen`` 0: a fresh network is exactly the identity, as the residual
+  U-Nets) or its unsharp mask ``x + skip_sharpen * high_pass(x)`` (:meth:`LeanUNetGenerator.high_pass`:
+  sigma 1 px; the default recipe's ``skip_sharpen`` 1 makes a fresh network the unsharp-mask
+  baseline the models must beat, and training learns a coarse correction to it).
+  ``residual=False``: ``tanh(detail)``.
+
+  Why (measured with the default recipe, seed 0, on the 8 real handheld frames,
+  ``bench/fidelity.py``; unsharp mask: NIQE 8.43, PIQE 67.88, checkerboard 1.15x):
+  a ``PixelShuffle(f)`` head (zero-initialised, so ICNR at the start) drifted to checkerboard energy
+  2660x the input's (the transposed-convolution realtime U-Net: 601x), each of the ``f * f``
+  sub-pixel phases having its own weights; a ``f x f`` zero-order hold after it cured that (1.07x)
+  but, like any head at ``1 / f`` resolution alone, could add no fine detail (NIQE 8.89, PIQE
+  79.8: the identity's 8.93 / 80.09). A learned gain on the input's high-pass (amount
+  ``skip_sharpen + g``) was trained to cancel the sharpening (NIQE 8.72, PIQE 80.55). The fixed
+  unsharp skip plus the coarse correction: NIQE 8.15, PIQE 64.84, every target kept on 8 of 8
+  frames, checkerboard 1.19x. Nothing in it has sub-pixel phases: bilinear upsampling filters the
+  zero-stuffed map with a triangle (zeros at every multiple of ``1 / f`` cycles/pixel) and the
+  high-pass is a fixed convolution of the input, so no period-2 or period-``f`` grid can be learned.
 
 Why this shape, measured on this 2-core AMD EPYC (AVX2, no AVX-512), ONNX Runtime 1.32 / torch 2.13,
 BatchNorm folded, one 1280x960 frame, 1 thread, best of 12-15 calls of process CPU time, all variants
@@ -47,12 +53,14 @@ interleaved in one run (load average 4-6, shared machine), as frames/s of CPU ti
   full-resolution Transpose, the Adds and the 3x3 convolutions at half resolution stay costly); the
   same with a concatenating decoder: ONNX 12.4.
 * a prototype of this network with ``factor 2`` (ngf 8, 4x4 stride-2 stem, depth 4, no hold): ONNX 25.0.
-* this network with ``factor 4``, ngf 16, depth 4 (the ``realtime`` preset: 158 k params, 0.93 G
-  multiply-adds, receptive field ~100 px): ONNX 38.1, torch 26.5 (2.2x / 2.9x the pix2pix realtime
-  U-Net in the same run). ONNX Runtime runs the bilinear upsampling on the split 1-channel maps
-  (3.8 ms for both); on the 2-channel map it chose its blocked layout (8 channels a block): 25 ms.
-  With a ``PixelShuffle`` head instead (no hold, no high-pass): ngf 8 5.3x cheaper than the U-Net,
-  ngf 24 1.05x; depth 3 1.2x cheaper than depth 4, with a receptive field of ~50 px.
+* this network with ``factor 4``, ngf 16, depth 4 (the ``realtime`` preset: 158 k params, 0.92 G
+  multiply-adds, receptive field ~100 px), with the unsharp skip: ONNX 34.0, torch 23.5 (2.2x /
+  2.6x the pix2pix realtime U-Net in the same run); the pix2pix U-Net with ``upsample: resize`` and
+  the unsharp skip (ngf 8, depth 5): ONNX 4.1, torch 1.4 (its full-resolution input branch and head).
+  ONNX Runtime lays a 1-channel Conv out in 8/16-channel blocks (a 3x3 one on the full frame: 20 ms),
+  hence AveragePools for the blur and bilinear Resize for the head.
+  With a ``PixelShuffle`` head instead: ngf 8 5.3x cheaper than the U-Net, ngf 24 1.05x; depth 3
+  1.2x cheaper than depth 4, with a receptive field of ~50 px.
 
 No library in the environment provides this network (torchvision/MONAI are not installed).
 """
@@ -64,7 +72,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pocusiq.models.config import SPACE_TO_DEPTH_FACTORS
-from pocusiq.models.unet import _symmetric_pad, init_weights, norm_layer
+from pocusiq.models.unet import init_weights, norm_layer
 
 __all__ = ["LeanUNetGenerator", "SPACE_TO_DEPTH_FACTORS"]
 
@@ -83,8 +91,8 @@ class LeanUNetGenerator(nn.Module):
         residual: output ``clamp(skip(x) + detail, -1, 1)``, head initialised to zero (a fresh
             network is the skip path), else ``tanh(detail)``.
         skip_sharpen: with ``residual``: the skip path is the unsharp mask
-            ``x + skip_sharpen * (x - B(x))`` (``B``: 5x5 binomial blur, sigma 1 px; see ``_skip``)
-            instead of ``x`` (0: identity).
+            ``x + skip_sharpen * high_pass(x)`` (amount ``skip_sharpen``, sigma 1 px; see
+            :meth:`high_pass`) instead of ``x`` (0: identity), so a fresh network is that unsharp mask.
 
     Forward: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)`` in ``[-1, 1]``;
     ``H`` and ``W`` multiples of :attr:`multiple`.
@@ -130,8 +138,8 @@ class LeanUNetGenerator(nn.Module):
         # lateral[i] and top_down[i] make decoder level i (i = depth - 2 .. 0) from encoder level i and level i + 1.
         self.lateral = nn.ModuleList(nn.Sequential(*conv_norm(channels[i], channels[i], 3, 1, 1)) for i in range(depth - 1))
         self.top_down = nn.ModuleList(nn.Conv2d(channels[i + 1], channels[i], 1, bias=False) for i in range(depth - 1))
-        # 2 maps per output channel at 1/factor resolution: the coarse detail and the gain of the input's high-pass
-        self.head = nn.Conv2d(channels[0], 2 * out_channels, 3, 1, 1, bias=True)
+        # the coarse detail at 1/factor resolution, one map per output channel
+        self.head = nn.Conv2d(channels[0], out_channels, 3, 1, 1, bias=True)
         init_weights(self, init_std)
         if residual:  # identity at initialisation: the head adds nothing yet (and all phases are equal)
             nn.init.zeros_(self.head.weight)
@@ -160,45 +168,30 @@ class LeanUNetGenerator(nn.Module):
         t = features[-1]
         for i in range(self.depth - 2, -1, -1):
             t = F.relu(self.lateral[i](features[i]) + F.interpolate(self.top_down[i](t), scale_factor=2.0, mode="nearest"))
-        c = self.out_channels
-        coarse, gain = (F.interpolate(m, scale_factor=float(self.factor), mode="bilinear", align_corners=False)
-                        for m in self.head(t).split(c, dim=1))
-        detail = coarse + gain * self.high_pass(source)
+        detail = F.interpolate(self.head(t), scale_factor=float(self.factor), mode="bilinear", align_corners=False)
         if self.residual:
-            return (self._skip(source) + detail).clamp(-1.0, 1.0)
+            skip = source + self.skip_sharpen * self.high_pass(source) if self.skip_sharpen else source
+            return (skip + detail).clamp(-1.0, 1.0)
         return torch.tanh(detail)
 
-    def _skip(self, x: torch.Tensor) -> torch.Tensor:
-        """The residual skip path: ``x``, or its unsharp mask ``x + skip_sharpen * (x - B(x))`` when
-        ``skip_sharpen`` (as :class:`~pocusiq.models.unet.UNetGenerator`'s), with ``B`` the 5x5
-        binomial blur ``[1, 4, 6, 4, 1] / 16`` per axis -- variance 1 px^2, the Gaussian of sigma 1 px
-        in the two lowest moments -- edge-mirrored. A binomial is four 2x2 box averages, which ONNX
-        Runtime runs as AveragePools; the U-Net's 9-tap Gaussian is a 1-channel Conv there, laid out
-        in 16-channel blocks (20 ms at 1280x960) and 46 ms as a torch conv2d."""
-        if not self.skip_sharpen:
-            return x
+    def high_pass(self, x: torch.Tensor) -> torch.Tensor:
+        """``x - B(x)``: the unsharp mask's high-pass, with ``B`` the 5x5 binomial blur
+        ``[1, 4, 6, 4, 1] / 16`` per axis (variance 1 px^2: the Gaussian of sigma 1 px of
+        :func:`pocusiq.benchmark.baselines.unsharp` in its two lowest moments), edge-padded as that
+        baseline's Gaussian (``mode="nearest"``). Fixed and shift-invariant, so it adds no phase pattern.
+
+        A binomial is four 2x2 box averages, which ONNX Runtime runs as AveragePools; a 9-tap Gaussian
+        is a 1-channel Conv there, laid out in 16-channel blocks (20 ms at 1280x960), and a torch
+        1-channel conv2d takes 46 ms; torch sums shifted slices instead (the same weights)."""
         h, w = x.shape[-2:]
-        padded = _symmetric_pad(_symmetric_pad(x, 2, -1), 2, -2)
+        padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
         if torch.onnx.is_in_onnx_export():
             blurred = padded
             for _ in range(4):
                 blurred = F.avg_pool2d(blurred, 2, stride=1)
-        else:  # torch: separable shifted slices
+        else:
             rows = (padded[..., 0:h, :] + padded[..., 4 : h + 4, :]) + 4.0 * (
                 padded[..., 1 : h + 1, :] + padded[..., 3 : h + 3, :]) + 6.0 * padded[..., 2 : h + 2, :]
             blurred = ((rows[..., 0:w] + rows[..., 4 : w + 4]) + 4.0 * (rows[..., 1 : w + 1] + rows[..., 3 : w + 3])
                        + 6.0 * rows[..., 2 : w + 2]) * (1.0 / 256.0)
-        return x + self.skip_sharpen * (x - blurred)
-
-    def high_pass(self, x: torch.Tensor) -> torch.Tensor:
-        """The input's finest detail, ``x - mean3x3(x)`` (edge-padded; the unsharp mask's high-pass at
-        the smallest scale): fixed and shift-invariant, so it adds no phase pattern; the network only
-        learns where and how much of it to add (the gain map)."""
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        if torch.onnx.is_in_onnx_export():  # ONNX Runtime: one AveragePool (a 1-channel Conv is laid out in
-            return x - F.avg_pool2d(padded, 3, stride=1)  # 16-channel blocks: 20 ms at 1280x960)
-        # torch: separable sums of shifted slices (avg_pool2d and 1-channel conv2d are 10x slower in eager mode)
-        rows = padded[..., 0:h, :] + padded[..., 1 : h + 1, :] + padded[..., 2 : h + 2, :]
-        box = rows[..., 0:w] + rows[..., 1 : w + 1] + rows[..., 2 : w + 2]
-        return x - box * (1.0 / 9.0)
+        return x - blurred
