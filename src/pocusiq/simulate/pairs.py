@@ -2,7 +2,11 @@
 
 Both images come from the same phantom, the same scatterers and the same imaging region and
 pixel grid, so they are pixel-aligned by construction; they differ only by the systems'
-physics (PSF, compounding, noise, attenuation/TGC, dynamic range, bit depth, compression).
+physics (PSF, compounding, noise, attenuation/TGC, dynamic range, bit depth, compression) and
+by the elevation slice each probe integrates: the POCUS image's diffuse scatterers correlate
+with the high-end image's by :func:`~pocusiq.simulate.profiles.elevation_speckle_correlation`
+(a thicker handheld slice sees partly other tissue), so their speckle differs as in real pairs
+while every structure (layers, vessels, wires, specular interfaces) stays in place.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import numpy as np
 
 from pocusiq.simulate.bmode import ImagingRegion, lateral_margin_mm, resample_masks, simulate_bmode, to_uint8
 from pocusiq.simulate.phantoms import DEFAULT_MIX, PHANTOM_PRESETS, Phantom, make_phantom
-from pocusiq.simulate.profiles import HIGH_END, TransducerProfile, get_profile
+from pocusiq.simulate.profiles import HIGH_END, TransducerProfile, elevation_speckle_correlation, get_profile
 
 #: Default pixel spacing (mm/pixel) of simulated pairs. Handheld apps display their images at
 #: about 0.05-0.15 mm per screen pixel: measured here, the Butterfly iQ screenshots in
@@ -145,7 +149,7 @@ def simulate_pair(
         fov = float(fov_mm if fov_mm is not None else DEFAULT_SPACING_MM * size)
     if not fov > 0:
         raise ValueError(f"fov_mm must be > 0, got {fov_mm!r}")
-    s_phantom, s_low, s_high, s_device = np.random.SeedSequence(int(seed)).spawn(4)
+    s_phantom, s_low, s_high, s_device, s_slice = np.random.SeedSequence(int(seed)).spawn(5)
     if randomise_device:
         from pocusiq.simulate.device_ranges import default_high_profile, sample_profile
 
@@ -173,7 +177,12 @@ def simulate_pair(
         tissue = make_phantom(preset, rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing, contact_shadows=True)
     tissue = _extend_laterally(tissue, int(np.ceil(margin / spacing)))
     region = ImagingRegion(x0_mm=tissue.width_mm / 2.0, z0_mm=0.0, width_mm=fov, depth_mm=fov, angle_deg=0.0)
-    low = simulate_bmode(tissue, low_p, np.random.default_rng(s_low), region=region, spacing_mm=spacing)
+    # the two probes' elevation slices differ: the POCUS image sees partly other scatterers (the
+    # high-end image keeps the phantom's own), so the speckle decorrelates; anatomy, wires and
+    # specular interfaces are shared, so the pair stays aligned
+    rho = elevation_speckle_correlation(low_p, high_p)
+    low_tissue = tissue.seen_in_slice(rho, int(s_slice.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+    low = simulate_bmode(low_tissue, low_p, np.random.default_rng(s_low), region=region, spacing_mm=spacing)
     high = simulate_bmode(tissue, high_p, np.random.default_rng(s_high), region=region, spacing_mm=spacing)
     sector = low.sector_mask & high.sector_mask
     low_img, high_img = to_uint8(low.image), to_uint8(high.image)
