@@ -1,14 +1,16 @@
 """Enhancement speed on the CPU: frames/s and peak memory per preset and engine, in one run.
 
-For each preset (realtime, cpu, paper) and engine (torch, onnx) a child process (so that peak
+For each preset (realtime, cpu, paper, and ``realtime-unet``: the realtime preset's network before the
+lean one, for the side-by-side ratio) and engine (torch, onnx) a child process (so that peak
 memory is per configuration) pins itself to ``--cores`` CPU cores (default 2: the first two it
 may use), builds the generator with random weights (speed does not depend on the weights),
 wraps it in :class:`pocusiq.Enhancer` (torch with ``torch.set_num_threads(cores)``, or ONNX
 Runtime with ``cores`` intra-op threads, BatchNorm folded by the exporter) and times whole
 ``Enhancer`` calls on uint8 images, conversion and padding included:
 
-* a 256 x 256 frame (the live-capture case; target >= 30 frames/s for ``realtime``);
-* a 1280 x 960 screenshot, whole frame (padded to the model's multiple, one pass).
+* a 256 x 256 frame (a small live-capture region);
+* a 1280 x 960 screenshot, whole frame (padded to the model's multiple, one pass; target >= 30 frames/s
+  end to end for ``realtime`` on 2 cores, issue 11).
 
 For 1280 x 960 the bare network is also timed (its padded [-1, 1] float32 input prepared
 beforehand), so the host-side cost around it shows: ``net fps`` vs ``1280x960 fps``.
@@ -20,10 +22,13 @@ device pipeline of :mod:`pocusiq.enhance.device`: pinned memory, non-blocking co
 ``--batch`` frames), and prints the ratio (target: end to end >= 80 % of the network).
 
 Each figure is the median over timed calls after 3 warm-up calls (at least ``--min-calls``,
-at most ``--seconds`` per case). Peak memory is the child's peak resident set size
+at most ``--seconds`` per case). On a shared machine, ``--rounds R`` measures every configuration R
+times, interleaved (A B A B ...), and keeps each one's best round, so a burst of someone else's load
+hits both sides of a ratio alike; the load average is printed with the table. Peak memory is the child's peak resident set size
 (``ru_maxrss``), which includes the Python/torch baseline printed in the first line.
 
-Usage:  python bench/enhance_speed.py [--cores 2] [--presets realtime,cpu,paper] [--engines torch,onnx]
+Usage:  python bench/enhance_speed.py [--cores 2] [--presets realtime,realtime-unet,cpu,paper]
+            [--engines torch,onnx] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -40,11 +45,21 @@ import time
 SIZES = {"256x256": (256, 256), "1280x960": (960, 1280)}
 
 
+BASELINES = {
+    "realtime-unet": {"arch": "unet", "ngf": 8, "depth": 5, "norm": "batch", "dropout": 0.0, "residual": True},
+}
+"""Networks timed beside the presets: ``realtime-unet`` is the realtime preset's network before the lean
+one (pix2pix U-Net, ngf 8, depth 5, transposed convolutions, 261 k params; the shipped
+``default-realtime`` model until it is retrained), so ``--presets realtime,realtime-unet`` prints their
+ratio measured side by side."""
+
+
 def model_config(preset: str):
+    from pocusiq.models import ModelConfig
     from pocusiq.train.presets import preset_config
 
-    if preset == "realtime":
-        return preset_config("realtime").model
+    if preset in BASELINES:
+        return ModelConfig(**BASELINES[preset])
     return preset_config(preset).model
 
 
@@ -63,7 +78,7 @@ def measure_one(preset: str, engine: str, cores: int, seconds: float, min_calls:
     torch.manual_seed(0)
     config = model_config(preset)
     module = build_generator(config).eval()
-    multiple = 2**config.depth
+    multiple = config.multiple
     if engine == "onnx":
         enhancer = Enhancer(OnnxEngine(export_onnx_bytes(module, multiple=multiple), intra_op_threads=cores),
                             multiple=multiple)
@@ -72,7 +87,7 @@ def measure_one(preset: str, engine: str, cores: int, seconds: float, min_calls:
     rng = np.random.default_rng(0)
     result = {
         "preset": preset, "engine": engine, "cores": cores, "cpus": available[:cores],
-        "ngf": config.ngf, "depth": config.depth, "norm": config.norm,
+        "arch": config.arch, "ngf": config.ngf, "depth": config.depth, "norm": config.norm,
         "params": sum(p.numel() for p in module.parameters()),
     }
     for name, shape in SIZES.items():
@@ -120,7 +135,7 @@ def measure_cuda(preset: str, batch: int, precision: str, seconds: float) -> dic
     torch.manual_seed(0)
     config = model_config(preset)
     module = build_generator(config).eval().cuda()
-    multiple = 2**config.depth
+    multiple = config.multiple
     x = torch.rand(batch, 1, 960, 1280, device="cuda")
 
     def timed(fn) -> float:
@@ -162,7 +177,8 @@ def baseline_rss(cores: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--presets", default="realtime,cpu,paper")
+    parser.add_argument("--presets", default="realtime,realtime-unet,cpu,paper")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repeats; each configuration keeps its best")
     parser.add_argument("--engines", default="torch,onnx")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per case")
     parser.add_argument("--min-calls", type=int, default=5)
@@ -182,30 +198,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pocusiq enhance speed: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs visible, pinned to {args.cores}; "
           f"Python+torch+onnxruntime baseline RSS {baseline_rss(args.cores):.0f} MiB")
-    header = (f"{'preset':<9} {'engine':<6} {'params':>10} {'256x256 fps':>12} {'1280x960 fps':>13} {'(ms)':>8} "
-              f"{'net fps':>8} {'peak RSS MiB':>13}")
-    print(header)
-    rows = []
-    for preset in args.presets.split(","):
-        for engine in args.engines.split(","):
+    header = (f"{'preset':<13} {'engine':<6} {'arch':<5} {'params':>8} {'256x256 fps':>12} {'1280x960 fps':>13} "
+              f"{'(ms)':>6} {'net fps':>8} {'e2e/net':>8} {'peak RSS MiB':>13}")
+    configs = [(preset, engine) for preset in args.presets.split(",") for engine in args.engines.split(",")]
+    best: dict[tuple[str, str], dict] = {}
+    load_before = os.getloadavg()
+    for _ in range(max(1, args.rounds)):
+        for preset, engine in configs:
             cmd = [sys.executable, __file__, "--one", preset, engine, "--cores", str(args.cores),
                    "--seconds", str(args.seconds), "--min-calls", str(args.min_calls)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                print(f"{preset:<9} {engine:<6} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                print(f"{preset:<13} {engine:<6} failed: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             row = json.loads(proc.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"{preset:<9} {engine:<6} {row['params']:>10} {row['256x256']['fps']:>12.1f} "
-                  f"{row['1280x960']['fps']:>13.2f} {row['1280x960']['ms']:>8.0f} "
-                  f"{row['network_1280x960']['fps']:>8.2f} {row['peak_rss_mib']:>13.0f}",
-                  flush=True)
+            kept = best.get((preset, engine))
+            if kept is None:
+                best[(preset, engine)] = row
+            else:  # keep the best of the rounds, per figure
+                for key in ("256x256", "1280x960", "network_1280x960"):
+                    if row[key]["fps"] > kept[key]["fps"]:
+                        kept[key] = row[key]
+    load_after = os.getloadavg()
+    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
+          f"best of {max(1, args.rounds)} interleaved round(s)")
+    print(header)
+    rows = [best[c] for c in configs if c in best]
+    for row in rows:
+        e2e, net = row["1280x960"]["fps"], row["network_1280x960"]["fps"]
+        print(f"{row['preset']:<13} {row['engine']:<6} {row['arch']:<5} {row['params']:>8} {row['256x256']['fps']:>12.1f} "
+              f"{e2e:>13.2f} {row['1280x960']['ms']:>6.1f} {net:>8.2f} {e2e / net:>8.0%} {row['peak_rss_mib']:>13.0f}",
+              flush=True)
+    for engine in args.engines.split(","):
+        new, old = best.get(("realtime", engine)), best.get(("realtime-unet", engine))
+        if new and old:
+            print(f"realtime vs realtime-unet, {engine}, 1280x960 (side by side): end to end "
+                  f"{new['1280x960']['fps'] / old['1280x960']['fps']:.2f}x, network "
+                  f"{new['network_1280x960']['fps'] / old['network_1280x960']['fps']:.2f}x")
     realtime = [r for r in rows if r["preset"] == "realtime"]
     if realtime:
-        best = max(realtime, key=lambda r: r["256x256"]["fps"])
-        verdict = "meets" if best["256x256"]["fps"] >= 30 else "MISSES"
-        print(f"realtime {verdict} the 30 frames/s target at 256x256 on {args.cores} cores "
-              f"({best['256x256']['fps']:.1f} fps with {best['engine']})")
+        top = max(realtime, key=lambda r: r["1280x960"]["fps"])
+        verdict = "meets" if top["1280x960"]["fps"] >= 30 else "MISSES"
+        print(f"realtime {verdict} the 30 frames/s target for whole 1280x960 frames end to end on {args.cores} cores "
+              f"({top['1280x960']['fps']:.1f} fps with {top['engine']}; load {load_after[0]:.2f})")
     import torch
 
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())

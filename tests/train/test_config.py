@@ -60,7 +60,7 @@ def test_preset_in_file_with_overrides(tmp_path):
 
 
 def test_validation_messages():
-    with pytest.raises(ConfigError, match=r"data.crop \(48\) must be a multiple of 2\*\*model.depth = 32"):
+    with pytest.raises(ConfigError, match=r"data.crop \(48\) must be a multiple of the generator's multiple = 32"):
         apply_overrides(TrainConfig(), ["model.depth=5", "data.crop=48"]).validate()
     with pytest.raises(ConfigError, match="loss.gan_mode"):
         apply_overrides(TrainConfig(), ["loss.gan_mode=wgan"]).validate()
@@ -91,7 +91,8 @@ def test_presets_are_data_in_one_table():
     from pocusiq.train.presets import PRESETS
 
     config = preset_config("realtime")
-    assert (config.model.ngf, config.model.depth, config.model.norm, config.model.dropout) == (8, 5, "batch", 0.0)
+    assert (config.model.arch, config.model.ngf, config.model.depth, config.model.norm, config.model.dropout) == (
+        "lean", 16, 4, "batch", 0.0)
     assert config.preset == "realtime" and config.data.batch_size == 16
     PRESETS["cpu"]["model"]["ngf"] = 999  # presets.yaml, read once, is the only source
     try:

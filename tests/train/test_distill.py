@@ -51,10 +51,12 @@ def test_fold_batch_norm_same_outputs_no_bn_left():
 
 def test_realtime_preset_values():
     cfg = preset_config("realtime").model
-    assert (cfg.ngf, cfg.depth, cfg.norm, cfg.dropout) == (8, 5, "batch", 0.0)
+    assert (cfg.arch, cfg.ngf, cfg.depth, cfg.factor, cfg.norm, cfg.dropout, cfg.residual) == (
+        "lean", 16, 4, 4, "batch", 0.0, True)
+    assert cfg.multiple == 32
     train = preset_config("realtime")
     train.validate()
-    assert train.preset == "realtime" and train.data.crop % 2**cfg.depth == 0
+    assert train.preset == "realtime" and train.data.crop % cfg.multiple == 0
 
 
 def test_teacher_targets_from_module_and_enhancer():

@@ -41,14 +41,22 @@ ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 
 def to_model_range(x01: Any) -> Any:
-    """Map intensities in ``[0, 1]`` to the model's ``[-1, 1]`` range (``2 x - 1``)."""
+    """Map intensities in ``[0, 1]`` to the model's ``[-1, 1]`` range (``2 x - 1``); a NumPy input
+    gives a new array (float32 for float32 input), computed in place after one allocation."""
+    if isinstance(x01, np.ndarray):
+        out = np.multiply(x01, np.float32(2.0) if x01.dtype == np.float32 else 2.0)
+        out -= out.dtype.type(1.0)
+        return out
     return x01 * 2.0 - 1.0
 
 
 def from_model_range(y: Any) -> Any:
-    """Map model output in ``[-1, 1]`` to intensities in ``[0, 1]`` (``(y + 1) / 2``, clamped)."""
+    """Map model output in ``[-1, 1]`` to intensities in ``[0, 1]`` (``(y + 1) / 2``, clamped); a
+    NumPy input gives a new float32 array (the same values as the expression, computed in place)."""
     if isinstance(y, np.ndarray):
-        return np.clip((y + np.float32(1.0)) * np.float32(0.5), 0.0, 1.0)
+        out = np.add(y, np.float32(1.0))
+        out *= out.dtype.type(0.5)
+        return np.clip(out, 0.0, 1.0, out=out)
     return ((y + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
@@ -109,7 +117,8 @@ def enhance_batch(generator: Callable[[Any], Any], images01: ArrayT, multiple: i
     if isinstance(images01, np.ndarray):
         padded, (h, w) = pad_to_multiple(np.asarray(images01, dtype=np.float32), m)
         out = np.asarray(generator(np.ascontiguousarray(to_model_range(padded), dtype=np.float32)), dtype=np.float32)
-        _refuse_non_finite(int(out.size - np.isfinite(out).sum()), out.size, generator)
+        if not np.isfinite(out.sum()):  # one pass; a NaN/inf anywhere makes the sum non-finite (then count them)
+            _refuse_non_finite(int(out.size - np.isfinite(out).sum()), out.size, generator)
         return from_model_range(out)[..., :h, :w]
     params = getattr(inner, "parameters", None)
     first = next(params(), None) if callable(params) else None

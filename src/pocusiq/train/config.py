@@ -244,8 +244,9 @@ class TrainConfig:
                 f"discriminator.in_channels must be model.in_channels + model.out_channels = {expected}",
             )
         if self.data.crop is not None:
-            m = 2**self.model.depth
-            _check(self.data.crop % m == 0, f"data.crop ({self.data.crop}) must be a multiple of 2**model.depth = {m}")
+            m = self.model.multiple
+            _check(self.data.crop % m == 0, f"data.crop ({self.data.crop}) must be a multiple of the generator's "
+                   f"multiple = {m} (2**model.depth; lean: model.factor * 2**(model.depth - 1))")
             if self.discriminator.norm == "instance":
                 # the last normalised PatchGAN map is crop / 2**n_layers - 1 pixels wide; instance
                 # norm needs more than one pixel

@@ -52,7 +52,7 @@ __all__ = ["DefaultRecipe", "MODEL_SIZES", "supervised_config", "adapt_config", 
 
 MODEL_SIZES: dict[str, dict[str, Any]] = {
     "cpu": {"ngf": 16, "depth": 6, "norm": "instance", "dropout": 0.0},
-    "realtime": {"ngf": 8, "depth": 5, "norm": "batch", "dropout": 0.0},
+    "realtime": {"arch": "lean", "ngf": 16, "depth": 4, "factor": 4, "norm": "batch", "dropout": 0.0},
 }
 """Generator sizes shipped (``ModelConfig`` fields; both ``residual=True``)."""
 
