@@ -159,3 +159,20 @@ def test_checkerboard_term_catches_a_faint_pixel_grid_not_sharpening():
     checkerboard_added(fake, x).backward()
     step = fake.detach() - 0.02 * fake.grad / fake.grad.abs().max()  # one small step down the gradient
     assert float(checkerboard_added(step, x)) < float(checkerboard_added(as_model(grid), x))
+
+
+def test_checkerboard_term_is_finite_and_fair_on_flat_crops():
+    """A constant crop (black margins: ~45 % of the real screenshots' 128 px crops) has no spectrum:
+    a smooth change of it must cost ~nothing and stay finite, a visible grid must still cost."""
+    from pocusiq.train.fidelity_losses import checkerboard_added
+
+    flat = torch.full((1, 1, 128, 128), -0.9)
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    smooth = (flat + 1e-3 * torch.sin(yy / 20.0)).requires_grad_(True)
+    cost = checkerboard_added(smooth, flat)
+    cost.backward()
+    assert float(cost) < 0.05 and float(smooth.grad.abs().max()) < 1.0
+    ramp = torch.round((torch.linspace(-1, -0.8, 128).view(1, 1, 1, 128).expand(1, 1, 128, 128)) * 127.5) / 127.5
+    assert float(checkerboard_added(ramp + 1e-3 * torch.sin(yy / 20.0), ramp)) < 0.05  # quantised near-flat
+    grid = flat + 0.01 * (1 - 2 * ((yy + xx) % 2))  # 1.3 grey levels on black
+    assert float(checkerboard_added(grid, flat)) > 1.0

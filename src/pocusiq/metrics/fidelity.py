@@ -56,6 +56,9 @@ __all__ = [
     "GCNR_TOLERANCE",
     "MAX_STREAK_RATIO",
     "MAX_CHECKERBOARD_RATIO",
+    "NYQUIST_CYCLES",
+    "BAND_CYCLES",
+    "ZERO_CYCLES",
 ]
 
 MIN_CONTRAST_KEPT = 0.8
@@ -74,8 +77,16 @@ MAX_CHECKERBOARD_RATIO = 1.5
 """Checkerboard (period-2) energy of the output may be at most this multiple of the input's: the
 streak bound applied to the pixel grid of transposed-convolution upsampling, which made the first
 shipped models fail nothing else (126x and 601x the input's on the real frames, a faint grid in
-bright regions). Measured on the 8 real handheld frames: unsharp mask 1.15x at most, NLM, median and
-bilateral below 1.1x."""
+bright regions). Measured on the 8 real handheld frames (the largest over frames): unsharp mask
+1.15x, NLM 1.21x, bilateral 1.49x, median (5 px) 1.65x -- the median filter fails it: it removes
+more of the band below Nyquist than of Nyquist itself."""
+NYQUIST_CYCLES = 0.49
+"""Frequencies from this many cycles/pixel up count as Nyquist in :func:`checkerboard_energy`."""
+BAND_CYCLES = (0.40, 0.48)
+"""The reference band of :func:`checkerboard_energy`, cycles/pixel: the spectrum just below Nyquist."""
+ZERO_CYCLES = 0.01
+"""Frequencies up to this many cycles/pixel count as zero along the other axis (the ``(pi, 0)`` and
+``(0, pi)`` windows of :func:`checkerboard_energy`)."""
 NEW_BLOB_MAX_INPUT_GCNR = 0.5
 """An output blob is invented when the input's gCNR over the same region is below this (speckle
 patches score 0.2-0.5 there, the input's real targets >= 0.8)."""
@@ -275,9 +286,10 @@ def checkerboard_energy(image: np.ndarray, *, valid: np.ndarray | None = None) -
     power = np.abs(np.fft.fft2(img)) ** 2
     fy = np.abs(np.fft.fftfreq(img.shape[0]))[:, None]
     fx = np.abs(np.fft.fftfreq(img.shape[1]))[None, :]
-    near_y, near_x = fy >= 0.49, fx >= 0.49
-    low_y, low_x = fy <= 0.01, fx <= 0.01
-    band_y, band_x = (fy >= 0.40) & (fy < 0.48), (fx >= 0.40) & (fx < 0.48)
+    near_y, near_x = fy >= NYQUIST_CYCLES, fx >= NYQUIST_CYCLES
+    low_y, low_x = fy <= ZERO_CYCLES, fx <= ZERO_CYCLES
+    band_y = (fy >= BAND_CYCLES[0]) & (fy < BAND_CYCLES[1])
+    band_x = (fx >= BAND_CYCLES[0]) & (fx < BAND_CYCLES[1])
     best = 0.0
     for peak, reference in (
         (near_y & near_x, band_y & band_x),

@@ -7,9 +7,9 @@ upsampling (``ModelConfig(residual=True, skip_sharpen=1.0, upsample="resize")``:
 is exactly the unsharp mask, amount 1, sigma 1 px -- the bar the models must beat -- and no
 decoder level can paint a pixel grid):
 
-1. **simulate** ``n_pairs`` pocusiq pairs at ``size`` px over the default 30 mm field of view
-   (512 px -> 0.0586 mm/pixel, near the 0.048 mm/pixel of the real Butterfly frames, so crops
-   are at the real frames' scale), seed ``seed``;
+1. **simulate** ``n_pairs`` pocusiq pairs of ``size`` px at ``spacing_mm`` (default 30 mm / 512 px
+   = 0.0586 mm/pixel, near the 0.048 mm/pixel of the real Butterfly frames, so crops are at the
+   real frames' scale; the simulator's own default, 0.08, is coarser), seed ``seed``;
 2. **supervised**: GAN + L1 + SSIM toward the simulated high-end image, plus the fidelity terms
    toward the input (low-frequency consistency at ``LOWFREQ_SIGMA_PX``, structure, invented
    blobs, checkerboard) and target-aware crops (half the crops hold a wire/cyst/vessel);
@@ -92,6 +92,7 @@ class DefaultRecipe:
     highend_dir: str = ""
     holdout: str = HOLDOUT
     sizes: tuple[str, ...] = ("cpu", "realtime")
+    spacing_mm: float = 30.0 / 512
     upsample: str = "resize"
     skip_sharpen: float = 1.0
     workers: int = 2
@@ -190,7 +191,8 @@ def train_default_models(recipe: DefaultRecipe, *, log=print) -> dict[str, Path]
     out = Path(recipe.out)
     data_root = out / f"sim{recipe.size}"
     t0 = time.perf_counter()
-    write_simulated_dataset(data_root, SimulatedDatasetConfig(n=recipe.n_pairs, size=recipe.size, seed=recipe.seed),
+    write_simulated_dataset(data_root, SimulatedDatasetConfig(n=recipe.n_pairs, size=recipe.size, seed=recipe.seed,
+                                                              spacing_mm=recipe.spacing_mm),
                             workers=recipe.workers, progress=False)
     recipe.timings["simulate"] = time.perf_counter() - t0
     log(f"simulated {recipe.n_pairs} pairs at {recipe.size} px in {recipe.timings['simulate']:.0f} s: {data_root}")

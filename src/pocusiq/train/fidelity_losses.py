@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pocusiq.metrics.fidelity import BAND_CYCLES, NYQUIST_CYCLES, ZERO_CYCLES
 from pocusiq.metrics.ssim import gaussian_window_1d
 
 __all__ = [
@@ -152,28 +153,34 @@ def point_targets_kept(fake: torch.Tensor, low: torch.Tensor, sigma_px: float = 
     return (weight * F.relu(low - fake)).sum() / (weight.sum() + 1.0)
 
 
-_NYQUIST = 0.49
-"""Cycles/pixel from which a frequency counts as Nyquist (as :func:`pocusiq.metrics.fidelity.checkerboard_energy`)."""
-_BAND = (0.40, 0.48)
-"""The reference band just below Nyquist, cycles/pixel (as the metric)."""
+POWER_FLOOR = 1e-10
+"""Power (per frequency, of an image in the model range, normalised so that a period-2 pattern of
+amplitude ``a`` has power ``a**2`` at Nyquist) added to both sides of every spectral ratio of
+:func:`checkerboard_added`: a pattern of amplitude 1e-5 (0.001 grey levels; at 1e-8 the dark crops of
+the real frames lost half their signal: 0.4 instead of 0.9-1.1 for the old realtime model's grid). Without it a flat crop
+(42-49 % of the 128 px crops of the real screenshots are constant: black margins) has ratio 0, and
+any smooth change of it cost ~27 with gradients ~1e4."""
 
 
 def _nyquist_ratios(x: torch.Tensor) -> torch.Tensor:
     """``(N, C, 3)``: mean power in the ``(pi, pi)``, ``(pi, 0)``, ``(0, pi)`` windows over the mean
-    power of the band just below each (the spectral ratio of the checkerboard metric, per image)."""
+    power of the band just below each, both plus :data:`POWER_FLOOR` (the windows and band of the
+    checkerboard metric, :mod:`pocusiq.metrics.fidelity`, per image)."""
     h, w = x.shape[-2:]
-    power = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square()
+    power = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square() / float(h * w) ** 2
     fy = torch.fft.fftfreq(h, device=x.device).abs().view(h, 1)
     fx = torch.fft.fftfreq(w, device=x.device).abs().view(1, w)
-    near_y, near_x, zero_y, zero_x = fy >= _NYQUIST, fx >= _NYQUIST, fy <= 0.01, fx <= 0.01
-    band_y, band_x = (fy >= _BAND[0]) & (fy < _BAND[1]), (fx >= _BAND[0]) & (fx < _BAND[1])
+    near_y, near_x = fy >= NYQUIST_CYCLES, fx >= NYQUIST_CYCLES
+    zero_y, zero_x = fy <= ZERO_CYCLES, fx <= ZERO_CYCLES
+    band_y = (fy >= BAND_CYCLES[0]) & (fy < BAND_CYCLES[1])
+    band_x = (fx >= BAND_CYCLES[0]) & (fx < BAND_CYCLES[1])
     ratios = []
     for peak, reference in ((near_y & near_x, band_y & band_x), (near_y & zero_x, band_y & zero_x),
                             (zero_y & near_x, zero_y & band_x)):
         peak, reference = peak.to(x.dtype), reference.to(x.dtype)
         p = (power * peak).sum(dim=(-2, -1)) / peak.sum().clamp_min(1.0)
         r = (power * reference).sum(dim=(-2, -1)) / reference.sum().clamp_min(1.0)
-        ratios.append(p / (r + 1e-12))
+        ratios.append((p + POWER_FLOOR) / (r + POWER_FLOOR))
     return torch.stack(ratios, dim=-1)
 
 
@@ -182,13 +189,14 @@ def checkerboard_added(fake: torch.Tensor, low: torch.Tensor, tolerance: float =
 
     ``R`` is the checkerboard metric's spectral ratio (power at Nyquist over power just below it,
     for the ``(pi, pi)``, ``(pi, 0)`` and ``(0, pi)`` windows), per image of the batch, so the loss
-    is the training-time twin of :func:`pocusiq.metrics.fidelity.checkerboard_energy` after / before.
+    follows :func:`pocusiq.metrics.fidelity.checkerboard_energy` after / before (same windows; the
+    loss averages the three windows where the metric takes the largest, and floors the power).
     Invariant to a gain; 0 for the identity and for any output whose Nyquist windows rise by at most
     ``tolerance`` relative to the band below them (sharpening speckle raises both alike).
     """
     with torch.no_grad():
-        reference = torch.log(_nyquist_ratios(low) + 1e-12)
-    return F.relu(torch.log(_nyquist_ratios(fake) + 1e-12) - reference - math.log(tolerance)).mean()
+        reference = torch.log(_nyquist_ratios(low))
+    return F.relu(torch.log(_nyquist_ratios(fake)) - reference - math.log(tolerance)).mean()
 
 
 @dataclass(frozen=True)
