@@ -40,8 +40,7 @@ FRAMES = (
     "butterfly-phantom/grey-mid.png",
     "butterfly-phantom/grey-right.png",
 )
-HELD_OUT = ("grey-", "clarius")
-"""Frames never seen by the shipped models' training (``pocusiq.train.default_recipe.HOLDOUT``)."""
+
 CLASSICAL = ("identity", "unsharp", "clahe", "nlm", "median", "bilateral")
 
 
@@ -60,7 +59,11 @@ def methods(args) -> dict:
     from pocusiq import Enhancer
     from pocusiq.benchmark.baselines import BASELINES
 
-    out = {name: BASELINES[name] for name in args.classical.split(",") if name}
+    names = ["identity"] + [n for n in args.classical.split(",") if n and n != "identity"]  # identity: the changes' base
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise SystemExit(f"--classical: unknown filter(s) {unknown}; choose from {sorted(BASELINES)}")
+    out = {name: BASELINES[name] for name in names}
     models = list(args.model)
     if args.default_model:
         if not hasattr(Enhancer, "default"):
@@ -84,7 +87,7 @@ def main() -> int:
     parser.add_argument("--default-model", action="store_true")
     parser.add_argument("--frames", type=int, default=len(FRAMES))
     parser.add_argument("--classical", default=",".join(CLASSICAL),
-                        help="classical filters to run (identity is needed for the changes; default: all)")
+                        help="classical filters to run (identity always runs: the changes are against it; default: all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -156,7 +159,11 @@ def main() -> int:
                   f"NIQE {means[m][0]:.2f} ({means[m][0] / means[bar][0] - 1:+.1%} vs {bar}), "
                   f"PIQE {means[m][1]:.2f} ({means[m][1] / means[bar][1] - 1:+.1%}) -> "
                   f"{'MEETS the bar' if keeps and beats else 'does not meet the bar'}")
-    held = [f for f in FRAMES[: args.frames] if any(k in f for k in HELD_OUT)]
+    from fnmatch import fnmatch
+
+    from pocusiq.train.default_recipe import HOLDOUT
+
+    held = [f for f in FRAMES[: args.frames] if any(fnmatch(Path(f).name, g) for g in HOLDOUT.split(","))]
     if held:
         print(f"\nHeld out even by the unpaired stage (--adapt-steps > 0; the default recipe trains on no real frame) "
               f"({len(held)} frames): mean NIQE / PIQE, frames keeping every target")

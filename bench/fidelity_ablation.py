@@ -10,10 +10,11 @@ so each row adds one thing to the row above):
 * ``+invented``: + 300 x invented blobs (sigma 6 px);
 * ``+targetcrops``: half the crops hold a simulated target;
 * ``+residual``: output = input + learned detail, identity at start;
-* ``+checkerboard``: + 10 x checkerboard (the output's Nyquist energy beyond the input's);
+* ``+checkerboard``: + the recipe's checkerboard term (the output's Nyquist energy beyond the input's);
 * ``+resize``: nearest x2 + 3x3 convolution decoder instead of transposed convolutions;
 * ``+sharpskip``: the residual skip path is the unsharp mask (a fresh network IS the bar) -- the
-  shipped recipe's supervised stage (:mod:`pocusiq.train.default_recipe`).
+  cpu size of the shipped recipe's supervised stage (:mod:`pocusiq.train.default_recipe`; the
+  ablation's data and budget are its own).
 
 Measured per variant: SSIM / PSNR on the simulated test split (input -> enhanced); NIQE / PIQE on
 the real handheld frames of ``../shared/data/real/pocus`` (imaging region only, the frames are
@@ -64,7 +65,7 @@ VARIANTS = ("paper", "+lowfreq", "+structure", "+invented", "+targetcrops", "+re
 
 def variant_config(variant: str, out: Path, data_root: Path, steps: int, seed: int, crop: int):
     from pocusiq.train.config import DataConfig, DiscriminatorConfig, LossConfig, ModelConfig, OptimConfig, TrainConfig
-    from pocusiq.train.default_recipe import CHECKERBOARD_WEIGHT, LOWFREQ_SIGMA_PX, MODEL_SIZES
+    from pocusiq.train.default_recipe import CHECKERBOARD_TOLERANCE, CHECKERBOARD_WEIGHT, LOWFREQ_SIGMA_PX, MODEL_SIZES
 
     upto = VARIANTS.index(variant)
     on = lambda name: VARIANTS.index(name) <= upto  # noqa: E731 - cumulative variants
@@ -74,6 +75,7 @@ def variant_config(variant: str, out: Path, data_root: Path, steps: int, seed: i
         lambda_structure=100.0 if on("+structure") else 0.0, structure_sigma_px=1.0, structure_max_gain=2.5,
         lambda_invented=300.0 if on("+invented") else 0.0, invented_sigma_px=6.0, invented_margin=0.02,
         lambda_checkerboard=CHECKERBOARD_WEIGHT if on("+checkerboard") else 0.0,
+        checkerboard_tolerance=CHECKERBOARD_TOLERANCE,
     )
     return TrainConfig(
         name=variant.replace("+", "plus_"), out_dir=str(out / "runs"), seed=seed, max_steps=steps,

@@ -37,7 +37,8 @@ def test_recipe_is_seeded_and_exports_a_float16_generator(tmp_path):
     ckpt = load_checkpoint(first)
     assert ckpt.discriminator is None and not ckpt.optimizers
     assert {str(t.dtype) for t in ckpt.generator.values() if t.is_floating_point()} == {"torch.float16"}
-    assert ckpt.spacing_mm is not None and ckpt.model_config.residual
+    assert ckpt.spacing_mm == pytest.approx(30.0 / 512) and ckpt.model_config.residual  # the real frames' scale
+    assert ckpt.model_config.skip_sharpen == 1.0
     assert ckpt.config["loss"]["lambda_checkerboard"] > 0  # the grid term is part of the recipe
     # same seed -> the same weights, bit for bit (the files differ only in the run folders they name)
     other = load_checkpoint(second).generator

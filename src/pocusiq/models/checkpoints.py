@@ -176,11 +176,11 @@ def save_checkpoint(
     tensors = _state_tensors("generator", generator)
     if weights_dtype is not None:
         if optimizers or discriminator is not None:
-            raise ValueError(f"checkpoint {path}: weights_dtype is for generator-only exports (no optimiser/discriminator)")
+            raise CheckpointError(f"checkpoint {path}: weights_dtype is for generator-only exports (no optimiser/discriminator)")
         tensors = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in tensors.items()}
         overflow = non_finite_tensors(tensors)
         if overflow:
-            raise ValueError(f"checkpoint {path}: weights {overflow[:5]} do not fit in {weights_dtype}")
+            raise CheckpointError(f"checkpoint {path}: weights {overflow[:5]} do not fit in {weights_dtype}")
     if discriminator is not None:
         tensors.update(_state_tensors("discriminator", discriminator))
     optim_meta: dict[str, Any] = {}

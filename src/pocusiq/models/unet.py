@@ -39,10 +39,11 @@ path (a ReLU there regenerates period-2 energy: checkerboard energy 3-20 at rand
 Sharpened skip (``skip_sharpen``, residual models): the skip path is the unsharp mask of the input
 instead of the input, so a fresh network is exactly the classical filter the shipped models must
 beat (:func:`pocusiq.benchmark.baselines.unsharp`, amount 1, sigma 1 px) and training learns only a
-correction to it. Measured with the default recipe (seed 0, resize upsampling, 2 shared cores): the
-identity-skip models stayed near the identity on the real frames (NIQE 8.87, PIQE 79.9; unsharp
-mask 8.43, 67.88); with the sharpened skip, after the fidelity stage, cpu 7.76 / 64.2 and realtime
-8.07 / 66.5, every target kept on 8 of 8 frames, checkerboard <= 1.21x (``bench/fidelity.py``).
+correction to it. Measured with the default recipe of the time (seed 0, resize upsampling, the
+previous release's simulator, ``bench/fidelity.py``): the identity-skip models stayed near the
+identity on the real frames (NIQE 8.87, PIQE 79.9; unsharp mask 8.43, 67.88); with the sharpened
+skip, after the fidelity stage, cpu 7.76 / 64.2 and realtime 8.07 / 66.5, every target kept on 8 of
+8 frames, checkerboard <= 1.21x. The shipped models' figures are in their model card.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 for each size (``cpu``: U-Net ngf 16, depth 6, instance norm; ``realtime``: the ``realtime``
 preset's live-inference network), both residual with an unsharp-mask skip path and resize
 upsampling (``ModelConfig(residual=True, skip_sharpen=1.0, upsample="resize")``: a fresh network
-is exactly the unsharp mask, amount 1, sigma 1 px -- the bar the models must beat -- and no
-decoder level can paint a pixel grid):
+is exactly the unsharp mask, amount 1, sigma 1 px -- the bar the models must beat; no transposed
+convolution or pixel shuffle: the lean network has no sub-pixel phases at all, and the resize
+U-Net's full-resolution head can still make period-2 energy, which the checkerboard term holds down):
 
 1. **simulate** ``n_pairs`` pocusiq pairs of ``size`` px at ``spacing_mm`` (default 30 mm / 512 px
    = 0.0586 mm/pixel, near the 0.048 mm/pixel of the real Butterfly frames, so crops are at the
@@ -168,8 +169,7 @@ def adapt_config(recipe: DefaultRecipe, size_name: str, init_from: str, spacing_
 
 def export_generator(checkpoint: str | Path, out: str | Path, *, half: bool = True) -> Path:
     """Write the generator of ``checkpoint`` alone (config, ``spacing_mm`` kept) to ``out``, its
-    weights in float16 when ``half`` (the cpu size: 7.3 MB -> 3.7 MB; loading casts back to float32;
-    the enhanced real frames change by at most a few grey levels, see the model card)."""
+    weights in float16 when ``half`` (the cpu size: 5.3 MB -> 2.7 MB; loading casts back to float32)."""
     import torch
 
     from pocusiq.train.checkpoints import load_checkpoint, save_checkpoint
