@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if realtime:
         top = max(realtime, key=lambda r: r["1280x960"]["fps"])
         verdict = "meets" if top["1280x960"]["fps"] >= 30 else "MISSES"
-        print(f"realtime {verdict} the 30 frames/s target for whole 1280x960 frames end to end on {args.cores} cores "
+        print(f"realtime {verdict} the 30 frames/s target for whole 1280x960 frames end to end on {args.cores} core(s) "
               f"({top['1280x960']['fps']:.1f} fps with {top['engine']}; load {load_after[0]:.2f})")
     import torch
 
