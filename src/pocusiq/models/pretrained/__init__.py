@@ -1,14 +1,15 @@
 """The generators shipped with pocusiq (see ``MODEL_CARD.md`` in this folder).
 
-* ``cpu``: ``default-cpu.safetensors``, residual U-Net ngf 16, depth 6, instance norm;
-* ``realtime``: ``default-realtime.safetensors``, residual U-Net ngf 8, depth 5, batch norm
-  (the live-inference size).
+* ``cpu``: ``default-cpu.safetensors``, residual U-Net ngf 16, depth 6, instance norm, resize
+  upsampling;
+* ``realtime``: ``default-realtime.safetensors``, the lean residual U-Net (``arch: lean``, ngf 16,
+  depth 4, stride-4 stem, batch norm; the live-inference network of the ``realtime`` preset).
 
-Both map a greyscale B-mode image to an enhanced one of the same size (output = input + learned
-detail). They are trained by ``python bench/train_default_model.py --install`` (recipe:
-:mod:`pocusiq.train.default_recipe`) on pocusiq-simulated pairs, then adapted unpaired to real handheld frames toward the real
-carotid images (``../shared/data/real``, licences in the card); the model card gives the
-data, budget, every metric and the licences. Use them through
+Both map a greyscale B-mode image to an enhanced one of the same size: output = unsharp mask of
+the input (amount 1, sigma 1 px) + a learned correction. They are trained by
+``python bench/train_default_model.py --install`` (recipe: :mod:`pocusiq.train.default_recipe`)
+on pocusiq-simulated pairs only, and checked on the real handheld frames of ``../shared/data/real``
+(never trained on); the model card gives the data, budget, every metric and the licences. Use them through
 :meth:`pocusiq.enhance.enhancer.Enhancer.default` or ``pocusiq enhance FILE --out DIR``.
 Machine-enhanced images are not for diagnosis.
 """
