@@ -49,9 +49,9 @@ BASELINES = {
     "realtime-unet": {"arch": "unet", "ngf": 8, "depth": 5, "norm": "batch", "dropout": 0.0, "residual": True},
 }
 """Networks timed beside the presets: ``realtime-unet`` is the realtime preset's network before the lean
-one (pix2pix U-Net, ngf 8, depth 5, transposed convolutions, 261 k params; the shipped
-``default-realtime`` model until it is retrained), so ``--presets realtime,realtime-unet`` prints their
-ratio measured side by side."""
+one (pix2pix U-Net, ngf 8, depth 5, transposed convolutions, 261 k params; the ``default-realtime``
+model shipped before the lean one), so ``--presets realtime,realtime-unet`` prints their ratio
+measured side by side."""
 
 
 def model_config(preset: str):
