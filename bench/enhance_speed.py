@@ -49,9 +49,9 @@ BASELINES = {
     "realtime-unet": {"arch": "unet", "ngf": 8, "depth": 5, "norm": "batch", "dropout": 0.0, "residual": True},
 }
 """Networks timed beside the presets: ``realtime-unet`` is the realtime preset's network before the lean
-one (pix2pix U-Net, ngf 8, depth 5, transposed convolutions, 261 k params; the shipped
-``default-realtime`` model until it is retrained), so ``--presets realtime,realtime-unet`` prints their
-ratio measured side by side."""
+one (pix2pix U-Net, ngf 8, depth 5, transposed convolutions, 261 k params; the ``default-realtime``
+model shipped before the lean one), so ``--presets realtime,realtime-unet`` prints their ratio
+measured side by side."""
 
 
 def model_config(preset: str):
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if realtime:
         top = max(realtime, key=lambda r: r["1280x960"]["fps"])
         verdict = "meets" if top["1280x960"]["fps"] >= 30 else "MISSES"
-        print(f"realtime {verdict} the 30 frames/s target for whole 1280x960 frames end to end on {args.cores} cores "
+        print(f"realtime {verdict} the 30 frames/s target for whole 1280x960 frames end to end on {args.cores} core(s) "
               f"({top['1280x960']['fps']:.1f} fps with {top['engine']}; load {load_after[0]:.2f})")
     import torch
 

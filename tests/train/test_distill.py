@@ -53,7 +53,7 @@ def test_realtime_preset_values():
     cfg = preset_config("realtime").model
     assert (cfg.arch, cfg.ngf, cfg.depth, cfg.factor, cfg.norm, cfg.dropout, cfg.residual) == (
         "lean", 16, 4, 4, "batch", 0.0, True)
-    assert cfg.multiple == 32
+    assert cfg.multiple == 32 and cfg.skip_sharpen == 1.0  # a fresh network is the unsharp mask
     train = preset_config("realtime")
     train.validate()
     assert train.preset == "realtime" and train.data.crop % cfg.multiple == 0

@@ -33,7 +33,7 @@ class ModelConfig:
     Attributes:
         arch: "unet" (pix2pix U-Net; the default, and what a checkpoint without this key was
             trained with) or "lean" (:class:`pocusiq.models.lean_unet.LeanUNetGenerator`: stride-
-            ``factor`` stem, adding decoder, bilinearly upsampled head; 2.2x / 2.6x cheaper than the
+            ``factor`` stem, adding decoder, bilinearly upsampled head; 2.2x / 3.0x cheaper than the
             realtime U-Net in CPU time per 1280x960 frame, ONNX Runtime / torch). The lean network uses ``ngf``,
             ``depth``, ``factor``, ``norm``, ``init_std``, ``residual``, ``skip_sharpen``; it has no
             dropout (``dropout`` must be 0), and ``upsample`` does not apply (it has no transposed

@@ -54,11 +54,12 @@ interleaved in one run (load average 4-6, shared machine), as frames/s of CPU ti
   same with a concatenating decoder: ONNX 12.4.
 * a prototype of this network with ``factor 2`` (ngf 8, 4x4 stride-2 stem, depth 4, no hold): ONNX 25.0.
 * this network with ``factor 4``, ngf 16, depth 4 (the ``realtime`` preset: 158 k params, 0.92 G
-  multiply-adds, receptive field ~100 px), with the unsharp skip: ONNX 34.0, torch 23.5 (2.2x /
-  2.6x the pix2pix realtime U-Net in the same run); the pix2pix U-Net with ``upsample: resize`` and
-  the unsharp skip (ngf 8, depth 5): ONNX 4.1, torch 1.4 (its full-resolution input branch and head).
-  ONNX Runtime lays a 1-channel Conv out in 8/16-channel blocks (a 3x3 one on the full frame: 20 ms),
-  hence AveragePools for the blur and bilinear Resize for the head.
+  multiply-adds, receptive field ~100 px), with the unsharp skip: ONNX 38.0, torch 26.1 (2.2x /
+  3.0x the pix2pix realtime U-Net in the same run, load 2.3); without the skip 44.2 / 31.2. The
+  pix2pix U-Net with ``upsample: resize`` and the unsharp skip (ngf 8, depth 5): ONNX 4.1, torch 1.4
+  (its full-resolution input branch and head). ONNX Runtime lays a 1-channel Conv or Resize out in
+  8/16-channel blocks (a 3x3 Conv on the full frame: 20 ms; the head's Resize: 16 ms, 1.7 ms in
+  NCHW), hence AveragePools for the blur and a reshape before the Resize.
   With a ``PixelShuffle`` head instead: ngf 8 5.3x cheaper than the U-Net, ngf 24 1.05x; depth 3
   1.2x cheaper than depth 4, with a receptive field of ~50 px.
 
@@ -168,7 +169,12 @@ class LeanUNetGenerator(nn.Module):
         t = features[-1]
         for i in range(self.depth - 2, -1, -1):
             t = F.relu(self.lateral[i](features[i]) + F.interpolate(self.top_down[i](t), scale_factor=2.0, mode="nearest"))
-        detail = F.interpolate(self.head(t), scale_factor=float(self.factor), mode="bilinear", align_corners=False)
+        coarse = self.head(t)
+        n, c, h, w = coarse.shape
+        # upsampled as (N * C, 1, h, w): the reshape keeps ONNX Runtime's Resize in plain NCHW (on its
+        # blocked 8-channel layout, which a 1-channel map would be padded to, it cost 16 ms, now ~2 ms)
+        detail = F.interpolate(coarse.reshape(n * c, 1, h, w), scale_factor=float(self.factor), mode="bilinear",
+                               align_corners=False).reshape(n, c, h * self.factor, w * self.factor)
         if self.residual:
             skip = source + self.skip_sharpen * self.high_pass(source) if self.skip_sharpen else source
             return (skip + detail).clamp(-1.0, 1.0)
