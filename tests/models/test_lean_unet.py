@@ -193,8 +193,9 @@ def test_no_grid_whatever_the_head_learns():
     assert ratio < 1.5, ratio
 
 
-def test_high_pass_is_the_same_in_torch_and_in_the_onnx_graph():
-    """Eager mode sums shifted slices, the export uses AveragePools: the same x - binomial5(x)."""
+def test_high_pass_is_x_minus_the_replicate_padded_binomial():
+    """Eager mode sums shifted slices: x - binomial5(x), edges replicated (the export's AveragePools
+    are compared with eager mode in test_sharpened_skip_is_the_unsharp_mask_at_initialisation)."""
     net = build_generator(_lean())
     x = torch.rand(2, 1, 20, 28)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
