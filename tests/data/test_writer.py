@@ -60,7 +60,9 @@ def test_killed_writer_is_recovered_from_its_journal(tmp_path):
     writer = PairedDatasetWriter(tmp_path)
     _add(writer, "a", 1)
     _add(writer, "b", 2)
-    # simulate a kill: no close(); the journal holds both rows, the manifest none
+    # simulate a kill: no close(); the journal holds both rows, the manifest none; the OS releases
+    # a killed process's flock
+    writer._lock.close()
     assert [r.id for r in read_journal(tmp_path)] == ["a", "b"]
     assert not (tmp_path / MANIFEST_NAME).exists()
     # a kill in the middle of appending a third row leaves an incomplete last line
@@ -115,3 +117,18 @@ def test_add_rejects_bad_arguments_and_writes_nothing(tmp_path, kwargs, error, m
             writer.add(args.pop("pair_id"), args.pop("low"), args.pop("high"), **args)
     assert read_manifest(tmp_path) == []
     assert not (tmp_path / "low").exists()
+
+
+def test_a_second_writer_of_the_same_folder_is_refused_until_the_first_closes(tmp_path):
+    """Two writers of one folder (two training runs into one --out) used to delete each other's
+    in-flight temporary files; now the second is refused at once, and nothing of the first is lost."""
+    first = PairedDatasetWriter(tmp_path / "ds")
+    low, _ = _add(first, "a", 1)
+    with pytest.raises(DatasetError, match="another writer"):
+        PairedDatasetWriter(tmp_path / "ds")
+    first.close()
+    with PairedDatasetWriter(tmp_path / "ds") as second:  # released: resumes
+        assert second.has("a")
+        _add(second, "b", 2)
+    assert {row.id for row in read_manifest(tmp_path / "ds")} == {"a", "b"}
+    np.testing.assert_array_equal(read_grey_image(low_path(tmp_path / "ds", "a")), low)

@@ -45,7 +45,7 @@ import numpy as np
 from pocusiq.atomic import atomic_write_text
 from pocusiq.data.manifest import JOURNAL_NAME, MANIFEST_NAME, read_manifest
 from pocusiq.data.splits import DEFAULT_FRACTIONS, split_for_index
-from pocusiq.data.writer import PairedDatasetWriter, read_journal
+from pocusiq.data.writer import WRITER_LOCK_NAME, PairedDatasetWriter, read_journal
 from pocusiq.errors import ConfigError, DatasetError, PocusiqError
 
 PathLike = str | os.PathLike[str]
@@ -482,14 +482,14 @@ def write_simulated_dataset(
 
 def _remove_empty_dataset(root: Path) -> None:
     """Remove a dataset folder this run created and wrote no pair into (only pocusiq's own files)."""
-    ours = {MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME, "low", "high", "masks"}
+    ours = {MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME, WRITER_LOCK_NAME, "low", "high", "masks"}
     if not root.is_dir() or any(entry.name not in ours for entry in root.iterdir()):
         return
     for name in ("low", "high", "masks"):
         folder = root / name
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
-    for name in (MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME):
+    for name in (MANIFEST_NAME, JOURNAL_NAME, PARAMETERS_NAME, WRITER_LOCK_NAME):
         (root / name).unlink(missing_ok=True)
     if not any(root.iterdir()):
         root.rmdir()

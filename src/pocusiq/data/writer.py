@@ -64,6 +64,29 @@ def read_journal(root: PathLike) -> list[ManifestRow]:
     return rows
 
 
+WRITER_LOCK_NAME = ".pocusiq-writer.lock"
+"""Lock file a :class:`PairedDatasetWriter` holds in its dataset folder (empty; kept afterwards)."""
+
+
+def _lock_folder(root: Path):
+    """Open and exclusively flock ``root / WRITER_LOCK_NAME``; DatasetError when another writer holds it.
+    Returns the open file (closing it releases the lock), or None where ``fcntl`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        return None
+    handle = open(root / WRITER_LOCK_NAME, "a")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise DatasetError(
+            f"{root}: another writer (this or another process) is writing this dataset "
+            f"(lock {WRITER_LOCK_NAME} is held); wait for it to finish, then rerun to resume, or use another folder"
+        ) from exc
+    return handle
+
+
 class PairedDatasetWriter:
     """Adds pairs to a paired dataset folder; use as a context manager or call :meth:`close`.
 
@@ -73,7 +96,12 @@ class PairedDatasetWriter:
             :meth:`has` report finished pairs; if False, ``root`` must not already hold a
             dataset (DatasetError otherwise: nothing is deleted).
 
-    Not thread/process safe: one writer per folder, used from one process.
+    One writer per folder: the writer holds an exclusive lock on ``root/.pocusiq-writer.lock``
+    (``fcntl.flock``; released by :meth:`close` or when the process ends) and a second writer of
+    the same folder, in this or another process, gets a DatasetError at once. Without it two runs
+    of ``bench/train_default_model.py`` into one ``--out`` wrote the same simulated dataset, and the
+    second deleted the first's in-flight temporary files (it removes those of a killed writer), which
+    crashed the first. Not thread safe: use one writer from one thread.
     """
 
     def __init__(self, root: PathLike, *, resume: bool = True) -> None:
@@ -89,14 +117,20 @@ class PairedDatasetWriter:
                 f"{self.root}: already holds a dataset; resume it (resume=True) or choose an empty folder"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        self._remove_leftover_temporaries()
-        if existing:
-            if (self.root / MANIFEST_NAME).exists():
-                for row in read_manifest(self.root, strict=False):
+        self._lock = _lock_folder(self.root)
+        try:
+            self._remove_leftover_temporaries()
+            if existing:
+                if (self.root / MANIFEST_NAME).exists():
+                    for row in read_manifest(self.root, strict=False):
+                        self._rows[row.id] = row
+                for row in read_journal(self.root):
                     self._rows[row.id] = row
-            for row in read_journal(self.root):
-                self._rows[row.id] = row
-            self._compact()
+                self._compact()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.close()
+            raise
 
     def _remove_leftover_temporaries(self) -> None:
         """Delete temp files that :func:`pocusiq.atomic.atomic_path` left when a writer was killed.
@@ -247,9 +281,14 @@ class PairedDatasetWriter:
         """Write ``manifest.csv`` atomically (rows sorted by id) and remove the journal. Idempotent."""
         if self._closed:
             return
-        self._journal.close()
-        self._compact()
-        self._closed = True
+        try:
+            self._journal.close()
+            self._compact()
+        finally:
+            self._closed = True
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None
 
     def __enter__(self) -> PairedDatasetWriter:
         return self
