@@ -83,9 +83,11 @@ POCUS_RANGES: dict[str, Any] = {
     "jpeg_quality": (40, 90),
     "display_smoothing_mm": (0.0, 0.15),
     "lateral_smoothing_mm": (0.0, 0.15),
-    "speckle_reduction": (0.2, 0.8),
+    "speckle_reduction": (0.4, 0.9),
     "edge_enhance": (0.0, 1.0),
     "elevation_fwhm_mm": (2.0, 4.0),
+    "compounding_n_angles": ("choice", [3, 5]),
+    "compounding_half_span_deg": (8.0, 14.0),
 }
 
 
@@ -164,8 +166,18 @@ def sample_profile(
     if curved:
         values["radius_mm"] = _uniform(rng, ranges["radius_mm_curvilinear"])
         values["sector_angle_deg"] = _uniform(rng, ranges["sector_angle_deg_curvilinear"])
-    values["elevation_fwhm_mm"] = _uniform(rng, ranges["elevation_fwhm_mm"])  # drawn last: earlier draws unchanged
+    values["elevation_fwhm_mm"] = _uniform(rng, ranges["elevation_fwhm_mm"])  # drawn late: earlier draws unchanged
+    n_angles = int(rng.choice(ranges["compounding_n_angles"][1]))
+    half_span = _uniform(rng, ranges["compounding_half_span_deg"])
+    values["compounding_angles_deg"] = compounding_angles(n_angles, half_span)
     return dataclasses.replace(base, name=f"{base.name}~", description="drawn from pocusiq.simulate.device_ranges.POCUS_RANGES", **values)
+
+
+def compounding_angles(n_angles: int, half_span_deg: float) -> tuple[float, ...]:
+    """``n_angles`` steering angles (degrees) evenly spread over ``+-half_span_deg`` (``(0.0,)`` for one)."""
+    if n_angles <= 1:
+        return (0.0,)
+    return tuple(float(a) for a in np.round(np.linspace(-half_span_deg, half_span_deg, n_angles), 6))
 
 
 def check_in_ranges(profile: TransducerProfile, *, depth_mm: float, base: TransducerProfile = POCUS,
@@ -196,6 +208,11 @@ def check_in_ranges(profile: TransducerProfile, *, depth_mm: float, base: Transd
         inside("jpeg_quality", profile.jpeg_quality)
     for name in ("display_smoothing_mm", "lateral_smoothing_mm", "speckle_reduction", "edge_enhance", "elevation_fwhm_mm"):
         inside(name, getattr(profile, name))
+    angles = profile.compounding_angles_deg
+    if len(angles) not in ranges["compounding_n_angles"][1]:
+        out.append(f"compounding_angles_deg={angles!r}: {len(angles)} angles, not one of {ranges['compounding_n_angles'][1]}")
+    elif len(angles) > 1:
+        inside("compounding_half_span_deg", max(abs(a) for a in angles))
     if geo == "curvilinear":
         inside("radius_mm", profile.radius_mm, "radius_mm_curvilinear")
         inside("sector_angle_deg", profile.sector_angle_deg, "sector_angle_deg_curvilinear")

@@ -550,27 +550,46 @@ def _ex_vivo_slab(c: _Canvas, rng: np.random.Generator) -> None:
         c.claim(m, "hyperechoic")
 
 
+#: Side (mm) of the section of a multi-purpose QA phantom that the ``resolution`` preset lays out
+#: at real scale (wire column and row, resolution groups, anechoic cysts of 1-6 mm, grey-scale
+#: targets). A smaller field of view shows a window of it at a random place, as a handheld's
+#: 2-4 cm field shows one part of a real phantom (a CIRS 040GSE spreads its targets over about
+#: 10 x 16 cm): the layout no longer shrinks with the field, so a 20 mm field holds about a
+#: quarter of the targets. Measured (``bench/realism.py`` style, 40 QA pairs at 0.08 mm/pixel):
+#: with the whole section squeezed into 20 mm (27 wires in view, 1 per 15 mm^2) a real-vs-simulated
+#: patch classifier learnt "many bright wires = simulated" (the real Butterfly phantom frames, of
+#: the cyst and grey-scale sections, show 0-3 wires in 46 x 32 mm).
+QA_SECTION_MM = 40.0
+
+
 def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
     # multi-purpose phantom (CIRS 040GSE-like): uniform background, a vertical column of wires,
     # a horizontal row, lateral/axial resolution groups, anechoic cysts of several diameters,
-    # and grey-scale targets; positions scale with the field of view, jittered by the seed.
+    # and grey-scale targets, laid out over a QA_SECTION_MM section (or the field, if larger),
+    # jittered by the seed; a smaller field sees a window of the section at a random place.
     c.echo = np.exp(0.05 * c.smooth_field(rng, 3.0, 3.0)).astype(np.float32)
-    D, W = c.depth, c.width
+    D, W = max(c.depth, QA_SECTION_MM), max(c.width, QA_SECTION_MM)
+    oz = _between(rng, 0.0, D - c.depth) if D > c.depth else 0.0
+    ox = _between(rng, 0.0, W - c.width) if W > c.width else 0.0
+
+    def wire(z: float, x: float) -> None:
+        c.wire(z - oz, x - ox)
+
     jx = _between(rng, -0.04, 0.04) * W
     col_x = 0.5 * W + jx
     n_col = max(2, int(D // 5))
     for k in range(n_col):
-        c.wire((k + 0.6) * D / n_col, col_x)
+        wire((k + 0.6) * D / n_col, col_x)
     row_z = 0.45 * D + _between(rng, -0.05, 0.05) * D
     for k in range(-3, 4):
         if k:
-            c.wire(row_z, col_x + k * W / 8)
+            wire(row_z, col_x + k * W / 8)
     # lateral resolution group: pairs of wires at decreasing separations
     lat_z = 0.2 * D
     x = 0.08 * W
     for sep in (3.0, 2.0, 1.0, 0.5):
-        c.wire(lat_z, x)
-        c.wire(lat_z, x + sep)
+        wire(lat_z, x)
+        wire(lat_z, x + sep)
         x += sep + 0.08 * W
         if x > 0.42 * W:
             break
@@ -578,20 +597,20 @@ def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
     ax_x = 0.7 * W + jx
     z = 0.12 * D
     for k, sep in enumerate((2.0, 1.0, 0.5, 0.25)):
-        c.wire(z, ax_x + 0.5 * k)
-        c.wire(z + sep, ax_x + 0.5 * k + 0.25)
+        wire(z, ax_x + 0.5 * k)
+        wire(z + sep, ax_x + 0.5 * k + 0.25)
         z += sep + 0.06 * D
-    # anechoic cysts of several diameters (1..6 mm, scaled to the field of view)
+    # anechoic cysts of several diameters (1..6 mm: real size, the section is at least 40 mm)
     scale = min(1.0, D / 40.0)
     diam = [d * max(scale, 0.5) for d in (1.0, 2.0, 3.0, 4.0, 6.0)]
     cz = 0.72 * D
     xs = np.linspace(0.1 * W, 0.9 * W, len(diam))
     for d, xc in zip(diam, xs):
-        c.cyst(cz, float(xc), d / 2.0, level=0.0)
+        c.cyst(cz - oz, float(xc) - ox, d / 2.0, level=0.0)
     # grey-scale targets: hypo (-6 dB), hyper (+6 dB)
     r = 0.06 * D
-    c.cyst(0.88 * D, 0.3 * W, r, level=0.5)
-    c.hyperechoic(0.88 * D, 0.7 * W, r, level=2.0)
+    c.cyst(0.88 * D - oz, 0.3 * W - ox, r, level=0.5)
+    c.hyperechoic(0.88 * D - oz, 0.7 * W - ox, r, level=2.0)
 
 
 def _wire_phantom(c: _Canvas, rng: np.random.Generator) -> None:
