@@ -4,7 +4,8 @@ Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel
 
 - simulated HIGH-END images vs the real cart-scanner carotid images
   (``shared/data/real/carotid/images``; 709x749 px, spacing assumed 38.4 mm / 709 px = 0.0542
-  mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing);
+  mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing), imaged depth only:
+  their rows below ~35 mm are grey 1 in every frame (padding below the scanner's depth, cut off);
 - simulated POCUS images vs the real handheld frames (``shared/data/real/pocus``), imaging
   region only (``pocusiq.imaging.region.find_imaging_region``, box shrunk by 4 % against its border):
   the six Butterfly iQ frames (0.0475 mm/pixel, measured from their depth ruler: ticks every
@@ -13,8 +14,8 @@ Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel
 
 Real images are resampled to the simulator's spacing (Pillow, antialiased bilinear) and cut to the
 simulated depth (their top ``--size`` rows: ``size x spacing`` mm below the probe): the carotid frames
-are 40.6 mm deep and black below ~30 mm, so whole frames against a 20.5 mm simulated field compare
-depth ranges, not looks (their dark fraction is 0.72 whole, 0.55 in the top 20.5 mm). Measured per
+are imaged to ~35 mm and fade out below ~25 mm, so whole frames against a 20.5 mm simulated field
+compare depth ranges, not looks (their dark fraction is 0.72 whole with padding, 0.56 in the top 20.5 mm). Measured per
 device: grey histogram (intersection, Wasserstein), speckle size axial/lateral (autocorrelation
 FWHM, pixels at the common spacing, ratio sim/real), local std, dark fraction (< 10), and a
 LEARNED DOMAIN GAP: a small CNN trained to tell real from simulated 48x48 patches (trained with
@@ -53,6 +54,9 @@ CAROTID_SPACING_MM = 38.4 / 709
 POCUS_SPACING_MM = {"butterfly-phantom": 0.0475, "interson-phantom.png": 0.0588}
 TARGETS = {"intersection": 0.75, "speckle": (0.8, 1.25), "dark_gap": 0.15, "classifier": 0.75}
 PATCH = 48
+#: rows of the carotid frames whose brightest pixel (over all frames) is at most this grey are
+#: padding below the imaged depth
+CAROTID_PADDING_GREY = 8
 
 
 def _resample(grey: np.ndarray, src: float, dst: float) -> np.ndarray:
@@ -73,11 +77,15 @@ def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
     read_grey_image, _ = _readers()
 
     folder = SHARED / "carotid" / "images"
-    images, groups = [], []
+    frames, groups = [], []
     for path in sorted(folder.glob("*.png")):
-        grey = read_grey_image(path, convert=True)
-        images.append(_resample(grey.astype(np.uint8), CAROTID_SPACING_MM, spacing))
+        frames.append(read_grey_image(path, convert=True).astype(np.uint8))
         groups.append(re.split("VAS_slice", path.name)[0])
+    # the imaged depth: below it every frame is the scanner's black (grey 1) padding, not tissue
+    # (rows below 35 mm are grey <= 1 in all 207 frames; echoes fade out from ~25 mm)
+    imaged = np.flatnonzero(np.max([f.max(axis=1) for f in frames], axis=0) > CAROTID_PADDING_GREY)
+    rows = int(imaged[-1]) + 1 if imaged.size else frames[0].shape[0]
+    images = [_resample(f[:rows], CAROTID_SPACING_MM, spacing) for f in frames]
     return images, groups
 
 
@@ -274,10 +282,13 @@ def main() -> None:
         n_train = int(0.7 * len(pairs))
         print(f"[{name}] {len(pairs)} pairs of {args.size}x{args.size} at {spacing:g} mm/pixel "
               f"({args.size * spacing:.1f} mm field); simulator CPU {ms:.0f} ms/pair")
+        # high-end: no deeper than the real frames are imaged (the pairs are whole for POCUS)
+        rows = min(args.size, min(c.shape[0] for c in carotid))
         masks = [p.masks["sector"] for p in pairs]
-        high = [p.high for p in pairs]
+        high = [p.high[:rows] for p in pairs]
+        high_masks = [m[:rows] for m in masks]
         low = [p.low for p in pairs]
-        verdict[(name, "high")] = compare(f"{name} high-end vs carotid", carotid, None, car_train, high, masks,
+        verdict[(name, "high")] = compare(f"{name} high-end vs carotid", carotid, None, car_train, high, high_masks,
                                           list(range(n_train)), args.classifier_seeds)
         verdict[(name, "low")] = compare(f"{name} POCUS vs handheld", pocus, None, poc_train, low, masks,
                                          list(range(n_train)), args.classifier_seeds)
@@ -286,7 +297,7 @@ def main() -> None:
             qa = [i for i, p in enumerate(pairs) if p.phantom == "resolution"]
             verdict[(name + ":tissue", "high")] = compare(
                 f"{name}, tissue presets ({len(tissue)}) high-end vs carotid", carotid, None, car_train,
-                [high[i] for i in tissue], [masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), args.classifier_seeds)
+                [high[i] for i in tissue], [high_masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), args.classifier_seeds)
             verdict[(name + ":qa", "low")] = compare(
                 f"{name}, QA-phantom preset ({len(qa)}) POCUS vs handheld phantom frames", pocus, None, poc_train,
                 [low[i] for i in qa], [masks[i] for i in qa], list(range(int(0.7 * len(qa)))), args.classifier_seeds)
@@ -295,6 +306,7 @@ def main() -> None:
             tiles = []
             for k in range(4):
                 row = [low[k], high[k], carotid[7 + 40 * k][:256, :256], pocus[k % len(pocus)][:256, :256]]
+                row = [t[:256, :256] for t in row]
                 row = [np.pad(t, ((0, 256 - t.shape[0]), (0, 256 - t.shape[1]))) for t in row]
                 tiles.append(np.concatenate(row, 1))
             Image.fromarray(np.concatenate(tiles, 0)).save(args.save_png / f"realism_{name}.png")
