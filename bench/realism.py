@@ -4,19 +4,25 @@ Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel
 
 - simulated HIGH-END images vs the real cart-scanner carotid images
   (``shared/data/real/carotid/images``; 709x749 px, spacing assumed 38.4 mm / 709 px = 0.0542
-  mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing);
+  mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing), imaged depth only:
+  their rows below ~35 mm are grey 1 in every frame (padding below the scanner's depth, cut off);
 - simulated POCUS images vs the real handheld frames (``shared/data/real/pocus``), imaging
   region only (``pocusiq.imaging.region.find_imaging_region``, box shrunk by 4 % against its border):
   the six Butterfly iQ frames (0.0475 mm/pixel, measured from their depth ruler: ticks every
   2 mm = 42.1 px) and the Interson frame (0.0588 mm/pixel, its README). The Clarius screenshot
   has no depth ruler, so no spacing: it is left out.
 
-Real images are resampled to the simulator's spacing (Pillow, antialiased bilinear). Measured per
+Real images are resampled to the simulator's spacing (Pillow, antialiased bilinear) and cut to the
+simulated depth (their top ``--size`` rows: ``size x spacing`` mm below the probe): the carotid frames
+are imaged to ~35 mm and fade out below ~25 mm, so whole frames against a 20.5 mm simulated field
+compare depth ranges, not looks (their dark fraction is 0.72 whole with padding, 0.56 in the top 20.5 mm). Measured per
 device: grey histogram (intersection, Wasserstein), speckle size axial/lateral (autocorrelation
 FWHM, pixels at the common spacing, ratio sim/real), local std, dark fraction (< 10), and a
 LEARNED DOMAIN GAP: a small CNN trained to tell real from simulated 48x48 patches (trained with
 random +-3 grey-level offsets, so a scanner's black level alone does not decide); its held-out
-accuracy on balanced classes is the gap (50 % = cannot tell). Held out: the carotid images of two
+accuracy on balanced classes is the gap (50 % = cannot tell), the mean (and spread) over
+``--classifier-seeds`` classifiers, each with its own initialisation and patch draw (one seed's
+figure moves by several points: 63-81 % across seeds on the same data). Held out: the carotid images of two
 of the five acquisitions (file-name prefix before ``VAS_slice``, never split by frame), two of the
 Butterfly frames, and 30 % of the simulated pairs (by seed).
 
@@ -27,8 +33,9 @@ handheld frames are of QA phantoms, so the POCUS side is also reported for the `
 also reported for the tissue presets alone. Targets (issue 9): intersection >= 0.75, speckle
 ratios 0.8-1.25 on both axes, dark-fraction gap <= 0.15, classifier accuracy <= 75 %.
 
-Usage: ``python bench/realism.py [--pairs 60] [--anatomy ../shared/data/real/carotid/images]
-[--save-png DIR]``. Also prints the simulator's CPU ms per pair for each set.
+Usage: ``python bench/realism.py [--pairs 60] [--size 256] [--classifier-seeds 5]
+[--anatomy ../shared/data/real/carotid/images] [--save-png DIR]``; ``--size 512`` compares the whole
+depth of the carotid frames (41 mm). Also prints the simulator's CPU ms per pair for each set.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ CAROTID_SPACING_MM = 38.4 / 709
 POCUS_SPACING_MM = {"butterfly-phantom": 0.0475, "interson-phantom.png": 0.0588}
 TARGETS = {"intersection": 0.75, "speckle": (0.8, 1.25), "dark_gap": 0.15, "classifier": 0.75}
 PATCH = 48
+#: rows of the carotid frames whose brightest pixel (over all frames) is at most this grey are
+#: padding below the imaged depth
+CAROTID_PADDING_GREY = 8
 
 
 def _resample(grey: np.ndarray, src: float, dst: float) -> np.ndarray:
@@ -67,11 +77,15 @@ def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
     read_grey_image, _ = _readers()
 
     folder = SHARED / "carotid" / "images"
-    images, groups = [], []
+    frames, groups = [], []
     for path in sorted(folder.glob("*.png")):
-        grey = read_grey_image(path, convert=True)
-        images.append(_resample(grey.astype(np.uint8), CAROTID_SPACING_MM, spacing))
+        frames.append(read_grey_image(path, convert=True).astype(np.uint8))
         groups.append(re.split("VAS_slice", path.name)[0])
+    # the imaged depth: below it every frame is the scanner's black (grey 1) padding, not tissue
+    # (rows below 35 mm are grey <= 1 in all 207 frames; echoes fade out from ~25 mm)
+    imaged = np.flatnonzero(np.max([f.max(axis=1) for f in frames], axis=0) > CAROTID_PADDING_GREY)
+    rows = int(imaged[-1]) + 1 if imaged.size else frames[0].shape[0]
+    images = [_resample(f[:rows], CAROTID_SPACING_MM, spacing) for f in frames]
     return images, groups
 
 
@@ -189,7 +203,7 @@ def classifier_accuracy(real_tr, sim_tr, real_te, sim_te, seed: int = 0, steps: 
     return float((pr.float().mean() + ps.float().mean()) / 2)
 
 
-def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_idx, rng) -> dict:
+def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_idx, classifier_seeds: int = 5) -> dict:
     from pocusiq.metrics.realism import grey_wasserstein, histogram_intersection
 
     r, s = stats_of(real, real_masks), stats_of(sim, sim_masks)
@@ -198,15 +212,20 @@ def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_i
     wass = grey_wasserstein(real, sim, real_masks, sim_masks)
     rm = real_masks or [None] * len(real)
     per_real = 12 if len(real) > 50 else 60  # few, large handheld frames: more patches each
-    tr_r = patches([real[i] for i in real_train_idx], [rm[i] for i in real_train_idx], per_real, rng)
-    te_r = patches([real[i] for i in range(len(real)) if i not in real_train_idx],
-                   [rm[i] for i in range(len(real)) if i not in real_train_idx], per_real, rng)
-    tr_s = patches([sim[i] for i in sim_train_idx], [sim_masks[i] for i in sim_train_idx], 12, rng)
-    te_s = patches([sim[i] for i in range(len(sim)) if i not in sim_train_idx],
-                   [sim_masks[i] for i in range(len(sim)) if i not in sim_train_idx], 12, rng)
-    acc = classifier_accuracy(tr_r, tr_s, te_r, te_s)
+    accs = []
+    for seed in range(classifier_seeds):  # each classifier: its own patch draw and initialisation
+        rng = np.random.default_rng(seed)
+        tr_r = patches([real[i] for i in real_train_idx], [rm[i] for i in real_train_idx], per_real, rng)
+        te_r = patches([real[i] for i in range(len(real)) if i not in real_train_idx],
+                       [rm[i] for i in range(len(real)) if i not in real_train_idx], per_real, rng)
+        tr_s = patches([sim[i] for i in sim_train_idx], [sim_masks[i] for i in sim_train_idx], 12, rng)
+        te_s = patches([sim[i] for i in range(len(sim)) if i not in sim_train_idx],
+                       [sim_masks[i] for i in range(len(sim)) if i not in sim_train_idx], 12, rng)
+        accs.append(classifier_accuracy(tr_r, tr_s, te_r, te_s, seed=seed))
+    acc, acc_sd = float(np.mean(accs)), float(np.std(accs))
     out = {"intersection": inter, "intersection32": inter32, "wasserstein": wass, "ax": s["ax"] / r["ax"], "lat": s["lat"] / r["lat"],
-           "lstd": s["lstd"] / r["lstd"], "dark_gap": abs(s["dark"] - r["dark"]), "classifier": acc}
+           "lstd": s["lstd"] / r["lstd"], "dark_gap": abs(s["dark"] - r["dark"]), "classifier": acc,
+           "classifier_sd": acc_sd}
     print(f"  [{label}] real: mean {r['mean']:.1f} p50 {r['p50']:.0f} p95 {r['p95']:.0f} dark {r['dark']:.2f} "
           f"speckle {r['ax']:.2f}/{r['lat']:.2f} px, local std {r['lstd']:.1f} | sim: mean {s['mean']:.1f} "
           f"p50 {s['p50']:.0f} p95 {s['p95']:.0f} dark {s['dark']:.2f} speckle {s['ax']:.2f}/{s['lat']:.2f} px, "
@@ -217,7 +236,8 @@ def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_i
           f"{wass:.1f} grey levels, intersection at 32 bins {inter32:.3f}; speckle ratio sim/real axial {out['ax']:.2f} ({ok(lo <= out['ax'] <= hi)}), "
           f"lateral {out['lat']:.2f} ({ok(lo <= out['lat'] <= hi)}); local-std ratio {out['lstd']:.2f}; "
           f"dark-fraction gap {out['dark_gap']:.2f} ({ok(out['dark_gap'] <= TARGETS['dark_gap'])}); "
-          f"classifier held-out accuracy {100 * acc:.0f} % ({ok(acc <= TARGETS['classifier'])}; "
+          f"classifier held-out accuracy {100 * acc:.0f} +- {100 * acc_sd:.0f} % ({ok(acc <= TARGETS['classifier'])}; "
+          f"mean +- sd of {len(accs)} classifiers [{' '.join(f'{100 * a:.0f}' for a in accs)}]; "
           f"{len(tr_r)}+{len(tr_s)} train, {len(te_r)}+{len(te_s)} test patches)")
     return out
 
@@ -225,7 +245,8 @@ def compare(label, real, real_masks, real_train_idx, sim, sim_masks, sim_train_i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=60, help="simulated pairs per set (seeds 0..N-1)")
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=256, help="simulated image size (px); real frames are cut to its depth")
+    parser.add_argument("--classifier-seeds", type=int, default=5, help="classifiers (seeds) averaged for the domain gap")
     parser.add_argument("--spacing", type=float, default=None, help="mm/pixel (default: the simulator's default)")
     parser.add_argument("--anatomy", default=None, help="also evaluate --anatomy phantoms from this folder")
     parser.add_argument("--save-png", type=Path, default=None, help="write example montages (sim vs real) here")
@@ -243,13 +264,15 @@ def main() -> None:
     if not (SHARED / "carotid" / "images").is_dir():
         raise SystemExit(f"real images not found under {SHARED}")
     carotid, groups = load_carotid(spacing)
+    carotid = [c[: args.size] for c in carotid]  # the simulated depth only (module docstring)
     acq = sorted(set(groups))
     test_acq = set(acq[1::2])
     car_train = [i for i, g in enumerate(groups) if g not in test_acq]
     pocus, names = load_pocus(spacing)
+    pocus = [p[: args.size] for p in pocus]
     test_pocus = {"grey-right.png", "anechoic-6.7mm-1.3mm.png"}
     poc_train = [i for i, n in enumerate(names) if n not in test_pocus]
-    print(f"scale {spacing:g} mm/pixel; real high-end: {len(carotid)} carotid frames, {len(acq)} acquisitions "
+    print(f"scale {spacing:g} mm/pixel, depth {args.size * spacing:.1f} mm; real high-end: {len(carotid)} carotid frames, {len(acq)} acquisitions "
           f"(held out: {len(test_acq)} acquisitions, {sum(g in test_acq for g in groups)} frames); real POCUS: "
           f"{len(pocus)} handheld frames (held out: {sorted(test_pocus)}); load {os.getloadavg()[0]:.2f}")
     sets = [("default", None)] + ([("anatomy", args.anatomy)] if args.anatomy else [])
@@ -259,28 +282,31 @@ def main() -> None:
         n_train = int(0.7 * len(pairs))
         print(f"[{name}] {len(pairs)} pairs of {args.size}x{args.size} at {spacing:g} mm/pixel "
               f"({args.size * spacing:.1f} mm field); simulator CPU {ms:.0f} ms/pair")
-        rng = np.random.default_rng(0)
+        # high-end: no deeper than the real frames are imaged (the pairs are whole for POCUS)
+        rows = min(args.size, min(c.shape[0] for c in carotid))
         masks = [p.masks["sector"] for p in pairs]
-        high = [p.high for p in pairs]
+        high = [p.high[:rows] for p in pairs]
+        high_masks = [m[:rows] for m in masks]
         low = [p.low for p in pairs]
-        verdict[(name, "high")] = compare(f"{name} high-end vs carotid", carotid, None, car_train, high, masks,
-                                          list(range(n_train)), rng)
+        verdict[(name, "high")] = compare(f"{name} high-end vs carotid", carotid, None, car_train, high, high_masks,
+                                          list(range(n_train)), args.classifier_seeds)
         verdict[(name, "low")] = compare(f"{name} POCUS vs handheld", pocus, None, poc_train, low, masks,
-                                         list(range(n_train)), rng)
+                                         list(range(n_train)), args.classifier_seeds)
         if anatomy is None:
             tissue = [i for i, p in enumerate(pairs) if p.phantom in ("soft_tissue", "random_tissue", "abdominal")]
             qa = [i for i, p in enumerate(pairs) if p.phantom == "resolution"]
             verdict[(name + ":tissue", "high")] = compare(
                 f"{name}, tissue presets ({len(tissue)}) high-end vs carotid", carotid, None, car_train,
-                [high[i] for i in tissue], [masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), rng)
+                [high[i] for i in tissue], [high_masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), args.classifier_seeds)
             verdict[(name + ":qa", "low")] = compare(
                 f"{name}, QA-phantom preset ({len(qa)}) POCUS vs handheld phantom frames", pocus, None, poc_train,
-                [low[i] for i in qa], [masks[i] for i in qa], list(range(int(0.7 * len(qa)))), rng)
+                [low[i] for i in qa], [masks[i] for i in qa], list(range(int(0.7 * len(qa)))), args.classifier_seeds)
         if args.save_png:
             args.save_png.mkdir(parents=True, exist_ok=True)
             tiles = []
             for k in range(4):
                 row = [low[k], high[k], carotid[7 + 40 * k][:256, :256], pocus[k % len(pocus)][:256, :256]]
+                row = [t[:256, :256] for t in row]
                 row = [np.pad(t, ((0, 256 - t.shape[0]), (0, 256 - t.shape[1]))) for t in row]
                 tiles.append(np.concatenate(row, 1))
             Image.fromarray(np.concatenate(tiles, 0)).save(args.save_png / f"realism_{name}.png")
@@ -291,7 +317,8 @@ def main() -> None:
                v["classifier"] <= 0.75]
         print(f"  {name:16s} {dev:4s}: {sum(met)}/5 met  (intersection {v['intersection']:.2f} [32 bins "
               f"{v['intersection32']:.2f}], speckle "
-              f"{v['ax']:.2f}/{v['lat']:.2f}, dark gap {v['dark_gap']:.2f}, classifier {100 * v['classifier']:.0f} %)")
+              f"{v['ax']:.2f}/{v['lat']:.2f}, dark gap {v['dark_gap']:.2f}, classifier {100 * v['classifier']:.0f} "
+              f"+- {100 * v['classifier_sd']:.0f} %)")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -224,6 +224,45 @@ def test_default_simulator_shows_the_built_in_high_end_with_the_calibrated_gain(
     assert on["gain_db"] == pytest.approx(HIGH_END.gain_db + HIGH_END_DISPLAY_OFFSET_DB)
 
 
+def test_black_level_maps_no_echo_to_its_grey_and_keeps_full_scale():
+    from pocusiq.simulate.bmode import apply_black_level, to_uint8
+
+    ramp = np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :]
+    out = to_uint8(apply_black_level(ramp, 5))
+    assert out[0, 0] == 5 and out[0, -1] == 255
+    assert np.all(np.diff(out[0].astype(int)) >= 0)  # still monotone
+    assert np.array_equal(to_uint8(apply_black_level(ramp, 0)), to_uint8(ramp))
+
+
+def test_black_level_is_the_grey_of_an_anechoic_region():
+    """A phantom with an anechoic half: the no-echo pixels show the profile's black level, no lower."""
+    import dataclasses
+
+    from pocusiq.simulate.phantoms import Phantom
+
+    echo = np.ones((100, 100), np.float32)
+    echo[:, 50:] = 0.0  # the right half is anechoic
+    phantom = Phantom(echo, 0.1, scatter_seed=2)
+    profile = dataclasses.replace(HIGH_END, noise_db=-200.0, black_level=7)
+    img = simulate_bmode(phantom, profile, np.random.default_rng(1), spacing_mm=0.1).image
+    grey = np.rint(img * 255).astype(int)
+    assert grey.min() == 7
+    assert np.all(grey[5:-5, -20:] == 7)  # far from the scatterers: no echo, shown at the black level
+    assert np.median(grey[5:-5, 5:40]) > 20  # the tissue half is not (the pedestal is not a new floor of tissue)
+    with pytest.raises(ValueError, match="black_level"):
+        dataclasses.replace(HIGH_END, black_level=300)
+
+
+def test_default_simulator_shows_high_end_black_as_the_real_scanner_does():
+    """The carotid scanner shows no echo at grey 1: so do the default high-end images; POCUS and the built-in keep 0."""
+    from pocusiq.simulate.device_ranges import HIGH_END_BLACK_LEVEL
+
+    pair = simulate_pair(3, 96, randomise_device=True)
+    assert pair.params["high_profile"]["black_level"] == HIGH_END_BLACK_LEVEL == 1
+    assert pair.high[pair.masks["sector"]].min() == HIGH_END_BLACK_LEVEL
+    assert simulate_pair(3, 32).params["high_profile"]["black_level"] == 0
+
+
 def test_elevation_speckle_correlation_known_values():
     import dataclasses
 

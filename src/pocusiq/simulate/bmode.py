@@ -27,7 +27,8 @@ parameters):
 4. **Detection and display.** Envelope ``|IQ|``; spatial compounding averages the envelopes of
    all steering angles; log compression ``20 log10(env) + gain`` mapped from ``-DR..0`` dB to
    ``0..1``; optional Gaussian post-processing (``display_smoothing_mm``: the scanner's
-   speckle-reduction and display interpolation); quantisation to ``bit_depth`` bits; optional
+   speckle-reduction and display interpolation) and the apps' filters; the grey map's pedestal
+   ``black_level`` (:func:`apply_black_level`); quantisation to ``bit_depth`` bits; optional
    JPEG round trip (Pillow).
 5. **Geometry.** Linear: the simulation grid is the output grid. Curvilinear: the grid is in
    beam space (depth along the beam x beam angle), scan-converted (bilinear, on the envelope)
@@ -511,6 +512,8 @@ def simulate_bmode(
     image = log_compress(envelope, profile) if display else envelope.copy()
     if display:
         image = apply_display_filters(image, profile, spacing)
+    if display and profile.black_level > 0:
+        image = apply_black_level(image, profile.black_level)
     if display and (profile.bit_depth < 8 or profile.jpeg_quality is not None):
         image = quantise(image, profile.bit_depth, profile.jpeg_quality)
     image[~sector] = 0.0
@@ -554,6 +557,21 @@ def log_compress(envelope: np.ndarray, profile: TransducerProfile) -> np.ndarray
     """
     db = 20.0 * np.log10(np.maximum(envelope, 1e-12)) + profile.gain_db
     return np.clip((db + profile.dynamic_range_db) / profile.dynamic_range_db, 0.0, 1.0).astype(np.float32)
+
+
+def apply_black_level(image: np.ndarray, black_level: int) -> np.ndarray:
+    """The grey map's pedestal: ``black + v (1 - black)`` with ``black = black_level / 255``.
+
+    Args:
+        image: (rows, cols) float in [0, 1] (log-compressed, filtered).
+        black_level: grey level 0..255 at which ``v = 0`` (no echo) is displayed.
+
+    Returns:
+        (rows, cols) float32 in [black, 1]; 0 stays exactly ``black_level / 255`` and 1 stays 1,
+        so an 8-bit image shows no echo at grey ``black_level``.
+    """
+    black = np.float32(black_level / 255.0)
+    return (black + image.astype(np.float32, copy=False) * (np.float32(1.0) - black)).astype(np.float32, copy=False)
 
 
 def quantise(image: np.ndarray, bit_depth: int, jpeg_quality: int | None) -> np.ndarray:

@@ -16,7 +16,8 @@ display mapping:
 - attenuation ``alpha * f0 * 2 z`` (dB), of which time-gain compensation (TGC) restores the
   fraction ``tgc_compensation``; electronic noise is added before TGC, so it grows with depth.
 - display: log compression to ``dynamic_range_db`` with ``gain_db``, optional Gaussian
-  post-processing ``display_smoothing_mm`` (speckle reduction), quantisation to ``bit_depth``
+  post-processing ``display_smoothing_mm`` (speckle reduction), the grey map's pedestal
+  ``black_level`` (the grey a zero echo is shown at), quantisation to ``bit_depth``
   bits, optional JPEG round trip at ``jpeg_quality`` (what a handheld app streams/stores).
 - elevation slice: ``elevation_fwhm_mm``; the 2-D model images one slab, so it only sets how much
   the speckle of two systems imaging the same tissue correlates
@@ -93,6 +94,11 @@ class TransducerProfile:
         edge_enhance: amount (0..2) of the app's edge-enhancement (unsharp mask) filter; 0 = off.
         lateral_smoothing_mm: sigma (mm) of extra lateral-only smoothing (scan-line interpolation
             and lateral persistence of the display); 0 = none.
+        black_level: grey level (0..64, of 0..255) at which the display shows no echo: the
+            pedestal of the scanner's grey map, ``grey = black_level + v (255 - black_level)``
+            for a log-compressed value ``v`` in 0..1, applied before quantisation. Many scanners
+            do not show black as 0: the real carotid scanner in ``shared/data/real`` shows 52 % of
+            its pixels at exactly grey 1 and 0.8 % at 0 (all 207 frames).
         bit_depth: bits per pixel of the displayed image (1..8).
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
@@ -124,6 +130,7 @@ class TransducerProfile:
     gain_db: float = -20.0
     bit_depth: int = setting(8, ge=1, le=8)
     jpeg_quality: int | None = setting(None, ge=1, le=95)
+    black_level: int = setting(0, ge=0, le=64)
     display_smoothing_mm: float = setting(0.0, ge=0.0, le=5.0)
     speckle_reduction: float = setting(0.0, ge=0.0, le=1.0)
     edge_enhance: float = setting(0.0, ge=0.0, le=2.0)
