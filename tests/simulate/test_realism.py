@@ -77,6 +77,17 @@ def test_randomised_profiles_stay_in_their_ranges_and_follow_the_seed():
     assert check_in_ranges(dataclasses.replace(drawn[0], elevation_fwhm_mm=1.0), depth_mm=20.0)
     slices = np.array([p.elevation_fwhm_mm for p in drawn])
     assert slices.min() < 2.2 and slices.max() > 3.8  # the slice thickness is drawn too
+    # spatial compounding: 3 or 5 angles, symmetric about 0, outer angle within the drawn half-span
+    assert {len(p.compounding_angles_deg) for p in drawn} == {3, 5}
+    for p in drawn:
+        angles = np.array(p.compounding_angles_deg)
+        np.testing.assert_allclose(angles, -angles[::-1], atol=1e-9)
+        assert 8.0 <= angles.max() <= 14.0 and np.all(np.diff(angles) > 0)
+    near = np.array([p.near_gain_db for p in drawn])
+    assert near.min() < -4.5 and near.max() > -1.5 and np.all(near < 0)
+    assert check_in_ranges(dataclasses.replace(drawn[0], compounding_angles_deg=(0.0,)), depth_mm=20.0)
+    assert check_in_ranges(dataclasses.replace(drawn[0], compounding_angles_deg=(-30.0, 0.0, 30.0)), depth_mm=20.0)
+    assert check_in_ranges(dataclasses.replace(drawn[0], near_gain_db=-20.0), depth_mm=20.0)
     assert "`center_frequency_mhz_linear` | 4.0 – 8.0" in ranges_table(POCUS_RANGES)
     # pairs: same seed, same drawn profile; recorded in the params
     p1 = simulate_pair(11, 32, randomise_device=True)
@@ -96,9 +107,10 @@ def test_pairs_stay_aligned_with_randomised_devices():
         hits = {"low": 0, "high": 0}
 
         def in_view(r: int, c: int) -> bool:
-            # inside the image and the sector, and not under a contact shadow (no echo at all there)
+            # inside the image and the sector, and not under a contact shadow (no echo there: the
+            # high-end shows black as grey 1)
             return (6 <= r < 186 and 6 <= c < 186 and bool(pair.masks["sector"][r, c])
-                    and pair.high[r - 6 : r + 7, c - 6 : c + 7].max() > 0)
+                    and pair.high[r - 6 : r + 7, c - 6 : c + 7].max() > 8)
 
         for cz, cx in centres:
             r, c = int(round(cz)), int(round(cx))
@@ -328,3 +340,43 @@ def test_default_pairs_are_about_as_hard_as_the_papers():
         psnr.append(peak_signal_noise_ratio(pair.high, pair.low, data_range=255))
     assert 0.19 <= np.mean(ssim) <= 0.39, np.mean(ssim)
     assert 16.2 <= np.mean(psnr) <= 22.2, np.mean(psnr)
+
+
+def test_near_field_gain_scales_the_echo_by_its_known_ramp():
+    """The TGC's near-field reduction multiplies echo and noise by 10^(g (1 - z/d) / 20) above depth d, nothing below."""
+    import dataclasses
+
+    from pocusiq.simulate.phantoms import make_phantom
+
+    phantom = make_phantom("wire_phantom", np.random.default_rng(3), width_mm=12.0, depth_mm=12.0, spacing_mm=0.1)
+    flat = dataclasses.replace(POCUS, near_gain_db=0.0)
+    dark = dataclasses.replace(POCUS, near_gain_db=-6.0, near_gain_depth_mm=5.0)
+    env = {}
+    for name, prof in (("flat", flat), ("dark", dark)):
+        out = simulate_bmode(phantom, prof, np.random.default_rng(1), spacing_mm=0.1, return_envelope=True)
+        env[name] = out.envelope
+    z = (np.arange(env["flat"].shape[0]) + 0.5) * 0.1
+    expected = 10.0 ** (-6.0 * np.clip(1.0 - z / 5.0, 0.0, 1.0) / 20.0)
+    ratio = np.median(env["dark"] / np.maximum(env["flat"], 1e-12), axis=1)
+    np.testing.assert_allclose(ratio, expected, rtol=1e-3)
+    assert ratio[0] < 0.51 and np.all(ratio[z >= 5.0] == pytest.approx(1.0, abs=1e-4))
+
+
+def test_qa_preset_keeps_real_scale_in_a_small_field():
+    """A 20 mm field shows a window of the 40 mm QA section: ~1/4 of its wires, cysts at full size."""
+    from pocusiq.simulate.phantoms import QA_SECTION_MM, make_phantom
+
+    assert QA_SECTION_MM == 40.0
+    full = [len(make_phantom("resolution", np.random.default_rng(s), width_mm=40.0, depth_mm=40.0,
+                             spacing_mm=0.1).wires_mm) for s in range(12)]
+    small, largest_cyst_mm2 = [], []
+    for s in range(12):
+        ph = make_phantom("resolution", np.random.default_rng(s), width_mm=20.0, depth_mm=20.0, spacing_mm=0.1)
+        small.append(len(ph.wires_mm))
+        labels, n = ndimage.label(ph.masks["cysts"])
+        if n:
+            largest_cyst_mm2.append(np.bincount(labels.ravel())[1:].max() * 0.01)
+    assert 0.1 < np.mean(small) / np.mean(full) < 0.5, (small, full)
+    # the 6 mm cyst keeps its 6 mm (28 mm^2) where it is in view (it used to shrink with the field)
+    assert largest_cyst_mm2 and max(largest_cyst_mm2) > 0.8 * np.pi * 9.0
+    assert max(largest_cyst_mm2) < 1.1 * np.pi * 9.0 + 1.0  # and nothing in the cysts mask is larger

@@ -21,7 +21,8 @@ parameters):
    rotated (an approximation for the small angles, <= ~10 degrees, used in compounding).
 3. **Attenuation / TGC / noise.** Round-trip attenuation ``alpha f0 2 z`` (dB) scales the echo;
    complex white noise band-limited by the pulse is added (electronic noise); TGC restores
-   ``tgc_compensation`` of the attenuation, amplifying the noise with depth. Frequency
+   ``tgc_compensation`` of the attenuation (less ``near_gain_db`` in the near field, fading out
+   at ``near_gain_depth_mm``), amplifying the noise with depth. Frequency
    downshift with depth, diffraction sidelobes, elevation focusing, multiple scattering and
    the longer path of steered beams are ignored.
 4. **Detection and display.** Envelope ``|IQ|``; spatial compounding averages the envelopes of
@@ -464,7 +465,10 @@ def simulate_bmode(
 
     att_db = profile.attenuation_db_cm_mhz * profile.center_frequency_mhz * 2.0 * np.maximum(depths, 0.0) / 10.0
     attenuation = (10.0 ** (-att_db / 20.0)).astype(np.float32)[:, None]
-    tgc = (10.0 ** (profile.tgc_compensation * att_db[rs] / 20.0)).astype(np.float32)[:, None]
+    tgc_db = profile.tgc_compensation * att_db[rs]
+    if profile.near_gain_db < 0:  # the TGC curve's near-field reduction, fading out linearly with depth
+        tgc_db = tgc_db + profile.near_gain_db * np.clip(1.0 - np.maximum(depths[rs], 0.0) / profile.near_gain_depth_mm, 0.0, 1.0)
+    tgc = (10.0 ** (tgc_db / 20.0)).astype(np.float32)[:, None]
     noise_rms = 10.0 ** (profile.noise_db / 20.0)
     add_noise = noise and rng is not None and noise_rms > 0
 

@@ -103,6 +103,11 @@ class TransducerProfile:
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
         tgc_compensation: fraction (0..1) of the round-trip attenuation restored by TGC.
+        near_gain_db: receive gain (dB, <= 0) at the probe face relative to depth: the TGC curve
+            rises linearly from it to 0 dB at ``near_gain_depth_mm`` (applied to echo and noise).
+            Handheld apps keep the near field dark (their automatic TGC hides the lens'
+            ring-down); 0 = flat (the cart scanner's sliders).
+        near_gain_depth_mm: depth (mm) at which the near-field gain reduction has faded out.
         geometry: ``"linear"`` (rectangular image) or ``"curvilinear"`` (sector, scan converted).
         radius_mm: radius of curvature of a curvilinear array (mm; ignored for linear).
         sector_angle_deg: full opening angle of a curvilinear sector (degrees; ignored for linear).
@@ -137,6 +142,8 @@ class TransducerProfile:
     lateral_smoothing_mm: float = setting(0.0, ge=0.0, le=5.0)
     attenuation_db_cm_mhz: float = setting(0.5, ge=0.0)
     tgc_compensation: float = setting(0.9, ge=0.0, le=1.0)
+    near_gain_db: float = setting(0.0, ge=-40.0, le=0.0)
+    near_gain_depth_mm: float = setting(10.0, gt=0.0)
     geometry: str = setting("linear", choices=GEOMETRIES)
     radius_mm: float = setting(40.0, gt=0.0)
     sector_angle_deg: float = setting(60.0, gt=0.0, lt=180.0)
