@@ -177,6 +177,20 @@ def test_anatomy_phantom_keeps_a_synthetic_lumen_anechoic(tmp_path):
     assert echo[~lumen].mean() > 0.3
 
 
+@pytest.mark.parametrize("randomise", [False, True])
+@pytest.mark.parametrize("level", [40, 90])
+def test_anatomy_pair_reproduces_the_source_brightness(tmp_path, randomise, level):
+    """The high-end image of an anatomy phantom shows the source's grey level, whichever high-end display
+    the pair is made with (the default simulator's is 9 dB darker than the built-in profile)."""
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(2)
+    img = np.clip(level + 10.0 * rng.standard_normal((300, 300)), 0, 255)
+    Image.fromarray(img.astype(np.uint8)).save(tmp_path / "images" / "b.png")
+    source = AnatomySource(tmp_path / "images", spacing_mm=0.1)
+    pair = simulate_pair(0, 128, spacing_mm=0.2, anatomy=source, randomise_device=randomise)
+    assert abs(np.median(pair.high[10:100, 10:118]) - level) < 8.0
+
+
 @pytest.mark.skipif(not (REAL / "masks").is_dir(), reason="real carotid images/masks not present (../shared/data/real/carotid)")
 def test_anatomy_phantom_keeps_the_real_carotid_lumen_anechoic():
     source = AnatomySource(REAL / "images")

@@ -171,7 +171,8 @@ def simulate_pair(
     # draw the phantom over the field of view (so its features are in view), then extend it by
     # mirroring so that beams near the image edges see tissue beyond them
     if anatomy is not None:
-        tissue = anatomy.phantom(rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing)
+        # the source's brightness undone with the display the high-end image is made with
+        tissue = anatomy.phantom(rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing, profile=high_p)
         preset = tissue.name
     else:
         tissue = make_phantom(preset, rng, width_mm=fov, depth_mm=fov, spacing_mm=spacing, contact_shadows=True)
