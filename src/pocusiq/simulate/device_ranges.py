@@ -45,7 +45,9 @@ gap (the bench's real-vs-simulated patch classifier, 88-90 % before):
   not wide, yet their speckle std in 48x48 tiles is 12 grey levels (~2 dB, against 5.6 dB for
   single-look log-compressed speckle) with a near-zero skew: several independent looks are averaged
   while the speckle size (autocorrelation) stays that of one look. Spatial compounding does that
-  (a wider dynamic range would lower the targets' contrast as well); 3-5 angles over +-8..14
+  (a wider dynamic range would lower the targets' contrast as well); it stands here for whatever
+  multi-look averaging an app applies (spatial or frequency compounding, frame persistence while
+  the probe moves slightly), which vendors do not publish per device; 3-5 angles over +-8..14
   degrees bring the local-std ratio sim/real from 1.6 to 0.9 at unchanged speckle size and the
   classifier from 88 % to ~81 % (QA preset, 40 pairs at 0.08 mm/pixel, mean of 3 classifiers;
   what it then used were the preset's many wires, see
