@@ -131,12 +131,16 @@ def training_anatomy(folder: str, held_out: set[str], into: Path) -> str:
     return str(images)
 
 
-def simulate(n: int, size: int, spacing: float, anatomy: str | None, legacy: bool = False) -> tuple[list, float]:
+def simulate(n: int, size: int, spacing: float, anatomy: str | None, legacy: bool = False,
+             phantom: str | None = None, first_seed: int = 0) -> tuple[list, float]:
+    """``n`` pairs (seeds ``first_seed..``) of the default simulator (``phantom``: a preset forced,
+    else the default mix), or with ``legacy`` of the pre-issue-9 one (its own call and field)."""
     from pocusiq.simulate.pairs import simulate_pair
 
+    seeds = range(first_seed, first_seed + n)
     if legacy:  # the simulator before issue 9: simulate_pair(seed, size), 30 mm field
         t0 = time.process_time()
-        pairs = [simulate_pair(s, size) for s in range(n)]
+        pairs = [simulate_pair(s, size, phantom=phantom) for s in seeds]
         return pairs, 1000 * (time.process_time() - t0) / n
 
     source = None
@@ -144,9 +148,10 @@ def simulate(n: int, size: int, spacing: float, anatomy: str | None, legacy: boo
         from pocusiq.simulate.anatomy import AnatomySource
 
         source = AnatomySource(anatomy)
-    simulate_pair(10_000, size, spacing_mm=spacing, randomise_device=True, anatomy=source)  # warm-up
+    simulate_pair(10_000, size, spacing_mm=spacing, randomise_device=True, anatomy=source, phantom=phantom)  # warm-up
     t0 = time.process_time()
-    pairs = [simulate_pair(s, size, spacing_mm=spacing, randomise_device=True, anatomy=source) for s in range(n)]
+    pairs = [simulate_pair(s, size, spacing_mm=spacing, randomise_device=True, anatomy=source, phantom=phantom)
+             for s in seeds]
     return pairs, 1000 * (time.process_time() - t0) / n
 
 
@@ -324,11 +329,10 @@ def main() -> None:
         if anatomy is None:
             tissue = [i for i, p in enumerate(pairs) if p.phantom in ("soft_tissue", "random_tissue", "abdominal")]
             # the mix holds ~10 QA pairs in 60: too few for a steady classifier, so the QA row images
-            # --qa-pairs pairs of the default simulator with the QA preset forced (seeds of their own)
-            from pocusiq.simulate.pairs import simulate_pair
-
-            qa_pairs = [simulate_pair(100_000 + s, args.size, spacing_mm=spacing, randomise_device=True,
-                                      phantom="resolution") for s in range(args.qa_pairs)]
+            # --qa-pairs pairs of the same simulator (the legacy one too) with the QA preset forced
+            # (seeds of their own)
+            qa_pairs, _ = simulate(args.qa_pairs, args.size, spacing, None, args.legacy, phantom="resolution",
+                                   first_seed=100_000)
             verdict[(name + ":tissue", "high")] = compare(
                 f"{name}, tissue presets ({len(tissue)}) high-end vs carotid", carotid, None, car_train,
                 [high[i] for i in tissue], [high_masks[i] for i in tissue], list(range(int(0.7 * len(tissue)))), args.classifier_seeds)
