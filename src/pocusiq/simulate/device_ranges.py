@@ -59,8 +59,9 @@ gap (the bench's real-vs-simulated patch classifier, 88-90 % before):
   gain offset. The near field the real frames show (-14..-8 dB over 10-18 mm, which matched their
   depth profile) made the pairs too easy (SSIM 0.445 between the pair's images, 30 pairs: a darker
   POCUS image resembles the dark high-end one; -8..-3 dB over 5-10 mm: 0.402 on
-  ``bench/simulate.py``'s 50 pairs), so the range stops at -5..-1 dB over 3-8 mm (SSIM 0.383,
-  PSNR 16.5 dB: inside the paper's band). This is the one place where realism gave way to the
+  ``bench/simulate.py``'s 50 pairs), so the range stops at -5..-1 dB over 3-8 mm (SSIM 0.381,
+  PSNR 16.32 dB on ``bench/simulate.py``'s 50 pairs with the final ranges: inside its band of
+  0.29 +- 0.10 and 19.2 +- 3 dB, PSNR near the band's floor). This is the one place where realism gave way to the
   difficulty target.
 
 The high-end profile is not randomised (it is the target the model learns to produce), but the
