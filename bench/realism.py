@@ -5,16 +5,18 @@ Compares, at the simulator's pixel spacing (``--spacing``, default 0.08 mm/pixel
 - simulated HIGH-END images vs the real cart-scanner carotid images
   (``shared/data/real/carotid/images``; 709x749 px, spacing assumed 38.4 mm / 709 px = 0.0542
   mm/pixel: the width of a 192 x 0.2 mm linear array; they carry no spacing), imaged depth only:
-  their rows below ~35 mm are grey 1 in every frame (padding below the scanner's depth, cut off);
+  their rows below 37.2 mm are grey <= 1 in every frame and none below 36.6 mm is brighter than grey 8
+  (padding below the scanner's depth, cut off);
 - simulated POCUS images vs the real handheld frames (``shared/data/real/pocus``), imaging
-  region only (``pocusiq.imaging.region.find_imaging_region``, box shrunk by 4 % against its border):
+  region only (``pocusiq.imaging.region.find_imaging_region``, box shrunk by 4 % at the sides and
+  the bottom; its top is the probe face):
   the six Butterfly iQ frames (0.0475 mm/pixel, measured from their depth ruler: ticks every
   2 mm = 42.1 px) and the Interson frame (0.0588 mm/pixel, its README). The Clarius screenshot
   has no depth ruler, so no spacing: it is left out.
 
 Real images are resampled to the simulator's spacing (Pillow, antialiased bilinear) and cut to the
 simulated depth (their top ``--size`` rows: ``size x spacing`` mm below the probe): the carotid frames
-are imaged to ~35 mm and fade out below ~25 mm, so whole frames against a 20.5 mm simulated field
+are imaged to ~36.6 mm and fade out below ~25 mm, so whole frames against a 20.5 mm simulated field
 compare depth ranges, not looks (their dark fraction is 0.72 whole with padding, 0.56 in the top 20.5 mm). Measured per
 device: grey histogram (intersection, Wasserstein), speckle size axial/lateral (autocorrelation
 FWHM, pixels at the common spacing, ratio sim/real), local std, dark fraction (< 10), and a
@@ -45,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +78,16 @@ def _readers():
     return read_grey_image, find_imaging_region
 
 
+def acquisition_of(path: Path) -> str:
+    """The carotid acquisition of a file (its name before ``VAS_slice``), or its stem for other names."""
+    from pocusiq.data.splits import specimen_from_name
+
+    try:
+        return specimen_from_name(path.stem, r"(.*)VAS_slice")
+    except ValueError:
+        return path.stem
+
+
 def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
     read_grey_image, _ = _readers()
 
@@ -84,9 +95,9 @@ def load_carotid(spacing: float) -> tuple[list[np.ndarray], list[str]]:
     frames, groups = [], []
     for path in sorted(folder.glob("*.png")):
         frames.append(read_grey_image(path, convert=True).astype(np.uint8))
-        groups.append(re.split("VAS_slice", path.name)[0])
+        groups.append(acquisition_of(path))
     # the imaged depth: below it every frame is the scanner's black (grey 1) padding, not tissue
-    # (rows below 35 mm are grey <= 1 in all 207 frames; echoes fade out from ~25 mm)
+    # (from 37.2 mm down every frame is grey <= 1, none brighter than 8 below 36.6 mm; echoes fade from ~25 mm)
     imaged = np.flatnonzero(np.max([f.max(axis=1) for f in frames], axis=0) > CAROTID_PADDING_GREY)
     rows = int(imaged[-1]) + 1 if imaged.size else frames[0].shape[0]
     images = [_resample(f[:rows], CAROTID_SPACING_MM, spacing) for f in frames]
@@ -104,8 +115,11 @@ def load_pocus(spacing: float) -> tuple[list[np.ndarray], list[str]]:
         src = POCUS_SPACING_MM["butterfly-phantom" if path.parent.name == "butterfly-phantom" else path.name]
         grey = read_grey_image(path, convert=True).astype(np.uint8)
         x, y, w, h = find_imaging_region(grey).box
+        # shrunk 4 % at the sides and the bottom (the region's border), not at the top: its top is
+        # the probe face (Butterfly: the lens line is 10 px = 0.5 mm below it), where the
+        # simulated images start; shrinking the top too cut the first 2 mm of depth
         dx, dy = int(0.04 * w), int(0.04 * h)
-        crop = grey[y + dy : y + h - dy, x + dx : x + w - dx]
+        crop = grey[y : y + h - dy, x + dx : x + w - dx]
         images.append(_resample(crop, src, spacing))
         names.append(path.name)
     return images, names
@@ -119,7 +133,7 @@ def training_anatomy(folder: str, held_out: set[str], into: Path) -> str:
     images.mkdir(parents=True, exist_ok=True)
     kept = 0
     for path in sorted(src.iterdir()):
-        if re.split("VAS_slice", path.name)[0] in held_out:
+        if acquisition_of(path) in held_out:
             continue
         (images / path.name).symlink_to(path.resolve())
         mask = src.parent / "masks" / path.name
@@ -218,7 +232,8 @@ def classifier_accuracy(real_tr, sim_tr, real_te, sim_te, seed: int = 0, steps: 
             x = torch.flip(x, dims=[3])
         # a random brightness offset of up to +-3 grey levels per patch: the gap measured is the
         # look of the images, not the exact code value a scanner gives black (the carotid
-        # scanner shows black as grey 1, the simulator as 0, which alone separates dark patches)
+        # scanner shows black as grey 1; a simulated image at another black level would be told
+        # apart by that alone)
         x = x + torch.from_numpy(rng.uniform(-3.0, 3.0, (64, 1, 1, 1)).astype(np.float32)) / 255.0
         y = torch.cat([torch.ones(32), torch.zeros(32)])
         loss = nn.functional.binary_cross_entropy_with_logits(net(x)[:, 0], y)

@@ -136,6 +136,24 @@ def test_changed_request_is_refused_not_simulated_again(reference, tmp_path, cou
     assert count_simulations == [] and _tree(out) == _tree(reference)
 
 
+def test_dataset_of_another_simulator_revision_is_refused(reference, tmp_path, count_simulations):
+    """Same seed and options, but simulated by an older simulator (other bytes): never mixed in by a resume."""
+    import json
+
+    from pocusiq.simulate.pairs import SIMULATOR_REVISION
+
+    out = tmp_path / "older-simulator"
+    shutil.copytree(reference, out)
+    params = json.loads((out / simulated.PARAMETERS_NAME).read_text())
+    assert params["simulator_revision"] == SIMULATOR_REVISION
+    params["simulator_revision"] = SIMULATOR_REVISION - 1
+    (out / simulated.PARAMETERS_NAME).write_text(json.dumps(params))
+    before = _tree(out)
+    with pytest.raises(ConfigError, match=r"simulator_revision \(dataset 1, this run 2, a dataset simulated by another"):
+        write_simulated_dataset(out, CONFIG, progress=False)
+    assert count_simulations == [] and _tree(out) == before
+
+
 def test_dataset_without_parameters_file_is_checked_row_by_row(reference, tmp_path, count_simulations):
     """A folder written before simulate.json existed: resumed when every row matches this run."""
     out = tmp_path / "older"

@@ -221,8 +221,11 @@ def _bytes(count: float) -> str:
 
 def _parameters(config: SimulatedDatasetConfig, profile_request: dict[str, str]) -> dict[str, Any]:
     """What :data:`PARAMETERS_NAME` records: everything that changes the bytes or splits of a pair."""
+    from pocusiq.simulate.pairs import SIMULATOR_REVISION
+
     return {
         "format": "pocusiq-simulate/1",
+        "simulator_revision": SIMULATOR_REVISION,
         "n": config.n,
         "size": config.size,
         "seed": config.seed,
@@ -243,7 +246,8 @@ def _parameters(config: SimulatedDatasetConfig, profile_request: dict[str, str])
 _OPTIONS = {"n": "--n", "size": "--size", "seed": "--seed", "phantom": "--phantom", "low_profile": "--low-profile",
             "high_profile": "--high-profile", "low_profile_sha": "--profiles", "high_profile_sha": "--profiles",
             "fractions": "--fractions", "spacing_mm": "--spacing/--depth-mm",
-            "randomise_device": "--no-randomise-device", "anatomy": "--anatomy", "anatomy_spacing_mm": "--anatomy-spacing"}
+            "randomise_device": "--no-randomise-device", "anatomy": "--anatomy", "anatomy_spacing_mm": "--anatomy-spacing",
+            "simulator_revision": "a dataset simulated by another pocusiq version"}
 
 
 def _differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

@@ -109,7 +109,8 @@ class AnatomySource:
     Args:
         folder: images (PNG/JPEG/BMP/TIFF; colour is converted with BT.601 luma).
         spacing_mm: their pixel spacing (mm); default: image width = 38.4 mm.
-        profile: the high-end profile whose log compression is undone.
+        profile: the high-end profile whose display is undone when :meth:`phantom` is given none
+            (simulate_pair always gives the one its pair is imaged with).
 
     Raises:
         ValueError: no images in ``folder``.
@@ -134,7 +135,10 @@ class AnatomySource:
         The image and the lateral offset (and a left-right flip) are drawn from ``rng``; the
         crop starts at the image's top (the probe face). Depth beyond the image is anechoic;
         a field wider than the image is mirrored. ``profile``: the high-end profile whose
-        display is undone (default: the source's ``profile``).
+        display is undone (default: the source's ``profile``; :func:`~pocusiq.simulate.pairs.simulate_pair`
+        passes the one its pair is imaged with). Only the log compression, gain and black level are
+        undone: a profile's TGC and near-field gain are not, so a user profile with
+        ``near_gain_db < 0`` darkens the source's near field once more.
         """
         path = self.files[int(rng.integers(len(self.files)))]
         grey, mask = _read(str(path))

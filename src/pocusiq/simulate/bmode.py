@@ -18,7 +18,8 @@ parameters):
    1-D convolution along depth. Pixels need not resolve the carrier: the carrier only enters
    through the scatterer phases. For steered (compounding) frames the phases use the steered
    beam direction, which decorrelates the speckle as in reality, but the PSF envelope is not
-   rotated (an approximation for the small angles, <= ~10 degrees, used in compounding).
+   rotated (an approximation for the small angles used in compounding: +-10 degrees for the
+   high-end, up to +-14 for drawn handheld profiles, where the envelope's axes are off by that).
 3. **Attenuation / TGC / noise.** Round-trip attenuation ``alpha f0 2 z`` (dB) scales the echo;
    complex white noise band-limited by the pulse is added (electronic noise); TGC restores
    ``tgc_compensation`` of the attenuation (less ``near_gain_db`` in the near field, fading out

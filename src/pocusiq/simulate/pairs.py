@@ -28,6 +28,12 @@ from pocusiq.simulate.profiles import HIGH_END, TransducerProfile, elevation_spe
 #: field of view, the depth of a superficial (vascular/MSK/nerve) preset.
 DEFAULT_SPACING_MM = 0.08
 
+#: Revision of what the simulator makes: raised whenever the same seed and parameters give other
+#: images (a calibration or model change), and recorded by ``pocusiq.data.simulated`` so a dataset
+#: is never resumed with pairs of another revision. 2: issue 9's realism calibration (display black
+#: level, multi-look handheld compounding, near-field gain, QA phantoms at real scale, dim muscle).
+SIMULATOR_REVISION = 2
+
 
 @dataclass
 class SimulatedPair:

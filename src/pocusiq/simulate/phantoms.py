@@ -606,8 +606,7 @@ def _resolution(c: _Canvas, rng: np.random.Generator) -> None:
         wire(z + sep, ax_x + 0.5 * k + 0.25)
         z += sep + 0.06 * D
     # anechoic cysts of several diameters (1..6 mm: real size, the section is at least 40 mm)
-    scale = min(1.0, D / 40.0)
-    diam = [d * max(scale, 0.5) for d in (1.0, 2.0, 3.0, 4.0, 6.0)]
+    diam = (1.0, 2.0, 3.0, 4.0, 6.0)
     cz = 0.72 * D
     xs = np.linspace(0.1 * W, 0.9 * W, len(diam))
     for d, xc in zip(diam, xs):

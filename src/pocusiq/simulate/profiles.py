@@ -97,8 +97,9 @@ class TransducerProfile:
         black_level: grey level (0..64, of 0..255) at which the display shows no echo: the
             pedestal of the scanner's grey map, ``grey = black_level + v (255 - black_level)``
             for a log-compressed value ``v`` in 0..1, applied before quantisation. Many scanners
-            do not show black as 0: the real carotid scanner in ``shared/data/real`` shows 52 % of
-            its pixels at exactly grey 1 and 0.8 % at 0 (all 207 frames).
+            do not show black as 0: the real carotid scanner in ``shared/data/real`` shows 53 % of
+            the pixels of its 207 frames at exactly grey 1 (48 % within the imaged depth) and
+            1.6 % at 0.
         bit_depth: bits per pixel of the displayed image (1..8).
         jpeg_quality: JPEG quality (1..95) of the stored/streamed image, or None (lossless).
         attenuation_db_cm_mhz: attenuation coefficient of the imaged medium (dB/cm/MHz).
