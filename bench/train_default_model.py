@@ -6,6 +6,11 @@ Usage::
     python bench/train_default_model.py --out runs/default --install     # and copy into the package
     python bench/train_default_model.py --out runs/gpu --supervised-steps 20000 --adapt-steps 5000  # bigger
 
+The two sizes can train side by side (two processes, ``--sizes cpu`` and ``--sizes realtime``, same
+``--out``): simulate first (``--sizes ""``), then start them a few seconds apart -- each opens the
+finished dataset's writer for a moment to check it, and a second writer at that moment is refused
+(``DatasetError``, nothing lost; rerun it).
+
 The recipe (data, stages, losses) is :mod:`pocusiq.train.default_recipe`; the model card
 (``src/pocusiq/models/pretrained/MODEL_CARD.md``) records the budget and every metric. Resumable:
 rerun the same command after an interruption.
