@@ -37,21 +37,20 @@ def build_generator(config: ModelConfig | None = None) -> nn.Module:
             residual=config.residual,
             skip_sharpen=config.skip_sharpen,
         )
-        generator.model_config = config  # what the checkpoint records (not part of the state dict)
-        return generator
-    generator = UNetGenerator(
-        in_channels=config.in_channels,
-        out_channels=config.out_channels,
-        ngf=config.ngf,
-        depth=config.depth,
-        norm=config.norm,
-        dropout=config.dropout,
-        dropout_blocks=config.resolved_dropout_blocks(),
-        init_std=config.init_std,
-        residual=config.residual,
-        upsample=config.upsample,
-        skip_sharpen=config.skip_sharpen,
-    )
+    else:
+        generator = UNetGenerator(
+            in_channels=config.in_channels,
+            out_channels=config.out_channels,
+            ngf=config.ngf,
+            depth=config.depth,
+            norm=config.norm,
+            dropout=config.dropout,
+            dropout_blocks=config.resolved_dropout_blocks(),
+            init_std=config.init_std,
+            residual=config.residual,
+            upsample=config.upsample,
+            skip_sharpen=config.skip_sharpen,
+        )
     generator.model_config = config  # what the checkpoint records (not part of the state dict)
     return generator
 
